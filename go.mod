@@ -1,0 +1,3 @@
+module github.com/stratacache/strata
+
+go 1.26
