@@ -1,0 +1,106 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// outcome is what one caller of GetOrSet gets from a flight.
+type outcome struct {
+	value    any
+	err      error
+	source   Source
+	stale    bool
+	failSafe bool
+}
+
+// await waits for flight f on behalf of one caller, within the caller's
+// context and timeouts: the soft timeout (only when fail-safe has a stale
+// value to serve), the hard timeout, and, for a caller that joined another's
+// flight, the lock timeout.
+func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, stale *entry, leader bool, factory Factory[T]) outcome {
+	canStale := eo.FailSafe && stale != nil
+	var soft, hard, lock <-chan time.Time
+	if canStale && eo.FactorySoftTimeout > 0 {
+		t := time.NewTimer(eo.FactorySoftTimeout)
+		defer t.Stop()
+		soft = t.C
+	}
+	if eo.FactoryHardTimeout > 0 {
+		t := time.NewTimer(eo.FactoryHardTimeout)
+		defer t.Stop()
+		hard = t.C
+	}
+	if !leader && eo.LockTimeout > 0 {
+		t := time.NewTimer(eo.LockTimeout)
+		defer t.Stop()
+		lock = t.C
+	}
+	select {
+	case <-f.done:
+		switch {
+		case f.hasValue:
+			return outcome{value: f.value, source: SourceFactory, stale: f.isStale, failSafe: f.isStale}
+		case canStale && c.throttle(f.key, stale, eo):
+			c.event(ctx, EventFailSafeActivated, f.key, f.err)
+			return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
+		}
+		return outcome{err: f.err}
+	case <-ctx.Done():
+		return outcome{err: ctx.Err()}
+	case <-c.base.Done():
+		return outcome{err: ErrClosed}
+	case <-soft:
+		c.event(ctx, EventFactorySoftTimeout, f.key, nil)
+		return c.timedOut(ctx, f, eo, stale, nil)
+	case <-hard:
+		c.event(ctx, EventFactoryHardTimeout, f.key, nil)
+		var err error
+		if !canStale {
+			err = fmt.Errorf("core: factory for key %q still running after the hard timeout of %s: %w", f.key, eo.FactoryHardTimeout, ErrFactoryTimeout)
+		}
+		return c.timedOut(ctx, f, eo, stale, err)
+	case <-lock:
+		c.event(ctx, EventLockTimeout, f.key, nil)
+		if canStale && c.throttle(f.key, stale, eo) {
+			c.event(ctx, EventFailSafeActivated, f.key, nil)
+			return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
+		}
+		// Run the factory without the lock: a flight of our own, not
+		// registered, cached only if nothing invalidated the key meanwhile.
+		own := &flight{key: f.key, created: c.stamp(), stale: stale, done: make(chan struct{})}
+		c.launchUnregistered(ctx, own, eo, factory)
+		rest := *eo
+		rest.LockTimeout = 0
+		return await(ctx, c, own, &rest, stale, true, factory)
+	}
+}
+
+// timedOut ends a caller's wait at a timeout: the stale value if fail-safe
+// allows (re-cached for the throttle duration), else err. The factory goes
+// on in the background unless background completion is off.
+func (c *Cache) timedOut(ctx context.Context, f *flight, eo *EntryOptions, stale *entry, err error) outcome {
+	f.timedOut.Store(true)
+	if !eo.BackgroundFactoryCompletion {
+		f.cancel()
+	}
+	if err == nil && eo.FailSafe && stale != nil && c.throttle(f.key, stale, eo) {
+		c.event(ctx, EventFailSafeActivated, f.key, nil)
+		return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
+	}
+	if err == nil {
+		// The stale value vanished (removed meanwhile): nothing to serve.
+		err = fmt.Errorf("core: factory for key %q timed out and its stale value is gone: %w", f.key, ErrFactoryTimeout)
+	}
+	return outcome{err: err}
+}
+
+// launchUnregistered runs a flight that is not in the flight set (after a
+// lock timeout): an invalidation of any key while it runs keeps it from
+// caching its result.
+func (c *Cache) launchUnregistered(ctx context.Context, f *flight, eo *EntryOptions, factory flightRunner) {
+	start := c.invalidations.Load()
+	f.unregistered = func() bool { return c.invalidations.Load() != start }
+	c.launch(ctx, f, eo, factory, false)
+}

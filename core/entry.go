@@ -1,0 +1,70 @@
+package core
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// entry is one cached value with its metadata. All times are Unix
+// nanoseconds. Fields are set before the entry is stored and never changed
+// after, except the atomic bookkeeping.
+type entry struct {
+	value any
+	// created is when the value was read from its source (a factory's start,
+	// a Set's time): the version that orders writes and tag invalidations.
+	created int64
+	// expires is the logical expiry: fresh before it.
+	expires int64
+	// physExpires is when the entry is gone for good: expires, or created +
+	// FailSafeMaxDuration with fail-safe.
+	physExpires int64
+	// eagerAt is when a hit starts an eager refresh; 0 for never.
+	eagerAt      int64
+	tags         []string
+	etag         string
+	lastModified int64
+	// failSafe: after expires the value may still be served stale.
+	failSafe bool
+	// stale: a stale value re-cached by fail-safe for its throttle duration.
+	stale bool
+
+	// tagEpoch is the tag-store epoch at which the tags were last found
+	// valid; while it matches, the tags need no new check.
+	tagEpoch atomic.Uint64
+	// eagerStarted: this entry already started its one eager refresh.
+	eagerStarted atomic.Bool
+}
+
+type entryState uint8
+
+const (
+	stateAbsent entryState = iota
+	stateFresh
+	// stateStale: logically expired (or expired by tag), usable by fail-safe.
+	stateStale
+)
+
+func (e *entry) lastModifiedTime() time.Time {
+	if e.lastModified == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.lastModified)
+}
+
+// staleCopy returns a copy of e marked expired at now: fail-safe may still
+// serve it until its physical expiry.
+func (e *entry) expiredCopy(now int64) *entry {
+	return &entry{
+		value: e.value, created: e.created, expires: min(e.expires, now), physExpires: e.physExpires,
+		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: e.failSafe,
+	}
+}
+
+// throttledCopy returns e re-cached by fail-safe: served stale until
+// now + throttle, without looking at expiring tags again.
+func (e *entry) throttledCopy(now int64, throttle time.Duration) *entry {
+	return &entry{
+		value: e.value, created: e.created, expires: min(now+int64(throttle), e.physExpires), physExpires: e.physExpires,
+		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: true, stale: true,
+	}
+}

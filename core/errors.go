@@ -1,0 +1,73 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+)
+
+var (
+	// ErrClosed is returned by every operation on a Cache after Close.
+	ErrClosed = errors.New("core: cache closed")
+	// ErrFactoryTimeout is returned when a factory runs past its hard timeout
+	// and no stale value can be served instead.
+	ErrFactoryTimeout = errors.New("core: factory timed out")
+	// ErrNoStaleValue is returned by FactoryContext.NotModified when there is
+	// no stale value to keep.
+	ErrNoStaleValue = errors.New("core: no stale value")
+)
+
+// FactoryError wraps the error a factory returned, naming the key.
+// errors.Is and errors.As see through it to the factory's own error.
+type FactoryError struct {
+	Key string
+	Err error
+}
+
+func (e *FactoryError) Error() string {
+	return fmt.Sprintf("core: factory for key %q: %v", e.Key, e.Err)
+}
+
+func (e *FactoryError) Unwrap() error { return e.Err }
+
+// PanicError is the error every waiter receives when a factory panics; the
+// process does not crash.
+type PanicError struct {
+	Key   string
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("core: factory for key %q panicked: %v", e.Key, e.Value)
+}
+
+// TypeError is returned when a key holds a value of another type than the
+// one a call asked for.
+type TypeError struct {
+	Key  string
+	Got  string
+	Want string
+}
+
+func (e *TypeError) Error() string {
+	return fmt.Sprintf("core: key %q holds a %s, not a %s", e.Key, e.Got, e.Want)
+}
+
+func typeError[T any](key string, v any) error {
+	return &TypeError{Key: key, Got: fmt.Sprintf("%T", v), Want: reflect.TypeFor[T]().String()}
+}
+
+// OptionError reports an invalid option, naming the field and the bad value.
+type OptionError struct {
+	Field string
+	Value any
+	Why   string
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("core: %s %s, got %v", e.Field, e.Why, e.Value)
+}
+
+// errEmptyKey is returned for an empty key.
+var errEmptyKey = &OptionError{Field: "key", Value: `""`, Why: "must not be empty"}

@@ -1,0 +1,216 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// GetOrSet returns the value of key, calling factory on a miss to produce and
+// cache it. Concurrent callers missing the same key share one factory call.
+// With fail-safe on, a failing or timed-out factory is answered with the
+// stale value if one exists; otherwise its error is returned wrapped in a
+// *FactoryError (a panic becomes a *PanicError, a hard timeout
+// ErrFactoryTimeout). If ctx is done first, GetOrSet returns ctx.Err() while
+// the factory goes on for the others. A key holding another type than T is a
+// *TypeError.
+//
+// An L1 hit allocates nothing, per-call options included.
+func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts ...EntryOption) (T, error) {
+	if c.obs == nil && !c.closed.Load() && key != "" {
+		skip, err := scanHit(c.defaults.SkipL1Read, opts)
+		if err == nil && !skip {
+			now := c.now()
+			if e, st := c.lookup(key, now); st == stateFresh && !e.stale {
+				if v, ok := e.value.(T); ok {
+					if e.eagerAt != 0 && now >= e.eagerAt {
+						startEagerRefresh(ctx, c, key, factory, opts, e)
+					}
+					return v, nil
+				}
+			}
+		}
+	}
+	return getOrSet(ctx, c, key, factory, opts)
+}
+
+// getOrSet is GetOrSet past the fast path: observers, misses, stale entries.
+func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []EntryOption) (v T, err error) {
+	if err := c.checkOp(key); err != nil {
+		return v, err
+	}
+	if factory == nil {
+		return v, &OptionError{Field: "factory", Value: nil, Why: "must not be nil"}
+	}
+	eo, err := c.resolve(opts)
+	if err != nil {
+		return v, err
+	}
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpGetOrSet, Cache: c.name, Key: key, Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+		defer func() {
+			info.Err = err
+			c.obs.end(ctx, info)
+		}()
+	}
+	now := c.now()
+	var stale *entry
+	if !eo.SkipL1Read {
+		e, st := c.lookup(key, now)
+		switch st {
+		case stateFresh:
+			v, err := as[T](key, e.value)
+			if err == nil {
+				c.hit(ctx, info, key, e)
+				if e.eagerAt != 0 && now >= e.eagerAt && !e.stale {
+					startEagerRefresh(ctx, c, key, factory, opts, e)
+				}
+			}
+			return v, err
+		case stateStale:
+			stale = e
+		}
+	}
+	c.event(ctx, EventMiss, key, nil)
+	f := &flight{key: key, created: c.stamp(), stale: stale, done: make(chan struct{})}
+	f, leader := c.flights.join(key, f)
+	if leader {
+		if e, st := c.lookup(key, c.now()); !eo.SkipL1Read && st == stateFresh {
+			// A flight finished between the lookup and the join.
+			c.flights.finish(f, func() { f.value, f.hasValue = e.value, true })
+			close(f.done)
+		} else {
+			c.launch(ctx, f, eo, factory, false)
+		}
+	}
+	r := await(ctx, c, f, eo, stale, leader, factory)
+	if info != nil {
+		info.Source, info.Stale, info.FailSafe = r.source, r.stale, r.failSafe
+	}
+	if r.err != nil {
+		return v, r.err
+	}
+	return as[T](key, r.value)
+}
+
+// hit reports an L1 hit to observers.
+func (c *Cache) hit(ctx context.Context, info *OpInfo, key string, e *entry) {
+	if info == nil {
+		return
+	}
+	info.Hit, info.Source, info.Stale = true, SourceL1, e.stale
+	if e.stale {
+		c.event(ctx, EventStaleHit, key, nil)
+	} else {
+		c.event(ctx, EventHit, key, nil)
+	}
+}
+
+// event reports an event to observers, if any.
+func (c *Cache) event(ctx context.Context, kind EventKind, key string, err error) {
+	if c.obs != nil {
+		c.obs.event(ctx, kind, c.name, key, err)
+	}
+}
+
+// as converts a cached value to T, or reports a *TypeError.
+func as[T any](key string, v any) (T, error) {
+	t, ok := v.(T)
+	if !ok && v != nil {
+		return t, typeError[T](key, v)
+	}
+	return t, nil
+}
+
+// resolve returns the effective options of a call: the cache's defaults
+// adjusted by opts, validated. The result is the caller's to keep.
+func (c *Cache) resolve(opts []EntryOption) (*EntryOptions, error) {
+	eo := new(EntryOptions)
+	*eo = c.defaults
+	if len(eo.Tags) > 0 {
+		eo.Tags = append([]string(nil), eo.Tags...)
+	}
+	if err := apply(eo, opts); err != nil {
+		return nil, err
+	}
+	if err := eo.validate("EntryOptions."); err != nil {
+		return nil, err
+	}
+	return eo, nil
+}
+
+// Get returns the value of key if the cache holds a fresh one (or a stale
+// one, with AllowStaleOnRead). It never calls a factory; a miss is
+// (zero, false, nil).
+func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) (v T, found bool, err error) {
+	if err := c.checkOp(key); err != nil {
+		return v, false, err
+	}
+	eo, err := c.resolve(opts)
+	if err != nil {
+		return v, false, err
+	}
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpGet, Cache: c.name, Key: key, Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+		defer func() {
+			info.Err = err
+			c.obs.end(ctx, info)
+		}()
+	}
+	if eo.SkipL1Read {
+		c.event(ctx, EventMiss, key, nil)
+		return v, false, nil
+	}
+	e, st := c.lookup(key, c.now())
+	if st == stateFresh || (st == stateStale && eo.AllowStaleOnRead) {
+		if v, err = as[T](key, e.value); err != nil {
+			return v, false, err
+		}
+		if info != nil {
+			info.Hit, info.Source, info.Stale = true, SourceL1, e.stale || st == stateStale
+		}
+		if st == stateStale || e.stale {
+			c.event(ctx, EventStaleHit, key, nil)
+		} else {
+			c.event(ctx, EventHit, key, nil)
+		}
+		return v, true, nil
+	}
+	c.event(ctx, EventMiss, key, nil)
+	return v, false, nil
+}
+
+// Set stores value under key, replacing what the cache holds. A factory
+// running for key when Set is called does not overwrite it.
+func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...EntryOption) (err error) {
+	if err := c.checkOp(key); err != nil {
+		return err
+	}
+	eo, err := c.resolve(opts)
+	if err != nil {
+		return err
+	}
+	if c.obs != nil {
+		info := &OpInfo{Op: OpSet, Cache: c.name, Key: key, Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+		defer func() {
+			info.Err = err
+			c.obs.end(ctx, info)
+		}()
+	}
+	created := c.stamp()
+	c.invalidations.Add(1)
+	c.flights.supersede(key)
+	if eo.SkipL1Write {
+		// The old L1 value is outdated all the same.
+		c.l1.compute(key, func(old *entry) (*entry, bool) {
+			return nil, old == nil || old.created > created
+		})
+		return nil
+	}
+	c.storeIfNewer(key, c.newEntry(value, created, eo))
+	return nil
+}

@@ -1,0 +1,79 @@
+package core
+
+import (
+	"github.com/maypok86/otter/v2"
+)
+
+// l1Store is the in-memory cache behind a Cache: a bounded map of entries.
+// Entries are immutable once stored (but for their atomic bookkeeping), so
+// readers never lock.
+type l1Store interface {
+	get(key string) (*entry, bool)
+	// compute atomically replaces the entry of key by what f returns: f gets
+	// the current entry (nil if none) and returns the new one, or keep=true
+	// to leave it as is; a nil new entry with keep=false deletes it.
+	compute(key string, f func(old *entry) (e *entry, keep bool)) *entry
+	set(key string, e *entry)
+	delete(key string)
+	clear()
+	len() int
+	close()
+}
+
+type otterL1 struct {
+	c *otter.Cache[string, *entry]
+}
+
+func newOtterL1(o *Options, onEvict func(key string)) (*otterL1, error) {
+	oo := &otter.Options[string, *entry]{}
+	if o.L1MaxWeight > 0 {
+		weigher := o.L1Weigher
+		oo.MaximumWeight = o.L1MaxWeight
+		oo.Weigher = func(key string, e *entry) uint32 { return weigher(key, e.value) }
+	} else {
+		oo.MaximumSize = o.L1MaxEntries
+	}
+	if onEvict != nil {
+		oo.OnDeletion = func(ev otter.DeletionEvent[string, *entry]) {
+			if ev.WasEvicted() {
+				onEvict(ev.Key)
+			}
+		}
+	}
+	c, err := otter.New(oo)
+	if err != nil {
+		return nil, err
+	}
+	return &otterL1{c: c}, nil
+}
+
+func (l *otterL1) get(key string) (*entry, bool) { return l.c.GetIfPresent(key) }
+
+func (l *otterL1) set(key string, e *entry) { l.c.Set(key, e) }
+
+func (l *otterL1) delete(key string) { l.c.Invalidate(key) }
+
+func (l *otterL1) clear() { l.c.InvalidateAll() }
+
+func (l *otterL1) len() int { return l.c.EstimatedSize() }
+
+func (l *otterL1) close() { l.c.StopAllGoroutines() }
+
+func (l *otterL1) compute(key string, f func(old *entry) (*entry, bool)) *entry {
+	v, _ := l.c.Compute(key, func(old *entry, found bool) (*entry, otter.ComputeOp) {
+		if !found {
+			old = nil
+		}
+		e, keep := f(old)
+		switch {
+		case keep:
+			return old, otter.CancelOp
+		case e == nil:
+			return nil, otter.InvalidateOp
+		}
+		return e, otter.WriteOp
+	})
+	return v
+}
+
+var _ l1Store = (*otterL1)(nil)

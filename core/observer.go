@@ -1,0 +1,173 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Operation names what an Observer is told about.
+type Operation uint8
+
+// The public operations, then the steps inside them that spend time outside
+// the process or in user code.
+const (
+	OpGetOrSet Operation = iota + 1
+	OpGet
+	OpSet
+	OpRemove
+	OpExpire
+	OpRemoveByTag
+	OpExpireByTag
+	OpClear
+	OpFactory
+	OpL2Get
+	OpL2Set
+	OpL2Delete
+	OpBackplanePublish
+	OpBackplaneReceive
+)
+
+var opNames = [...]string{
+	OpGetOrSet: "get_or_set", OpGet: "get", OpSet: "set", OpRemove: "remove", OpExpire: "expire",
+	OpRemoveByTag: "remove_by_tag", OpExpireByTag: "expire_by_tag", OpClear: "clear",
+	OpFactory: "factory", OpL2Get: "l2.get", OpL2Set: "l2.set", OpL2Delete: "l2.delete",
+	OpBackplanePublish: "backplane.publish", OpBackplaneReceive: "backplane.receive",
+}
+
+// String returns the operation's short name, such as "get_or_set".
+func (o Operation) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return "unknown"
+}
+
+// Source says where a returned value came from.
+type Source uint8
+
+// Sources of a value.
+const (
+	SourceNone Source = iota
+	SourceL1
+	SourceL2
+	SourceFactory
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceL1:
+		return "l1"
+	case SourceL2:
+		return "l2"
+	case SourceFactory:
+		return "factory"
+	}
+	return "none"
+}
+
+// OpInfo describes one operation to observers. Core fills the outcome fields
+// before OpEnd; observers must not keep the pointer after OpEnd returns.
+type OpInfo struct {
+	Op    Operation
+	Cache string
+	// Key is the key, the tag for tag operations, empty for Clear.
+	Key string
+	// Background is true for work no caller waits for: a factory finishing
+	// after its caller timed out, an eager refresh. The context passed to
+	// OpStart then carries the operation that started it.
+	Background bool
+	// Start is when the operation started.
+	Start time.Time
+
+	// Outcome, set before OpEnd.
+	Hit          bool
+	Stale        bool
+	Source       Source
+	FailSafe     bool
+	EagerRefresh bool
+	Err          error
+}
+
+// EventKind names an event.
+type EventKind uint8
+
+// Events core reports to observers.
+const (
+	EventHit EventKind = iota + 1
+	EventMiss
+	EventStaleHit
+	EventFailSafeActivated
+	EventFactoryError
+	EventFactorySoftTimeout
+	EventFactoryHardTimeout
+	EventBackgroundCompletion
+	EventEagerRefresh
+	EventL2Error
+	EventBackplaneSent
+	EventBackplaneReceived
+	EventCircuitBreakerChange
+	EventEviction
+	EventLockTimeout
+	EventNotCachedSuperseded
+)
+
+var eventNames = [...]string{
+	EventHit: "hit", EventMiss: "miss", EventStaleHit: "stale_hit", EventFailSafeActivated: "failsafe_activated",
+	EventFactoryError: "factory_error", EventFactorySoftTimeout: "factory_soft_timeout",
+	EventFactoryHardTimeout: "factory_hard_timeout", EventBackgroundCompletion: "background_completion",
+	EventEagerRefresh: "eager_refresh", EventL2Error: "l2_error", EventBackplaneSent: "backplane_sent",
+	EventBackplaneReceived: "backplane_received", EventCircuitBreakerChange: "circuit_breaker_change",
+	EventEviction: "eviction", EventLockTimeout: "lock_timeout", EventNotCachedSuperseded: "not_cached_superseded",
+}
+
+// String returns the event's short name, such as "stale_hit".
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) && eventNames[k] != "" {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one thing that happened in a cache.
+type Event struct {
+	Kind  EventKind
+	Cache string
+	Key   string
+	Err   error
+}
+
+// Observer is told about every operation and event of a cache. strataotel and
+// plugins are built on it. Methods are called concurrently from many
+// goroutines and must be fast and never block; a panic in an observer is not
+// recovered.
+type Observer interface {
+	// OpStart is called when op starts; the context it returns is used for
+	// the rest of the operation (a tracer puts its span there).
+	OpStart(ctx context.Context, op *OpInfo) context.Context
+	// OpEnd is called when op ends, with the context OpStart returned.
+	OpEnd(ctx context.Context, op *OpInfo)
+	// Event is called for each event, with the operation's context.
+	Event(ctx context.Context, ev Event)
+}
+
+// observers fans out to several observers; nil means none.
+type observers []Observer
+
+func (os observers) start(ctx context.Context, op *OpInfo) context.Context {
+	for _, o := range os {
+		ctx = o.OpStart(ctx, op)
+	}
+	return ctx
+}
+
+func (os observers) end(ctx context.Context, op *OpInfo) {
+	for i := len(os) - 1; i >= 0; i-- {
+		os[i].OpEnd(ctx, op)
+	}
+}
+
+func (os observers) event(ctx context.Context, kind EventKind, cache, key string, err error) {
+	for _, o := range os {
+		o.Event(ctx, Event{Kind: kind, Cache: cache, Key: key, Err: err})
+	}
+}

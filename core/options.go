@@ -1,0 +1,193 @@
+package core
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/l2"
+	"github.com/stratacache/strata/serializer"
+)
+
+// Defaults of EntryOptions, as returned by DefaultEntryOptions.
+const (
+	DefaultDuration                 = 30 * time.Second
+	DefaultFailSafeMaxDuration      = 24 * time.Hour
+	DefaultFailSafeThrottleDuration = 30 * time.Second
+	// DefaultL1MaxEntries bounds L1 when Options sets no bound.
+	DefaultL1MaxEntries = 100_000
+	// DefaultCloseTimeout bounds how long Close waits for background work.
+	DefaultCloseTimeout = 5 * time.Second
+)
+
+// Options configure a Cache. The zero value is valid: an L1-only cache named
+// "default" with DefaultEntryOptions. New rejects invalid options with an
+// *OptionError naming the field.
+type Options struct {
+	// Name identifies the cache in logs, traces and (later) on the backplane.
+	// Default "default".
+	Name string
+	// KeyPrefix is prepended to every key in L2, so several caches can share
+	// one store.
+	KeyPrefix string
+	// InstanceID identifies this node; default a random id.
+	InstanceID string
+	// DefaultEntryOptions apply to every call, adjusted per call by the
+	// With... options. Nil means DefaultEntryOptions(); a non-nil value is
+	// used as given (start from DefaultEntryOptions() and change fields).
+	DefaultEntryOptions *EntryOptions
+
+	// L1MaxEntries bounds the in-memory cache by entry count (default
+	// DefaultL1MaxEntries). Ignored when L1MaxWeight is set.
+	L1MaxEntries int
+	// L1MaxWeight bounds the in-memory cache by the total of L1Weigher's
+	// results; L1Weigher is then required.
+	L1MaxWeight uint64
+	// L1Weigher gives an entry's weight (for example its size in bytes).
+	L1Weigher func(key string, value any) uint32
+
+	// L2 is the optional distributed cache shared by all nodes.
+	L2 l2.Store
+	// Serializer turns values into L2 bytes; required with L2.
+	Serializer serializer.Serializer
+	// Backplane is the optional transport that tells other nodes about
+	// changes.
+	Backplane backplane.Backplane
+
+	// Logger receives the cache's logs; default: none.
+	Logger *slog.Logger
+	// Clock is the cache's time source. Nil means the system time read
+	// through a coarse clock shared by the process (1 ms resolution, one
+	// goroutine, stopped when the last cache closes). Use SystemClock inside
+	// testing/synctest bubbles, or a fake clock in tests.
+	Clock Clock
+	// Observers are called at the start and end of each operation and on
+	// each event (strataotel is one). With none the hot path pays nothing.
+	Observers []Observer
+
+	// CloseTimeout bounds how long Close waits for background work
+	// (default DefaultCloseTimeout).
+	CloseTimeout time.Duration
+}
+
+// EntryOptions control how one entry is read, produced and stored. The
+// defaults come from Options.DefaultEntryOptions, adjusted per call by the
+// With... options; a factory may change them for its own result through
+// FactoryContext.Options (adaptive caching).
+type EntryOptions struct {
+	// Duration is how long an entry is fresh (default 30s).
+	Duration time.Duration
+	// L1Duration, when > 0, replaces Duration for the in-memory cache.
+	L1Duration time.Duration
+	// L2Duration, when > 0, replaces Duration for the distributed cache.
+	L2Duration time.Duration
+	// Jitter, when > 0, adds a random extra in [0, Jitter) to the L1
+	// duration, so entries written together do not expire together.
+	Jitter time.Duration
+
+	// FailSafe keeps entries physically for FailSafeMaxDuration so that when
+	// the factory fails or times out the last value is served stale.
+	FailSafe bool
+	// FailSafeMaxDuration is how long a fail-safe entry may be served stale
+	// (default 24h; at least Duration).
+	FailSafeMaxDuration time.Duration
+	// FailSafeThrottleDuration is how long a stale value served by fail-safe
+	// is reused before the factory is tried again (default 30s).
+	FailSafeThrottleDuration time.Duration
+
+	// FactorySoftTimeout, when > 0, is how long a caller waits for the
+	// factory when a stale value can be served instead (fail-safe on).
+	FactorySoftTimeout time.Duration
+	// FactoryHardTimeout, when > 0, is how long a caller waits for the
+	// factory at most: then the stale value, or ErrFactoryTimeout.
+	FactoryHardTimeout time.Duration
+	// BackgroundFactoryCompletion lets a timed-out factory finish in the
+	// background and cache its result (default true). When false the
+	// factory's context is cancelled when its caller times out.
+	BackgroundFactoryCompletion bool
+
+	// L2SoftTimeout and L2HardTimeout bound L2 reads and writes the same way.
+	L2SoftTimeout time.Duration
+	L2HardTimeout time.Duration
+
+	// EagerRefreshThreshold, when in (0, 1), makes the first hit after that
+	// fraction of Duration return the cached value and start one background
+	// refresh. 0 disables it.
+	EagerRefreshThreshold float64
+
+	// Tags label the entry for RemoveByTag and ExpireByTag.
+	Tags []string
+
+	// LockTimeout, when > 0, bounds how long a caller waits for another
+	// caller's factory on the same key: then it serves the stale value if
+	// fail-safe allows, or runs the factory itself.
+	LockTimeout time.Duration
+
+	// SkipL1Read and SkipL1Write bypass the in-memory cache.
+	SkipL1Read, SkipL1Write bool
+	// SkipL2Read and SkipL2Write bypass the distributed cache.
+	SkipL2Read, SkipL2Write bool
+	// SkipBackplane does not tell other nodes about this change.
+	SkipBackplane bool
+	// BackgroundL2Writes and BackgroundBackplane return before the L2 write
+	// or the backplane publish is done.
+	BackgroundL2Writes, BackgroundBackplane bool
+	// AllowStaleOnRead lets Get return a stale (fail-safe) value.
+	AllowStaleOnRead bool
+}
+
+// DefaultEntryOptions returns the defaults: Duration 30s, fail-safe off with
+// FailSafeMaxDuration 24h and FailSafeThrottleDuration 30s, no timeouts,
+// BackgroundFactoryCompletion on, no eager refresh.
+func DefaultEntryOptions() EntryOptions {
+	return EntryOptions{
+		Duration:                    DefaultDuration,
+		FailSafeMaxDuration:         DefaultFailSafeMaxDuration,
+		FailSafeThrottleDuration:    DefaultFailSafeThrottleDuration,
+		BackgroundFactoryCompletion: true,
+	}
+}
+
+// validate reports the first invalid field, prefixed by where.
+func (o *EntryOptions) validate(where string) error {
+	durations := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"L1Duration", o.L1Duration}, {"L2Duration", o.L2Duration}, {"Jitter", o.Jitter},
+		{"FailSafeMaxDuration", o.FailSafeMaxDuration}, {"FailSafeThrottleDuration", o.FailSafeThrottleDuration},
+		{"FactorySoftTimeout", o.FactorySoftTimeout}, {"FactoryHardTimeout", o.FactoryHardTimeout},
+		{"L2SoftTimeout", o.L2SoftTimeout}, {"L2HardTimeout", o.L2HardTimeout}, {"LockTimeout", o.LockTimeout},
+	}
+	if o.Duration <= 0 {
+		return &OptionError{Field: where + "Duration", Value: o.Duration, Why: "must be > 0"}
+	}
+	for _, d := range durations {
+		if d.d < 0 {
+			return &OptionError{Field: where + d.name, Value: d.d, Why: "must not be negative"}
+		}
+	}
+	if o.FailSafe && o.FailSafeThrottleDuration <= 0 {
+		return &OptionError{Field: where + "FailSafeThrottleDuration", Value: o.FailSafeThrottleDuration, Why: "must be > 0 with FailSafe"}
+	}
+	if !validThreshold(o.EagerRefreshThreshold) {
+		return &OptionError{Field: where + "EagerRefreshThreshold", Value: o.EagerRefreshThreshold, Why: "must be 0 or in (0, 1)"}
+	}
+	for i, t := range o.Tags {
+		if t == "" {
+			return &OptionError{Field: where + "Tags", Value: i, Why: "must not hold an empty tag; empty tag at index"}
+		}
+	}
+	return nil
+}
+
+func validThreshold(f float64) bool { return f == 0 || (f > 0 && f < 1) }
+
+// resolved returns the options' values as core uses them: the L1 duration
+// (with jitter applied by the caller), the physical lifetime of the entry.
+func (o *EntryOptions) l1Duration() time.Duration {
+	if o.L1Duration > 0 {
+		return o.L1Duration
+	}
+	return o.Duration
+}

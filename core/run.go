@@ -1,0 +1,152 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// launch starts f's factory on its own goroutine. The factory's context keeps
+// ctx's values but not its cancellation; it is cancelled when the cache
+// closes (or by a timed-out caller when background completion is off).
+func (c *Cache) launch(ctx context.Context, f *flight, eo *EntryOptions, factory flightRunner, background bool) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.cancel = cancel
+	// The factory gets its own copy of the options: it may change them
+	// while callers read theirs.
+	feo := *eo
+	feo.Tags = append([]string(nil), eo.Tags...)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		stop := context.AfterFunc(c.base, cancel)
+		defer stop()
+		factory.run(fctx, c, f, &feo, background)
+	}()
+}
+
+// flightRunner is implemented by Factory[T] so the untyped flight machinery
+// can run a typed factory.
+type flightRunner interface {
+	run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool)
+}
+
+// run calls the factory and commits its outcome: the result cached (unless
+// superseded), or on failure the stale value served by fail-safe. Then it
+// wakes the waiters.
+func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
+	fc := &FactoryContext[T]{Key: f.key, Options: eo}
+	if f.stale != nil {
+		if v, ok := f.stale.value.(T); ok || f.stale.value == nil {
+			fc.stale, fc.hasStale = v, true
+			fc.ETag, fc.LastModified = f.stale.etag, f.stale.lastModifiedTime()
+		}
+	}
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpFactory, Cache: c.name, Key: f.key, Background: background, Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+	}
+	v, err := callFactory(ctx, factory, fc)
+	if err == nil {
+		if verr := eo.validate("FactoryContext.Options."); verr != nil {
+			err = fmt.Errorf("core: factory for key %q set invalid options: %w", f.key, verr)
+		}
+	}
+	if info != nil {
+		info.Err = err
+		info.Source = SourceFactory
+		c.obs.end(ctx, info)
+	}
+	if err != nil {
+		c.factoryFailed(ctx, f, eo, err, background)
+		close(f.done)
+		return
+	}
+	e := c.newEntry(v, f.created, eo)
+	if fc.notModified && f.stale != nil {
+		e.etag, e.lastModified = f.stale.etag, f.stale.lastModified
+	} else {
+		e.etag = fc.newETag
+		if !fc.newLastModified.IsZero() {
+			e.lastModified = fc.newLastModified.UnixNano()
+		}
+	}
+	c.flights.finish(f, func() {
+		f.value, f.hasValue = any(v), true
+		switch {
+		case f.isSuperseded():
+			c.event(ctx, EventNotCachedSuperseded, f.key, nil)
+		case !eo.SkipL1Write:
+			c.storeIfNewer(f.key, e)
+		}
+	})
+	if f.timedOut.Load() {
+		c.event(ctx, EventBackgroundCompletion, f.key, nil)
+	}
+	close(f.done)
+}
+
+// callFactory calls factory, turning a panic into a *PanicError and an error
+// into a *FactoryError.
+func callFactory[T any](ctx context.Context, factory Factory[T], fc *FactoryContext[T]) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Key: fc.Key, Value: r, Stack: debug.Stack()}
+		}
+	}()
+	v, err = factory(ctx, fc)
+	if err != nil {
+		err = &FactoryError{Key: fc.Key, Err: err}
+	}
+	return v, err
+}
+
+// factoryFailed commits a failed flight: with fail-safe and a stale value the
+// waiters get the stale value and it is re-cached for the throttle duration;
+// otherwise they get err.
+func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, err error, background bool) {
+	c.event(ctx, EventFactoryError, f.key, err)
+	if _, ok := err.(*PanicError); ok {
+		c.logger.Error("strata: factory panicked", "key", f.key, "err", err)
+	} else {
+		c.logger.Debug("strata: factory failed", "key", f.key, "err", err)
+	}
+	c.flights.finish(f, func() {
+		f.err = err
+		if background || !eo.FailSafe || f.stale == nil || f.isSuperseded() {
+			return
+		}
+		if c.throttle(f.key, f.stale, eo) {
+			f.value, f.hasValue, f.isStale = f.stale.value, true, true
+			c.event(ctx, EventFailSafeActivated, f.key, err)
+			c.logger.Warn("strata: fail-safe served a stale value", "key", f.key, "err", err)
+		}
+	})
+}
+
+// throttle re-caches stale in L1 as a stale value for the fail-safe throttle
+// duration, so a failing source is not called again on every request. It
+// reports whether stale may be served: not when L1 now holds something newer
+// (or nothing: the key was removed).
+func (c *Cache) throttle(key string, stale *entry, eo *EntryOptions) bool {
+	now := c.now()
+	if now >= stale.physExpires {
+		return false
+	}
+	ok := false
+	c.l1.compute(key, func(old *entry) (*entry, bool) {
+		switch {
+		case old == nil || old.created > stale.created:
+			return nil, true
+		case old.stale && now < old.expires:
+			ok = true // already throttled
+			return nil, true
+		}
+		ok = true
+		return stale.throttledCopy(now, eo.FailSafeThrottleDuration), false
+	})
+	return ok
+}
