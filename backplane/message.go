@@ -1,0 +1,286 @@
+package backplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// WireVersion is the version of the message format written by AppendBinary
+// and the only one DecodeMessage accepts. It is the first byte of every
+// message and part of every channel name (see ChannelName), so nodes running
+// different versions never read each other's messages. docs/wire-format.md
+// describes the format byte by byte.
+const WireVersion = 1
+
+// Limits on the fields of a Message, in bytes. AppendBinary refuses a
+// message that exceeds one, and DecodeMessage reports one as corrupt.
+const (
+	// MaxCacheNameLen bounds Message.Cache. It is low enough that the channel
+	// name of any cache name, fully escaped, fits the 255 bytes RabbitMQ
+	// allows for an exchange name (see ChannelName).
+	MaxCacheNameLen = 80
+	// MaxSourceLen bounds Message.Source.
+	MaxSourceLen = 255
+	// MaxTraceParentLen bounds Message.TraceParent. A version 00 W3C
+	// traceparent is 55 bytes; later versions may append fields.
+	MaxTraceParentLen = 255
+	// MaxKeyLen bounds Message.Key (a cache key or a tag).
+	MaxKeyLen = 65535
+	// MaxMessageLen is the length of the longest valid encoded message.
+	MaxMessageLen = headerLen + 1 + MaxCacheNameLen + 1 + MaxSourceLen + 1 + MaxTraceParentLen + 2 + MaxKeyLen
+)
+
+const (
+	// headerLen is the fixed part: version, flags, action, seq, timestamp.
+	headerLen = 1 + 1 + 1 + 8 + 8
+	// minMessageLen is a message whose strings are as short as allowed.
+	minMessageLen = headerLen + 1 + 1 + 1 + 1 + 1 + 2
+)
+
+// ErrCorrupt is wrapped by every error DecodeMessage returns: the input is
+// not a valid message of WireVersion (garbage, truncated, trailing bytes,
+// another version, an unknown action or flag, a field out of its limits).
+var ErrCorrupt = errors.New("backplane: corrupt message")
+
+// Action says what changed.
+type Action uint8
+
+// The actions. The zero Action is invalid. Values are part of the wire
+// format and never change.
+const (
+	// ActionSet: Key was written; other nodes mark their copy stale.
+	ActionSet Action = iota + 1
+	// ActionRemove: Key was removed; other nodes delete their copy.
+	ActionRemove
+	// ActionExpire: Key was expired; other nodes mark their copy stale
+	// (still usable by fail-safe).
+	ActionExpire
+	// ActionRemoveTag: every entry tagged Key was removed.
+	ActionRemoveTag
+	// ActionExpireTag: every entry tagged Key was expired.
+	ActionExpireTag
+	// ActionClearRemove: every entry of the cache was removed. Key is empty.
+	ActionClearRemove
+	// ActionClearExpire: every entry of the cache was expired. Key is empty.
+	ActionClearExpire
+
+	maxAction = ActionClearExpire
+)
+
+var actionNames = [...]string{
+	ActionSet:         "set",
+	ActionRemove:      "remove",
+	ActionExpire:      "expire",
+	ActionRemoveTag:   "remove_tag",
+	ActionExpireTag:   "expire_tag",
+	ActionClearRemove: "clear_remove",
+	ActionClearExpire: "clear_expire",
+}
+
+// String returns the action's lower-case name ("set", "remove_tag", ...), or
+// "action(N)" for an invalid one.
+func (a Action) String() string {
+	if a.Valid() {
+		return actionNames[a]
+	}
+	return "action(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Valid reports whether a is one of the defined actions.
+func (a Action) Valid() bool { return a >= ActionSet && a <= maxAction }
+
+// isClear reports whether a applies to the whole cache (and so has no key).
+func (a Action) isClear() bool { return a == ActionClearRemove || a == ActionClearExpire }
+
+// Message is what a node tells the others when it changes an entry. No value
+// travels: receivers drop or mark stale their own copy and read L2 next time.
+type Message struct {
+	// Cache is the name of the cache that changed: 1 to MaxCacheNameLen
+	// bytes.
+	Cache string
+	// Source is the instance id of the sending node: 1 to MaxSourceLen
+	// bytes. Receivers ignore their own messages by it.
+	Source string
+	// Seq is the sender's sequence number for this message. It starts at 1
+	// (0 is invalid) and grows by one per message, so that a receiver can
+	// see a gap (lost messages) per Source.
+	Seq uint64
+	// Action says what changed.
+	Action Action
+	// Key is the entry's key, or the tag for ActionRemoveTag and
+	// ActionExpireTag; it is empty for ActionClearRemove and
+	// ActionClearExpire. At most MaxKeyLen bytes.
+	Key string
+	// Timestamp is when the change was made, in Unix nanoseconds (the
+	// sender's clock).
+	Timestamp int64
+	// TraceParent is the W3C traceparent of the write, so that the receipt
+	// can link to it; empty when the write was not traced. At most
+	// MaxTraceParentLen bytes.
+	TraceParent string
+	// Flags are reserved and must be zero. Bit 0 is reserved for a future
+	// signature trailer.
+	Flags uint8
+}
+
+// AppendBinary appends the wire encoding of m (version WireVersion) to dst
+// and returns the extended slice, as encoding.BinaryAppender does. If m is
+// invalid (a field out of its limits, Seq 0, an invalid Action, a key on a
+// clear action, a non-zero Flags) it returns dst unchanged and an error
+// naming the field.
+func (m *Message) AppendBinary(dst []byte) ([]byte, error) {
+	if err := m.validate(); err != nil {
+		return dst, fmt.Errorf("backplane: invalid message: %w", err)
+	}
+	n := headerLen + 1 + len(m.Cache) + 1 + len(m.Source) + 1 + len(m.TraceParent) + 2 + len(m.Key)
+	dst = slices.Grow(dst, n)
+	dst = append(dst, WireVersion, m.Flags, byte(m.Action))
+	dst = binary.LittleEndian.AppendUint64(dst, m.Seq)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(m.Timestamp))
+	dst = append(dst, byte(len(m.Cache)))
+	dst = append(dst, m.Cache...)
+	dst = append(dst, byte(len(m.Source)))
+	dst = append(dst, m.Source...)
+	dst = append(dst, byte(len(m.TraceParent)))
+	dst = append(dst, m.TraceParent...)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(m.Key)))
+	dst = append(dst, m.Key...)
+	return dst, nil
+}
+
+// validate checks what both AppendBinary and DecodeMessage require, so that
+// whatever decodes re-encodes to the same bytes.
+func (m *Message) validate() error {
+	switch {
+	case m.Flags != 0:
+		return fmt.Errorf("Flags is 0x%02x, reserved bits must be zero", m.Flags)
+	case !m.Action.Valid():
+		return fmt.Errorf("Action %v is not a defined action", m.Action)
+	case m.Seq == 0:
+		return errors.New("Seq is 0, sequence numbers start at 1")
+	case m.Cache == "":
+		return errors.New("Cache is empty")
+	case len(m.Cache) > MaxCacheNameLen:
+		return fmt.Errorf("Cache is %d bytes, more than MaxCacheNameLen (%d)", len(m.Cache), MaxCacheNameLen)
+	case m.Source == "":
+		return errors.New("Source is empty")
+	case len(m.Source) > MaxSourceLen:
+		return fmt.Errorf("Source is %d bytes, more than MaxSourceLen (%d)", len(m.Source), MaxSourceLen)
+	case len(m.TraceParent) > MaxTraceParentLen:
+		return fmt.Errorf("TraceParent is %d bytes, more than MaxTraceParentLen (%d)", len(m.TraceParent), MaxTraceParentLen)
+	case len(m.Key) > MaxKeyLen:
+		return fmt.Errorf("Key is %d bytes, more than MaxKeyLen (%d)", len(m.Key), MaxKeyLen)
+	case m.Action.isClear() && m.Key != "":
+		return fmt.Errorf("Key is %d bytes, want none for action %v", len(m.Key), m.Action)
+	}
+	return nil
+}
+
+// DecodeMessage decodes a message written by AppendBinary. Any input that is
+// not exactly one valid message of WireVersion is an error wrapping
+// ErrCorrupt that says what is wrong and at which byte offset. It never
+// panics, does not retain data, and allocates no more than the strings the
+// input holds.
+func DecodeMessage(data []byte) (Message, error) {
+	var m Message
+	if err := m.decode(data); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// decode fills m from data, leaving it partly filled on error.
+func (m *Message) decode(data []byte) error {
+	d := decoder{data: data}
+	if len(data) == 0 {
+		return d.fail(0, "empty input")
+	}
+	if v := data[0]; v != WireVersion {
+		return d.fail(0, fmt.Sprintf("unsupported version %d (want %d)", v, WireVersion))
+	}
+	if len(data) < minMessageLen {
+		return d.fail(len(data), fmt.Sprintf("truncated: %d bytes, a message has at least %d", len(data), minMessageLen))
+	}
+	if m.Flags = data[1]; m.Flags != 0 {
+		return d.fail(1, fmt.Sprintf("unsupported flags 0x%02x", m.Flags))
+	}
+	if m.Action = Action(data[2]); !m.Action.Valid() {
+		return d.fail(2, fmt.Sprintf("unknown action %d", data[2]))
+	}
+	if m.Seq = binary.LittleEndian.Uint64(data[3:]); m.Seq == 0 {
+		return d.fail(3, "sequence number 0")
+	}
+	m.Timestamp = int64(binary.LittleEndian.Uint64(data[11:]))
+	d.off = headerLen
+	var ok bool
+	if m.Cache, ok = d.str8("cache name", 1, MaxCacheNameLen); !ok {
+		return d.err
+	}
+	if m.Source, ok = d.str8("source", 1, MaxSourceLen); !ok {
+		return d.err
+	}
+	if m.TraceParent, ok = d.str8("traceparent", 0, MaxTraceParentLen); !ok {
+		return d.err
+	}
+	keyOff := d.off
+	if m.Key, ok = d.str16("key"); !ok {
+		return d.err
+	}
+	if m.Action.isClear() && m.Key != "" {
+		return d.fail(keyOff, fmt.Sprintf("%d-byte key on action %v, which takes none", len(m.Key), m.Action))
+	}
+	if d.off != len(data) {
+		return d.fail(d.off, fmt.Sprintf("%d trailing bytes", len(data)-d.off))
+	}
+	return nil
+}
+
+// decoder reads length-prefixed strings, checking each length against the
+// bytes that remain before it allocates.
+type decoder struct {
+	data []byte
+	off  int
+	err  error
+}
+
+func (d *decoder) fail(off int, what string) error {
+	d.err = fmt.Errorf("%w: %s at offset %d", ErrCorrupt, what, off)
+	return d.err
+}
+
+// str8 reads a string with a one-byte length between lo and hi.
+func (d *decoder) str8(field string, lo, hi int) (string, bool) {
+	if d.off >= len(d.data) {
+		d.fail(d.off, "truncated before the "+field+" length")
+		return "", false
+	}
+	n := int(d.data[d.off])
+	if n < lo || n > hi {
+		d.fail(d.off, fmt.Sprintf("%s length %d, want %d to %d", field, n, lo, hi))
+		return "", false
+	}
+	return d.bytes(field, d.off+1, n)
+}
+
+// str16 reads a string with a two-byte little-endian length.
+func (d *decoder) str16(field string) (string, bool) {
+	if len(d.data)-d.off < 2 {
+		d.fail(d.off, "truncated before the "+field+" length")
+		return "", false
+	}
+	n := int(binary.LittleEndian.Uint16(d.data[d.off:]))
+	return d.bytes(field, d.off+2, n)
+}
+
+// bytes returns the n bytes at start as a string and moves past them.
+func (d *decoder) bytes(field string, start, n int) (string, bool) {
+	if len(d.data)-start < n {
+		d.fail(start, fmt.Sprintf("truncated %s: %d bytes announced, %d remain", field, n, len(d.data)-start))
+		return "", false
+	}
+	d.off = start + n
+	return string(d.data[start:d.off]), true
+}
