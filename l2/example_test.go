@@ -1,0 +1,71 @@
+package l2_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/stratacache/strata/l2"
+	_ "github.com/stratacache/strata/l2/meml2" // registers mem://
+)
+
+func ExampleOpen() {
+	ctx := context.Background()
+	// In a service: l2.Open(ctx, os.Getenv("CACHE_L2_URL")).
+	store, err := l2.Open(ctx, "mem://example-open")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+
+	_ = store.Set(ctx, "greeting", []byte("hello"), time.Minute)
+	v, found, err := store.Get(ctx, "greeting")
+	fmt.Println(string(v), found, err)
+
+	_, err = l2.Open(ctx, "memcached://localhost:11211")
+	fmt.Println(err != nil)
+	// Output:
+	// hello true <nil>
+	// true
+}
+
+func ExampleSchemes() {
+	fmt.Println(slices.Contains(l2.Schemes(), "mem"))
+	// Output: true
+}
+
+func ExampleEnvelope_AppendBinary() {
+	created := time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC)
+	e := l2.Envelope{
+		Flags:   l2.FlagFailSafe,
+		Created: created.UnixNano(),
+		Expires: created.Add(time.Minute).UnixNano(),
+		Tags:    []string{"tenant:7"},
+		Value:   []byte(`{"id":42}`),
+	}
+	b, err := e.AppendBinary(nil)
+	fmt.Println(len(b), err)
+	fmt.Printf("version %d, flags %#02x\n", b[0], b[1])
+	// Output:
+	// 61 <nil>
+	// version 1, flags 0x01
+}
+
+func ExampleDecodeEnvelope() {
+	e := l2.Envelope{Created: 1, Expires: 2, ETag: `"v1"`, Value: []byte("v")}
+	b, _ := e.AppendBinary(nil)
+
+	got, err := l2.DecodeEnvelope(b)
+	fmt.Println(got.ETag, string(got.Value), err)
+
+	_, err = l2.DecodeEnvelope(b[:len(b)-1])
+	fmt.Println(errors.Is(err, l2.ErrCorrupt))
+	fmt.Println(err)
+	// Output:
+	// "v1" v <nil>
+	// true
+	// l2: corrupt envelope: truncated value at offset 46 (need 1 bytes, have 0)
+}
