@@ -188,10 +188,14 @@ func WithBackgroundBackplane() EntryOption { return EntryOption{kind: optBackgro
 func WithAllowStaleOnRead() EntryOption { return EntryOption{kind: optAllowStaleOnRead} }
 
 // WithEntryOptions replaces every entry option of the call with o (later
-// options still adjust it). It copies o.
+// options still adjust it). It copies o; an invalid o makes the call return
+// an *OptionError naming the field.
 func WithEntryOptions(o EntryOptions) EntryOption {
 	cp := o
 	cp.Tags = slices.Clone(o.Tags)
+	if err := cp.validate("WithEntryOptions."); err != nil {
+		return EntryOption{rare: &rareOption{err: err}}
+	}
 	return EntryOption{kind: optFull, rare: &rareOption{full: &cp}}
 }
 

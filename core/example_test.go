@@ -1,0 +1,204 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stratacache/strata/core"
+)
+
+type User struct {
+	ID   int
+	Name string
+}
+
+func ExampleNew() {
+	c, err := core.New(core.Options{Name: "users", L1MaxEntries: 10_000})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	fmt.Println(c.Name())
+	// Output: users
+}
+
+func ExampleNew_invalidOptions() {
+	_, err := core.New(core.Options{L1MaxEntries: -1})
+	fmt.Println(err)
+	// Output: core: Options.L1MaxEntries must not be negative, got -1
+}
+
+func ExampleGetOrSet() {
+	c, _ := core.New(core.Options{Name: "users"})
+	defer c.Close()
+	ctx := context.Background()
+
+	load := func(ctx context.Context, fc *core.FactoryContext[User]) (User, error) {
+		fmt.Println("loading", fc.Key)
+		return User{ID: 42, Name: "Ada"}, nil
+	}
+	for range 2 {
+		u, err := core.GetOrSet(ctx, c, "user:42", load,
+			core.WithDuration(time.Minute),
+			core.WithFailSafe(time.Hour, 30*time.Second),
+			core.WithFactoryTimeouts(100*time.Millisecond, 2*time.Second),
+			core.WithEagerRefresh(0.8),
+			core.WithTags("tenant:7"))
+		fmt.Println(u.Name, err)
+	}
+	// Output:
+	// loading user:42
+	// Ada <nil>
+	// Ada <nil>
+}
+
+func ExampleGetOrSet_failSafe() {
+	clock := newFakeClock()
+	c, _ := core.New(core.Options{Clock: clock})
+	defer c.Close()
+	ctx := context.Background()
+	opts := []core.EntryOption{core.WithDuration(time.Minute), core.WithFailSafe(time.Hour, 30*time.Second)}
+
+	core.GetOrSet(ctx, c, "price", constant(10), opts...)
+	clock.Advance(2 * time.Minute) // expired, but kept for fail-safe
+	v, err := core.GetOrSet(ctx, c, "price", failing[int](errors.New("db down")), opts...)
+	fmt.Println(v, err)
+	// Output: 10 <nil>
+}
+
+func ExampleGet() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	_, found, _ := core.Get[string](ctx, c, "greeting")
+	fmt.Println(found)
+	core.Set(ctx, c, "greeting", "hello")
+	v, found, _ := core.Get[string](ctx, c, "greeting")
+	fmt.Println(v, found)
+	// Output:
+	// false
+	// hello true
+}
+
+func ExampleSet() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	err := core.Set(ctx, c, "user:1", User{ID: 1, Name: "Grace"}, core.WithDuration(time.Hour), core.WithTags("tenant:1"))
+	u, _, _ := core.Get[User](ctx, c, "user:1")
+	fmt.Println(u.Name, err)
+	// Output: Grace <nil>
+}
+
+func ExampleCache_Remove() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	core.Set(ctx, c, "k", 1)
+	c.Remove(ctx, "k")
+	_, found, _ := core.Get[int](ctx, c, "k")
+	fmt.Println(found)
+	// Output: false
+}
+
+func ExampleCache_Expire() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	opts := []core.EntryOption{core.WithFailSafe(time.Hour, time.Minute)}
+	core.Set(ctx, c, "k", 1, opts...)
+	c.Expire(ctx, "k")
+	_, fresh, _ := core.Get[int](ctx, c, "k")
+	// The source fails: fail-safe still serves the expired value.
+	v, err := core.GetOrSet(ctx, c, "k", failing[int](errors.New("down")), opts...)
+	fmt.Println(fresh, v, err)
+	// Output: false 1 <nil>
+}
+
+func ExampleCache_RemoveByTag() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	core.Set(ctx, c, "user:1", "a", core.WithTags("tenant:7"))
+	core.Set(ctx, c, "user:2", "b", core.WithTags("tenant:8"))
+	c.RemoveByTag(ctx, "tenant:7")
+	_, found1, _ := core.Get[string](ctx, c, "user:1")
+	_, found2, _ := core.Get[string](ctx, c, "user:2")
+	fmt.Println(found1, found2)
+	// Output: false true
+}
+
+func ExampleCache_ExpireByTag() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	core.Set(ctx, c, "user:1", "a", core.WithTags("tenant:7"), core.WithFailSafe(time.Hour, time.Minute))
+	c.ExpireByTag(ctx, "tenant:7")
+	_, fresh, _ := core.Get[string](ctx, c, "user:1")
+	v, stale, _ := core.Get[string](ctx, c, "user:1", core.WithAllowStaleOnRead())
+	fmt.Println(fresh, v, stale)
+	// Output: false a true
+}
+
+func ExampleCache_Clear() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	core.Set(ctx, c, "a", 1)
+	core.Set(ctx, c, "b", 2)
+	c.Clear(ctx, false) // remove all; Clear(ctx, true) expires all, keeping them for fail-safe
+	_, found, _ := core.Get[int](ctx, c, "a")
+	fmt.Println(found)
+	// Output: false
+}
+
+func ExampleCache_Close() {
+	c, _ := core.New(core.Options{})
+	fmt.Println(c.Close())
+	_, err := core.GetOrSet(context.Background(), c, "k", constant(1))
+	fmt.Println(errors.Is(err, core.ErrClosed))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleFactoryContext_NotModified() {
+	clock := newFakeClock()
+	c, _ := core.New(core.Options{Clock: clock})
+	defer c.Close()
+	ctx := context.Background()
+	opts := []core.EntryOption{core.WithDuration(time.Minute), core.WithFailSafe(time.Hour, time.Second)}
+	fetch := func(ctx context.Context, fc *core.FactoryContext[string]) (string, error) {
+		if fc.ETag == `"v1"` { // the source says: unchanged since that ETag
+			fmt.Println("not modified")
+			return fc.NotModified()
+		}
+		fmt.Println("downloaded")
+		return fc.Modified("<html>v1</html>", `"v1"`, time.Time{})
+	}
+	core.GetOrSet(ctx, c, "page", fetch, opts...)
+	clock.Advance(time.Minute)
+	page, _ := core.GetOrSet(ctx, c, "page", fetch, opts...)
+	fmt.Println(page)
+	// Output:
+	// downloaded
+	// not modified
+	// <html>v1</html>
+}
+
+func ExampleFactoryContext_Options() {
+	c, _ := core.New(core.Options{})
+	defer c.Close()
+	// Adaptive caching: the factory decides from the data how long to cache it.
+	v, _ := core.GetOrSet(context.Background(), c, "rate", func(ctx context.Context, fc *core.FactoryContext[float64]) (float64, error) {
+		rate := 1.08
+		if rate > 1 {
+			fc.Options.Duration = 5 * time.Second // volatile: cache briefly
+		}
+		return rate, nil
+	})
+	fmt.Println(v)
+	// Output: 1.08
+}
