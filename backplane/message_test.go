@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -245,10 +246,24 @@ func TestDecodeMessageAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeMessage(data) }); n > 4 {
 		t.Errorf("DecodeMessage makes %v allocations, want at most 4", n)
 	}
-	bad := bytes.Clone(data)
-	bad[headerLen] = 80 // the cache name announces more bytes than remain
-	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeMessage(bad) }); n > 6 {
-		t.Errorf("DecodeMessage of corrupt input makes %v allocations (the error only), want at most 6", n)
+}
+
+func TestDecodeMessageAllocatesNoMoreThanTheInputHolds(t *testing.T) {
+	golden, _ := hex.DecodeString(goldenHex)
+	keyLenOff := len(golden) - len("user:42") - 2
+	bad := bytes.Clone(golden)
+	bad[keyLenOff], bad[keyLenOff+1] = 0xff, 0xff // announces a 65535-byte key
+	const runs = 200
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		if _, err := DecodeMessage(bad); err == nil {
+			t.Fatal("DecodeMessage accepted a key longer than its input")
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if perRun := (after.TotalAlloc - before.TotalAlloc) / runs; perRun > 2048 {
+		t.Errorf("DecodeMessage of a %d-byte input allocates %d bytes", len(bad), perRun)
 	}
 }
 
