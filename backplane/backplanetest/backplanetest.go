@@ -1,0 +1,69 @@
+package backplanetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stratacache/strata/backplane"
+)
+
+// Harness makes the nodes the suite tests. Each call of MakeBackplane returns
+// a new node (its own connection) to the same transport, so that what one
+// node publishes reaches the others. Run closes every Backplane it makes.
+// MakeBackplane may call t.Skip when the transport is not available.
+type Harness interface {
+	MakeBackplane(ctx context.Context, t *testing.T) (backplane.Backplane, error)
+}
+
+// Disconnector is an optional interface of a Harness that can cut a node off
+// its transport and let it back, as a network failure or a server restart
+// would. With it, Run checks that the node's subscriptions report
+// backplane.Disconnected then backplane.Reconnected, that Publish fails
+// within a few seconds while it is cut off, and that delivery resumes after.
+type Disconnector interface {
+	// Disconnect cuts b off until Reconnect; b was made by MakeBackplane.
+	Disconnect(ctx context.Context, t *testing.T, b backplane.Backplane) error
+	// Reconnect lets b reach its transport again.
+	Reconnect(ctx context.Context, t *testing.T, b backplane.Backplane) error
+}
+
+// UnreachableMaker is an optional interface of a Harness that can make a
+// node pointed at a server that is not there (a closed port, say). With it,
+// Run checks that the node fails instead of hanging: either
+// MakeUnreachableBackplane returns an error, or Subscribe and Publish do,
+// within a few seconds of their context's deadline.
+type UnreachableMaker interface {
+	MakeUnreachableBackplane(ctx context.Context, t *testing.T) (backplane.Backplane, error)
+}
+
+// Run runs the conformance suite against the transport of h, as subtests of
+// t. It closes every Backplane it makes.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	s := suite{h: h}
+	t.Run("SubscribeIsLive", s.testSubscribeIsLive)
+	t.Run("DeliversToOtherNodes", s.testDeliversToOtherNodes)
+	t.Run("OrderPerPublisher", s.testOrderPerPublisher)
+	t.Run("Payloads", s.testPayloads)
+	t.Run("PayloadReusedByPublisher", s.testPayloadReuse)
+	t.Run("ChannelIsolation", s.testChannelIsolation)
+	t.Run("TwoSubscriptionsOneChannel", s.testTwoSubscriptionsOneChannel)
+	t.Run("SubscriptionClose", s.testSubscriptionClose)
+	t.Run("ConcurrentPublishers", s.testConcurrentPublishers)
+	t.Run("ContextDone", s.testContextDone)
+	t.Run("UseAfterClose", s.testUseAfterClose)
+	t.Run("Reconnect", func(t *testing.T) {
+		d, ok := h.(Disconnector)
+		if !ok {
+			t.Skip("the harness does not implement backplanetest.Disconnector")
+		}
+		s.testReconnect(t, d)
+	})
+	t.Run("Unreachable", func(t *testing.T) {
+		u, ok := h.(UnreachableMaker)
+		if !ok {
+			t.Skip("the harness does not implement backplanetest.UnreachableMaker")
+		}
+		s.testUnreachable(t, u)
+	})
+}
