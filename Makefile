@@ -23,3 +23,8 @@ quickstart:
 # Benchmarks behind docs/benchmarks.md (2 cores: keep -benchtime modest).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./core/
+
+# Each wire-format decoder fuzzed for 60 s (DESIGN.md section 4).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeEnvelope -fuzztime 60s ./l2
+	$(GO) test -run '^$$' -fuzz FuzzDecodeMessage -fuzztime 60s ./backplane
