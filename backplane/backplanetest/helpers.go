@@ -136,9 +136,10 @@ type recorder struct {
 	name     string
 	mu       sync.Mutex
 	entries  []entry
-	problems []string
-	busy     atomic.Bool // a callback is running
-	closed   atomic.Bool // the subscription's Close has returned
+	problems []string       // distinct, in order of first occurrence
+	times    map[string]int // occurrences of each problem
+	busy     atomic.Bool    // a callback is running
+	closed   atomic.Bool    // the subscription's Close has returned
 }
 
 func newRecorder(name string) *recorder { return &recorder{name: name} }
@@ -176,7 +177,13 @@ func (r *recorder) add(e entry) {
 func (r *recorder) problem(p string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.problems = append(r.problems, p)
+	if r.times == nil {
+		r.times = make(map[string]int)
+	}
+	if r.times[p] == 0 {
+		r.problems = append(r.problems, p)
+	}
+	r.times[p]++
 }
 
 // markClosed records that the subscription is closed: from now on any
@@ -248,7 +255,7 @@ func (r *recorder) check(t *testing.T) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.problems {
-		t.Errorf("%s: %s", r.name, p)
+		t.Errorf("%s: %s (%d times)", r.name, p, r.times[p])
 	}
 	connected := 0
 	for i, e := range r.entries {

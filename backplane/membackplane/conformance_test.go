@@ -28,6 +28,14 @@ func (busHarness) Reconnect(_ context.Context, _ *testing.T, b backplane.Backpla
 	return nil
 }
 
+// MakeUnreachableBackplane returns a node that is disconnected from the
+// start, the closest the reference has to a server that is not there.
+func (h busHarness) MakeUnreachableBackplane(context.Context, *testing.T) (backplane.Backplane, error) {
+	n := h.bus.Connect(nil)
+	n.Disconnect()
+	return n, nil
+}
+
 func TestConformance(t *testing.T) {
 	backplanetest.Run(t, busHarness{membackplane.NewBus()})
 }
