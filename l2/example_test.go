@@ -69,3 +69,13 @@ func ExampleDecodeEnvelope() {
 	// true
 	// l2: corrupt envelope: truncated value at offset 46 (need 1 bytes, have 0)
 }
+
+func ExampleEnvelope_MarshalBinary() {
+	e := l2.Envelope{Flags: 0x80} // a reserved flag
+	_, err := e.MarshalBinary()
+	fmt.Println(errors.Is(err, l2.ErrInvalidEnvelope))
+	fmt.Println(err)
+	// Output:
+	// true
+	// l2: invalid envelope: unknown flags 0x80 (known: 0x01)
+}
