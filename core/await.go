@@ -41,7 +41,10 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 	case <-f.done:
 		switch {
 		case f.hasValue:
-			return outcome{value: f.value, source: SourceFactory, stale: f.isStale, failSafe: f.isStale}
+			if f.isStale {
+				return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true}
+			}
+			return outcome{value: f.value, source: SourceFactory}
 		case canStale && c.throttle(f.key, stale, eo):
 			c.event(ctx, EventFailSafeActivated, f.key, f.err)
 			return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
@@ -69,8 +72,8 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 		}
 		// Run the factory without the lock: a flight of our own, not
 		// registered, cached only if nothing invalidated the key meanwhile.
-		own := &flight{key: f.key, created: c.stamp(), stale: stale, done: make(chan struct{})}
-		c.launchUnregistered(ctx, own, eo, factory)
+		own := c.newFlight(ctx, f.key, stale)
+		c.launchUnregistered(own, eo, factory)
 		rest := *eo
 		rest.LockTimeout = 0
 		return await(ctx, c, own, &rest, stale, true, factory)
@@ -99,8 +102,8 @@ func (c *Cache) timedOut(ctx context.Context, f *flight, eo *EntryOptions, stale
 // launchUnregistered runs a flight that is not in the flight set (after a
 // lock timeout): an invalidation of any key while it runs keeps it from
 // caching its result.
-func (c *Cache) launchUnregistered(ctx context.Context, f *flight, eo *EntryOptions, factory flightRunner) {
+func (c *Cache) launchUnregistered(f *flight, eo *EntryOptions, factory flightRunner) {
 	start := c.invalidations.Load()
 	f.unregistered = func() bool { return c.invalidations.Load() != start }
-	c.launch(ctx, f, eo, factory, false)
+	c.launch(f, eo, factory, false)
 }

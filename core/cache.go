@@ -40,8 +40,11 @@ type Cache struct {
 	// base is the parent of every background context; Close cancels it.
 	base       context.Context
 	cancelBase context.CancelFunc
-	// bg counts background goroutines (factory flights).
-	bg sync.WaitGroup
+	// bg counts background goroutines (factory flights); bgMu orders their
+	// start with Close, which sets closing.
+	bg      sync.WaitGroup
+	bgMu    sync.Mutex
+	closing bool
 }
 
 // New makes a cache. Invalid options give an *OptionError naming the field.
@@ -152,6 +155,9 @@ func (c *Cache) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		c.bgMu.Lock()
+		c.closing = true
+		c.bgMu.Unlock()
 		c.cancelBase()
 		done := make(chan struct{})
 		go func() { c.bg.Wait(); close(done) }()
@@ -222,31 +228,38 @@ func (c *Cache) lookup(key string, now int64) (*entry, entryState) {
 	return nil, stateAbsent
 }
 
-// newEntry builds the entry for a value produced at created under eo.
-func (c *Cache) newEntry(value any, created int64, eo *EntryOptions) *entry {
+// newEntry builds the entry for a value read from its source at created
+// (its version) and stored at now (where its durations start) under eo.
+func (c *Cache) newEntry(value any, created, now int64, eo *EntryOptions) *entry {
 	d := eo.l1Duration()
 	if eo.Jitter > 0 {
 		d += jitter(eo.Jitter)
 	}
-	e := &entry{value: value, created: created, expires: created + int64(d), failSafe: eo.FailSafe}
+	now = max(now, created)
+	e := &entry{value: value, created: created, expires: now + int64(d), failSafe: eo.FailSafe}
 	e.physExpires = e.expires
 	if eo.FailSafe {
-		e.physExpires = max(e.expires, created+int64(eo.FailSafeMaxDuration))
+		e.physExpires = max(e.expires, now+int64(eo.FailSafeMaxDuration))
 	}
 	if eo.EagerRefreshThreshold > 0 {
-		e.eagerAt = created + int64(float64(d)*eo.EagerRefreshThreshold)
+		e.eagerAt = now + int64(float64(d)*eo.EagerRefreshThreshold)
 	}
 	if len(eo.Tags) > 0 {
 		e.tags = eo.Tags
 	}
-	life := e.physExpires - created
+	c.noteLifetime(e.physExpires - created)
+	return e
+}
+
+// noteLifetime records the longest time from an entry's version to its
+// physical expiry, so tag times are kept at least that long.
+func (c *Cache) noteLifetime(life int64) {
 	for {
 		m := c.maxLife.Load()
 		if life <= m || c.maxLife.CompareAndSwap(m, life) {
-			break
+			return
 		}
 	}
-	return e
 }
 
 // storeIfNewer writes e for key unless L1 holds an entry created after it.

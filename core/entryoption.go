@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // An EntryOption adjusts the EntryOptions of one call. Make them with the
@@ -13,29 +14,29 @@ import (
 // call return an *OptionError naming the field.
 type EntryOption struct {
 	kind optKind
-	// d1 and d2 hold durations, a threshold (as float64 bits) or a bool.
+	// d1 and d2 hold durations, a threshold (as float64 bits), a bool, or
+	// the length of the tags p points to.
 	d1, d2 time.Duration
-	tags   []string
-	// rare holds what few options need: a full EntryOptions, or the error
-	// of an option built from an invalid value.
-	rare *rareOption
+	// p points to the first tag (optTags), or to a rareOption (optFull,
+	// optInvalid). One pointer instead of a slice keeps an option at 32
+	// bytes: building options is part of every call, hits included.
+	p unsafe.Pointer
 }
 
+// rareOption holds what few options need: a full EntryOptions, or the error
+// of an option built from an invalid value.
 type rareOption struct {
 	full *EntryOptions
 	err  error
 }
 
 func badOption(field string, value any, why string) EntryOption {
-	return EntryOption{rare: &rareOption{err: &OptionError{Field: field, Value: value, Why: why}}}
+	return EntryOption{kind: optInvalid, p: unsafe.Pointer(&rareOption{err: &OptionError{Field: field, Value: value, Why: why}})}
 }
 
-func (o *EntryOption) err() error {
-	if o.rare != nil {
-		return o.rare.err
-	}
-	return nil
-}
+func (o *EntryOption) rare() *rareOption { return (*rareOption)(o.p) }
+
+func (o *EntryOption) tags() []string { return unsafe.Slice((*string)(o.p), int(o.d1)) }
 
 type optKind uint8
 
@@ -62,6 +63,7 @@ const (
 	optBackgroundBackplane
 	optAllowStaleOnRead
 	optFull
+	optInvalid
 )
 
 func durationOpt(kind optKind, field string, d time.Duration) EntryOption {
@@ -153,7 +155,7 @@ func WithTags(tags ...string) EntryOption {
 	if slices.Contains(tags, "") {
 		return badOption("WithTags", `""`, "must not hold an empty tag")
 	}
-	return EntryOption{kind: optTags, tags: tags}
+	return EntryOption{kind: optTags, d1: time.Duration(len(tags)), p: unsafe.Pointer(unsafe.SliceData(tags))}
 }
 
 // WithLockTimeout bounds how long a caller waits for another caller's
@@ -194,9 +196,9 @@ func WithEntryOptions(o EntryOptions) EntryOption {
 	cp := o
 	cp.Tags = slices.Clone(o.Tags)
 	if err := cp.validate("WithEntryOptions."); err != nil {
-		return EntryOption{rare: &rareOption{err: err}}
+		return EntryOption{kind: optInvalid, p: unsafe.Pointer(&rareOption{err: err})}
 	}
-	return EntryOption{kind: optFull, rare: &rareOption{full: &cp}}
+	return EntryOption{kind: optFull, p: unsafe.Pointer(&rareOption{full: &cp})}
 }
 
 // scanHit checks the per-call options the way an L1 hit needs them: it
@@ -206,14 +208,13 @@ func scanHit(def bool, opts []EntryOption) (skipL1Read bool, err error) {
 	skipL1Read = def
 	for i := range opts {
 		o := &opts[i]
-		if o.rare != nil && o.rare.err != nil {
-			return false, o.rare.err
-		}
 		switch o.kind {
 		case optSkipL1Read:
 			skipL1Read = true
 		case optFull:
-			skipL1Read = o.rare.full.SkipL1Read
+			skipL1Read = o.rare().full.SkipL1Read
+		case optInvalid:
+			return false, o.rare().err
 		}
 	}
 	return skipL1Read, nil
@@ -223,10 +224,9 @@ func scanHit(def bool, opts []EntryOption) (skipL1Read bool, err error) {
 func apply(eo *EntryOptions, opts []EntryOption) error {
 	for i := range opts {
 		o := &opts[i]
-		if err := o.err(); err != nil {
-			return err
-		}
 		switch o.kind {
+		case optInvalid:
+			return o.rare().err
 		case optDuration:
 			eo.Duration = o.d1
 		case optL1Duration:
@@ -254,7 +254,7 @@ func apply(eo *EntryOptions, opts []EntryOption) error {
 		case optEagerRefresh:
 			eo.EagerRefreshThreshold = math.Float64frombits(uint64(o.d1))
 		case optTags:
-			eo.Tags = slices.Clone(o.tags)
+			eo.Tags = slices.Clone(o.tags())
 		case optLockTimeout:
 			eo.LockTimeout = o.d1
 		case optSkipL1Read:
@@ -274,8 +274,9 @@ func apply(eo *EntryOptions, opts []EntryOption) error {
 		case optAllowStaleOnRead:
 			eo.AllowStaleOnRead = true
 		case optFull:
-			*eo = *o.rare.full
-			eo.Tags = slices.Clone(o.rare.full.Tags)
+			full := o.rare().full
+			*eo = *full
+			eo.Tags = slices.Clone(full.Tags)
 		}
 	}
 	return nil

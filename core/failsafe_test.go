@@ -90,7 +90,7 @@ func TestFailSafeStaleReadIsReported(t *testing.T) {
 		t.Fatalf("events %v, want factory_error and failsafe_activated", rec.kinds())
 	}
 	last := rec.lastOp(core.OpGetOrSet)
-	if !last.Stale || !last.FailSafe {
+	if !last.Stale || !last.FailSafe || last.Source != core.SourceL1 {
 		t.Fatalf("GetOrSet op = %+v, want Stale and FailSafe", last)
 	}
 	// A hit on the throttled stale value is a stale hit.

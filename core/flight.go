@@ -19,7 +19,10 @@ type flight struct {
 	created int64
 	// stale is the entry that was stale when the flight started, if any.
 	stale *entry
-	// cancel cancels the factory's context.
+	// ctx is the factory's context: the starting call's values without its
+	// cancellation; cancel cancels it (at Close, or at a caller's timeout
+	// when background completion is off).
+	ctx    context.Context
 	cancel context.CancelFunc
 
 	// superseded is set by a Set, Remove or Expire of the key while the
@@ -40,6 +43,13 @@ type flight struct {
 	// factory failed and fail-safe served the stale value).
 	hasValue bool
 	isStale  bool
+}
+
+// newFlight returns a flight for key, not yet registered, started now.
+func (c *Cache) newFlight(ctx context.Context, key string, stale *entry) *flight {
+	f := &flight{key: key, created: c.stamp(), stale: stale, done: make(chan struct{})}
+	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	return f
 }
 
 // isSuperseded reports whether the result must not be cached as fresh.

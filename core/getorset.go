@@ -19,8 +19,12 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	if c.obs == nil && !c.closed.Load() && key != "" {
 		skip, err := scanHit(c.defaults.SkipL1Read, opts)
 		if err == nil && !skip {
+			// The common case inline: a fresh entry whose tags were found
+			// valid at the current tag epoch. Anything else goes the long
+			// way, through lookup.
 			now := c.now()
-			if e, st := c.lookup(key, now); st == stateFresh && !e.stale {
+			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale &&
+				e.tagEpoch.Load() == c.tags.epoch.Load() {
 				if v, ok := e.value.(T); ok {
 					if e.eagerAt != 0 && now >= e.eagerAt {
 						startEagerRefresh(ctx, c, key, factory, opts, e)
@@ -64,7 +68,9 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			if err == nil {
 				c.hit(ctx, info, key, e)
 				if e.eagerAt != 0 && now >= e.eagerAt && !e.stale {
-					startEagerRefresh(ctx, c, key, factory, opts, e)
+					if startEagerRefresh(ctx, c, key, factory, opts, e) && info != nil {
+						info.EagerRefresh = true
+					}
 				}
 			}
 			return v, err
@@ -73,15 +79,14 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		}
 	}
 	c.event(ctx, EventMiss, key, nil)
-	f := &flight{key: key, created: c.stamp(), stale: stale, done: make(chan struct{})}
-	f, leader := c.flights.join(key, f)
+	f, leader := c.flights.join(key, c.newFlight(ctx, key, stale))
 	if leader {
 		if e, st := c.lookup(key, c.now()); !eo.SkipL1Read && st == stateFresh {
 			// A flight finished between the lookup and the join.
 			c.flights.finish(f, func() { f.value, f.hasValue = e.value, true })
 			close(f.done)
 		} else {
-			c.launch(ctx, f, eo, factory, false)
+			c.launch(f, eo, factory, false)
 		}
 	}
 	r := await(ctx, c, f, eo, stale, leader, factory)
@@ -165,14 +170,17 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 		return v, false, nil
 	}
 	e, st := c.lookup(key, c.now())
+	if st == stateFresh && e.stale {
+		st = stateStale // a stale value re-cached by fail-safe is not fresh
+	}
 	if st == stateFresh || (st == stateStale && eo.AllowStaleOnRead) {
 		if v, err = as[T](key, e.value); err != nil {
 			return v, false, err
 		}
 		if info != nil {
-			info.Hit, info.Source, info.Stale = true, SourceL1, e.stale || st == stateStale
+			info.Hit, info.Source, info.Stale = true, SourceL1, st == stateStale
 		}
-		if st == stateStale || e.stale {
+		if st == stateStale {
 			c.event(ctx, EventStaleHit, key, nil)
 		} else {
 			c.event(ctx, EventHit, key, nil)
@@ -211,6 +219,6 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 		})
 		return nil
 	}
-	c.storeIfNewer(key, c.newEntry(value, created, eo))
+	c.storeIfNewer(key, c.newEntry(value, created, created, eo))
 	return nil
 }

@@ -72,9 +72,10 @@ type OpInfo struct {
 	Cache string
 	// Key is the key, the tag for tag operations, empty for Clear.
 	Key string
-	// Background is true for work no caller waits for: a factory finishing
-	// after its caller timed out, an eager refresh. The context passed to
-	// OpStart then carries the operation that started it.
+	// Background is true for a factory no caller waits for from its start
+	// (an eager refresh). The context passed to OpStart then carries the
+	// operation that started it. A factory whose callers time out is not
+	// marked (it started with them); EventBackgroundCompletion tells.
 	Background bool
 	// Start is when the operation started.
 	Start time.Time

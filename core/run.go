@@ -7,24 +7,41 @@ import (
 	"time"
 )
 
-// launch starts f's factory on its own goroutine. The factory's context keeps
-// ctx's values but not its cancellation; it is cancelled when the cache
-// closes (or by a timed-out caller when background completion is off).
-func (c *Cache) launch(ctx context.Context, f *flight, eo *EntryOptions, factory flightRunner, background bool) {
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f.cancel = cancel
+// launch starts f's factory on its own goroutine, with f's context, which is
+// also cancelled when the cache closes. If the cache is closing, the flight
+// ends at once with ErrClosed.
+func (c *Cache) launch(f *flight, eo *EntryOptions, factory flightRunner, background bool) {
 	// The factory gets its own copy of the options: it may change them
 	// while callers read theirs.
 	feo := *eo
 	feo.Tags = append([]string(nil), eo.Tags...)
+	started := c.goBackground(func() {
+		defer f.cancel()
+		stop := context.AfterFunc(c.base, f.cancel)
+		defer stop()
+		factory.run(f.ctx, c, f, &feo, background)
+	})
+	if !started {
+		f.cancel()
+		c.flights.finish(f, func() { f.err = ErrClosed })
+		close(f.done)
+	}
+}
+
+// goBackground runs fn on a goroutine that Close waits for, unless the cache
+// is closing; it reports whether it did.
+func (c *Cache) goBackground(fn func()) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.closing {
+		return false
+	}
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		defer cancel()
-		stop := context.AfterFunc(c.base, cancel)
-		defer stop()
-		factory.run(fctx, c, f, &feo, background)
+		fn()
 	}()
+	return true
 }
 
 // flightRunner is implemented by Factory[T] so the untyped flight machinery
@@ -65,7 +82,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 		close(f.done)
 		return
 	}
-	e := c.newEntry(v, f.created, eo)
+	e := c.newEntry(v, f.created, c.now(), eo)
 	if fc.notModified && f.stale != nil {
 		e.etag, e.lastModified = f.stale.etag, f.stale.lastModified
 	} else {
@@ -77,7 +94,9 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 	c.flights.finish(f, func() {
 		f.value, f.hasValue = any(v), true
 		switch {
-		case f.isSuperseded():
+		case f.isSuperseded() || f.created <= c.tags.prunedBefore.Load():
+			// A newer change of the key, or tag times it may depend on
+			// were pruned while it ran: not cached as fresh.
 			c.event(ctx, EventNotCachedSuperseded, f.key, nil)
 		case !eo.SkipL1Write:
 			c.storeIfNewer(f.key, e)

@@ -27,6 +27,10 @@ type tagStore struct {
 	mu        sync.RWMutex
 	tags      map[string]tagTimes
 	pruneSize int
+	// prunedBefore is the time before which tag times may have been
+	// forgotten: a factory that started before it does not cache its
+	// result as fresh, since it cannot be checked.
+	prunedBefore atomic.Int64
 }
 
 type tagTimes struct {
@@ -123,10 +127,15 @@ func (s *tagStore) clear(at int64, remove bool) {
 // pruneLocked drops the times no live entry can be older than, and sets the
 // next size at which to prune again, so pruning stays amortized O(1).
 func (s *tagStore) pruneLocked(keepAfter int64) {
+	pruned := false
 	for t, tt := range s.tags {
 		if max(tt.removed, tt.expired) < keepAfter {
 			delete(s.tags, t)
+			pruned = true
 		}
+	}
+	if pruned && keepAfter > s.prunedBefore.Load() {
+		s.prunedBefore.Store(keepAfter)
 	}
 	s.pruneSize = max(1024, 2*len(s.tags))
 }
