@@ -110,6 +110,24 @@ func BenchmarkMiss(b *testing.B) {
 			i++
 		}
 	})
+	// A cancellable context (an HTTP request's) makes strata run the factory
+	// on its own goroutine, so the caller can stop waiting at once.
+	b.Run("strata-GetOrSet-cancellable-ctx", func(b *testing.B) {
+		c := newBenchCache(b)
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%len(keys) == 0 {
+				c.Clear(ctx, false)
+			}
+			if _, err := core.GetOrSet(ctx, c, keys[i%len(keys)], loadBenchUser); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 	b.Run("sturdyc-GetOrFetch", func(b *testing.B) {
 		c := sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10)
 		fetch := func(context.Context) (benchUser, error) { return benchUserValue, nil }

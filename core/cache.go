@@ -148,7 +148,8 @@ func (c *Cache) DefaultEntryOptions() EntryOptions {
 func (c *Cache) Len() int { return c.l1.len() }
 
 // Close stops background work, waiting up to Options.CloseTimeout for it
-// (running factories see their context cancelled), and releases the cache.
+// (running factories see their context cancelled; a factory running on its
+// caller's goroutine is the caller's, not waited for), and releases the cache.
 // It is idempotent; every later call returns ErrClosed. It returns an error
 // only when background work did not stop in time.
 func (c *Cache) Close() error {

@@ -85,6 +85,11 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			// A flight finished between the lookup and the join.
 			c.flights.finish(f, func() { f.value, f.hasValue = e.value, true })
 			close(f.done)
+		} else if ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0) {
+			// Nothing can end this caller's wait early: no timeout applies
+			// and its context cannot be cancelled. Run the factory on this
+			// goroutine and spare a goroutine hand-off.
+			c.runInline(f, eo, factory)
 		} else {
 			c.launch(f, eo, factory, false)
 		}

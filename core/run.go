@@ -28,6 +28,17 @@ func (c *Cache) launch(f *flight, eo *EntryOptions, factory flightRunner, backgr
 	}
 }
 
+// runInline runs f's factory on the calling goroutine, for a caller that
+// would wait for it in any case.
+func (c *Cache) runInline(f *flight, eo *EntryOptions, factory flightRunner) {
+	feo := *eo
+	feo.Tags = append([]string(nil), eo.Tags...)
+	defer f.cancel()
+	stop := context.AfterFunc(c.base, f.cancel)
+	defer stop()
+	factory.run(f.ctx, c, f, &feo, false)
+}
+
 // goBackground runs fn on a goroutine that Close waits for, unless the cache
 // is closing; it reports whether it did.
 func (c *Cache) goBackground(fn func()) bool {

@@ -170,10 +170,12 @@ func TestCloseTimeoutWhenFactoryIgnoresContext(t *testing.T) {
 			t.Fatal(err)
 		}
 		go core.GetOrSet(context.Background(), c, "k", slowFactory(1, time.Hour)) // honours ctx
+		// A timeout makes the factory background work (its caller may stop
+		// waiting); a factory run on its caller's goroutine is not Close's.
 		go core.GetOrSet(context.Background(), c, "stubborn", func(context.Context, *core.FactoryContext[int]) (int, error) {
 			time.Sleep(time.Hour) // ignores ctx
 			return 1, nil
-		})
+		}, core.WithFactoryTimeouts(0, 2*time.Hour))
 		synctest.Wait()
 		start := time.Now()
 		var cte *core.CloseTimeoutError
