@@ -44,8 +44,8 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 			if f.isStale {
 				return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true}
 			}
-			return outcome{value: f.value, source: SourceFactory}
-		case canStale && c.throttle(f.key, stale, eo):
+			return outcome{value: f.value, source: f.source}
+		case canStale && c.throttle(f, stale, eo):
 			c.event(ctx, EventFailSafeActivated, f.key, f.err)
 			return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
 		}
@@ -66,7 +66,7 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 		return c.timedOut(ctx, f, eo, stale, err)
 	case <-lock:
 		c.event(ctx, EventLockTimeout, f.key, nil)
-		if canStale && c.throttle(f.key, stale, eo) {
+		if canStale && c.throttle(f, stale, eo) {
 			c.event(ctx, EventFailSafeActivated, f.key, nil)
 			return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
 		}
@@ -88,7 +88,7 @@ func (c *Cache) timedOut(ctx context.Context, f *flight, eo *EntryOptions, stale
 	if !eo.BackgroundFactoryCompletion {
 		f.cancel()
 	}
-	if err == nil && eo.FailSafe && stale != nil && c.throttle(f.key, stale, eo) {
+	if err == nil && eo.FailSafe && stale != nil && c.throttle(f, stale, eo) {
 		c.event(ctx, EventFailSafeActivated, f.key, nil)
 		return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
 	}

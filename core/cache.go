@@ -1,13 +1,21 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/l2"
+	"github.com/stratacache/strata/serializer"
+	"github.com/stratacache/strata/serializer/jsonserializer"
 )
 
 // Cache is a multi-level cache. Make one with New; use it through GetOrSet,
@@ -24,6 +32,32 @@ type Cache struct {
 	l1      *otterL1 // behind l1Store's methods; concrete so hits are not an interface call
 	tags    *tagStore
 	flights *flights
+
+	// L2 (nil: none).
+	l2        l2.Store
+	l2cond    l2.ConditionalStore
+	ser       serializer.Serializer
+	keyPrefix string
+	l2breaker breaker
+
+	// Backplane (nil: none).
+	bp             backplane.Backplane
+	bpBreaker      breaker
+	channel        string
+	publishTimeout time.Duration
+	outbox         chan outMsg
+	pubMu          sync.Mutex // orders sendNow calls; guards seq and pubBuf
+	seq            uint64
+	pubBuf         []byte
+	subMu          sync.Mutex
+	sub            backplane.Subscription
+	sources        sources
+	// disconnectedAt is when the backplane went down (0: up).
+	disconnectedAt atomic.Int64
+	staleBound     int64
+
+	recovery *recoveryQueue // nil: auto-recovery off
+	stats    counters
 
 	// lastStamp makes stamp strictly increasing.
 	lastStamp atomic.Int64
@@ -102,7 +136,46 @@ func New(o Options) (*Cache, error) {
 	if c.clock == nil {
 		c.coarse = acquireCoarseClock()
 	}
+	c.startDistributed(&o)
 	return c, nil
+}
+
+// startDistributed wires L2, the backplane and auto-recovery, and starts
+// their goroutines (stopped by Close).
+func (c *Cache) startDistributed(o *Options) {
+	c.keyPrefix = o.KeyPrefix
+	c.l2breaker.duration = int64(o.L2CircuitBreakerDuration)
+	c.bpBreaker.duration = int64(o.BackplaneCircuitBreakerDuration)
+	if o.L2 != nil {
+		c.l2 = o.L2
+		c.l2cond, _ = o.L2.(l2.ConditionalStore)
+		c.ser = o.Serializer
+		if c.ser == nil {
+			c.ser = jsonserializer.New()
+		}
+	}
+	if !o.AutoRecoveryDisabled && (o.L2 != nil || o.Backplane != nil) {
+		c.recovery = newRecoveryQueue(cmp.Or(o.AutoRecoveryMaxItems, DefaultAutoRecoveryMaxItems))
+		delay := cmp.Or(o.AutoRecoveryDelay, DefaultAutoRecoveryDelay)
+		c.goBackground(func() { c.recoveryLoop(c.base, delay) })
+	}
+	// Without a backplane, tag times read from L2 are re-read after a
+	// default entry duration; with one, messages keep them current.
+	c.tags.knownTTL = int64(c.defaults.Duration)
+	if o.Backplane == nil {
+		return
+	}
+	c.tags.knownTTL = 0
+	c.bp = o.Backplane
+	c.channel = backplane.ChannelName(c.name)
+	c.publishTimeout = cmp.Or(o.BackplanePublishTimeout, DefaultBackplanePublishTimeout)
+	c.staleBound = int64(cmp.Or(o.BackplaneStalenessBound, DefaultBackplaneStalenessBound))
+	c.outbox = make(chan outMsg, 1024)
+	c.sources.last = make(map[string]sourceSeq)
+	// Disconnected until the subscription is live.
+	c.disconnectedAt.Store(max(c.now(), 1))
+	c.goBackground(func() { c.publisher(c.base) })
+	c.goBackground(func() { c.subscriber(c.base) })
 }
 
 func (o *Options) validate() error {
@@ -115,10 +188,30 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.L1MaxWeight", Value: 0, Why: "must be > 0 with L1Weigher"}
 	case o.CloseTimeout < 0:
 		return &OptionError{Field: "Options.CloseTimeout", Value: o.CloseTimeout, Why: "must not be negative"}
-	case o.L2 != nil:
-		return &OptionError{Field: "Options.L2", Value: o.L2, Why: "is not supported yet by this version of core"}
-	case o.Backplane != nil:
-		return &OptionError{Field: "Options.Backplane", Value: o.Backplane, Why: "is not supported yet by this version of core"}
+	case o.Backplane != nil && len(o.Name) > backplane.MaxCacheNameLen:
+		return &OptionError{Field: "Options.Name", Value: o.Name, Why: fmt.Sprintf("must be at most %d bytes with a backplane", backplane.MaxCacheNameLen)}
+	case o.Backplane != nil && len(o.InstanceID) > backplane.MaxSourceLen:
+		return &OptionError{Field: "Options.InstanceID", Value: o.InstanceID, Why: fmt.Sprintf("must be at most %d bytes with a backplane", backplane.MaxSourceLen)}
+	case strings.HasPrefix(o.KeyPrefix, reservedPrefix):
+		return &OptionError{Field: "Options.KeyPrefix", Value: o.KeyPrefix, Why: "must not start with " + reservedPrefix}
+	case o.Serializer != nil && o.L2 == nil:
+		return &OptionError{Field: "Options.Serializer", Value: o.Serializer, Why: "is only used with Options.L2, which is nil"}
+	}
+	durations := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"L2CircuitBreakerDuration", o.L2CircuitBreakerDuration}, {"BackplaneCircuitBreakerDuration", o.BackplaneCircuitBreakerDuration},
+		{"AutoRecoveryDelay", o.AutoRecoveryDelay}, {"BackplanePublishTimeout", o.BackplanePublishTimeout},
+		{"BackplaneStalenessBound", o.BackplaneStalenessBound},
+	}
+	for _, d := range durations {
+		if d.d < 0 {
+			return &OptionError{Field: "Options." + d.name, Value: d.d, Why: "must not be negative"}
+		}
+	}
+	if o.AutoRecoveryMaxItems < 0 {
+		return &OptionError{Field: "Options.AutoRecoveryMaxItems", Value: o.AutoRecoveryMaxItems, Why: "must not be negative"}
 	}
 	for i, ob := range o.Observers {
 		if ob == nil {
@@ -160,6 +253,13 @@ func (c *Cache) Close() error {
 		c.closing = true
 		c.bgMu.Unlock()
 		c.cancelBase()
+		c.subMu.Lock()
+		if c.sub != nil {
+			if err := c.sub.Close(); err != nil {
+				c.logger.Warn("strata: backplane unsubscribe failed", "err", err)
+			}
+		}
+		c.subMu.Unlock()
 		done := make(chan struct{})
 		go func() { c.bg.Wait(); close(done) }()
 		t := time.NewTimer(c.closeTimeout)
@@ -207,13 +307,21 @@ func (c *Cache) stamp() int64 {
 	}
 }
 
-// lookup returns key's entry and its state at now.
+// lookup returns key's L1 entry and its state at now.
 func (c *Cache) lookup(key string, now int64) (*entry, entryState) {
 	e, ok := c.l1.get(key)
-	if !ok || now >= e.physExpires {
+	if !ok {
 		return nil, stateAbsent
 	}
-	stale := now >= e.expires
+	return c.entryState(e, now)
+}
+
+// entryState returns e's state at now (e itself, or nil when absent).
+func (c *Cache) entryState(e *entry, now int64) (*entry, entryState) {
+	if now >= e.physExpires {
+		return nil, stateAbsent
+	}
+	stale := now >= e.expires || c.unconfirmed(e, now)
 	switch c.tags.check(e) {
 	case tagsRemoved:
 		return nil, stateAbsent
@@ -229,6 +337,15 @@ func (c *Cache) lookup(key string, now int64) (*entry, entryState) {
 	return nil, stateAbsent
 }
 
+// unconfirmed reports whether e may have been replaced on another node
+// longer ago than the staleness bound without this node knowing: the
+// backplane has been down, and e was last confirmed (read, or known valid
+// when the connection dropped) longer ago than the bound.
+func (c *Cache) unconfirmed(e *entry, now int64) bool {
+	d := c.disconnectedAt.Load()
+	return d != 0 && now-max(e.confirmed, d) > c.staleBound
+}
+
 // newEntry builds the entry for a value read from its source at created
 // (its version) and stored at now (where its durations start) under eo.
 func (c *Cache) newEntry(value any, created, now int64, eo *EntryOptions) *entry {
@@ -237,7 +354,7 @@ func (c *Cache) newEntry(value any, created, now int64, eo *EntryOptions) *entry
 		d += jitter(eo.Jitter)
 	}
 	now = max(now, created)
-	e := &entry{value: value, created: created, expires: now + int64(d), failSafe: eo.FailSafe}
+	e := &entry{value: value, created: created, confirmed: created, expires: now + int64(d), failSafe: eo.FailSafe}
 	e.physExpires = e.expires
 	if eo.FailSafe {
 		e.physExpires = max(e.expires, now+int64(eo.FailSafeMaxDuration))
@@ -281,25 +398,28 @@ func (c *Cache) checkOp(key string) error {
 	if key == "" {
 		return errEmptyKey
 	}
+	if strings.HasPrefix(key, reservedPrefix) {
+		return &OptionError{Field: "key", Value: key, Why: "must not start with " + reservedPrefix + " (reserved)"}
+	}
 	return nil
 }
 
 // Remove deletes key from the cache: the next read misses, and fail-safe
 // cannot serve its old value. A factory running for key when Remove is
 // called does not cache its result.
-func (c *Cache) Remove(ctx context.Context, key string) error {
-	return c.invalidateKey(ctx, OpRemove, key)
+func (c *Cache) Remove(ctx context.Context, key string, opts ...EntryOption) error {
+	return c.invalidateKey(ctx, OpRemove, key, opts)
 }
 
 // Expire marks key stale: the next GetOrSet calls the factory, but fail-safe
 // may still serve the old value if the factory fails. Without fail-safe on
 // the entry, Expire is Remove. A factory running for key when Expire is
 // called does not cache its result as fresh.
-func (c *Cache) Expire(ctx context.Context, key string) error {
-	return c.invalidateKey(ctx, OpExpire, key)
+func (c *Cache) Expire(ctx context.Context, key string, opts ...EntryOption) error {
+	return c.invalidateKey(ctx, OpExpire, key, opts)
 }
 
-func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string) error {
+func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opts []EntryOption) error {
 	if err := c.checkOp(key); err != nil {
 		return err
 	}
@@ -309,38 +429,46 @@ func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string) err
 		ctx = c.obs.start(ctx, info)
 		defer c.obs.end(ctx, info)
 	}
+	eo, err := c.resolve(opts)
+	if err != nil {
+		return err
+	}
 	c.invalidations.Add(1)
 	c.flights.supersede(key)
+	at := c.stamp()
+	action := backplane.ActionRemove
 	if op == OpRemove {
 		c.l1.delete(key)
-		return nil
+	} else {
+		action = backplane.ActionExpire
+		now := c.now()
+		c.l1.compute(key, func(old *entry) (*entry, bool) {
+			switch {
+			case old == nil:
+				return nil, true
+			case !old.failSafe:
+				return nil, false
+			}
+			return old.expiredCopy(now), false
+		})
 	}
-	now := c.now()
-	c.l1.compute(key, func(old *entry) (*entry, bool) {
-		switch {
-		case old == nil:
-			return nil, true
-		case !old.failSafe:
-			return nil, false
-		}
-		return old.expiredCopy(now), false
-	})
+	c.distribute(ctx, change{action: action, key: key, at: at}, eo)
 	return nil
 }
 
 // RemoveByTag removes every entry tagged tag, as Remove does, including
 // entries whose factory is running now.
-func (c *Cache) RemoveByTag(ctx context.Context, tag string) error {
-	return c.invalidateTag(ctx, OpRemoveByTag, tag, true)
+func (c *Cache) RemoveByTag(ctx context.Context, tag string, opts ...EntryOption) error {
+	return c.invalidateTag(ctx, OpRemoveByTag, tag, true, opts)
 }
 
 // ExpireByTag expires every entry tagged tag, as Expire does: fail-safe may
 // still serve them.
-func (c *Cache) ExpireByTag(ctx context.Context, tag string) error {
-	return c.invalidateTag(ctx, OpExpireByTag, tag, false)
+func (c *Cache) ExpireByTag(ctx context.Context, tag string, opts ...EntryOption) error {
+	return c.invalidateTag(ctx, OpExpireByTag, tag, false, opts)
 }
 
-func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, remove bool) error {
+func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, remove bool, opts []EntryOption) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -353,15 +481,24 @@ func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, rem
 		ctx = c.obs.start(ctx, info)
 		defer c.obs.end(ctx, info)
 	}
+	eo, err := c.resolve(opts)
+	if err != nil {
+		return err
+	}
 	c.invalidations.Add(1)
 	at := c.stamp()
 	c.tags.invalidate(tag, at, remove, at-c.maxLife.Load())
+	action := backplane.ActionExpireTag
+	if remove {
+		action = backplane.ActionRemoveTag
+	}
+	c.distribute(ctx, change{action: action, key: tag, at: at, markerKey: c.tagKey(tag, remove)}, eo)
 	return nil
 }
 
 // Clear invalidates every entry. With allowFailSafe true it expires them
 // (fail-safe may still serve them); with false it removes them.
-func (c *Cache) Clear(ctx context.Context, allowFailSafe bool) error {
+func (c *Cache) Clear(ctx context.Context, allowFailSafe bool, opts ...EntryOption) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -371,10 +508,20 @@ func (c *Cache) Clear(ctx context.Context, allowFailSafe bool) error {
 		ctx = c.obs.start(ctx, info)
 		defer c.obs.end(ctx, info)
 	}
+	eo, err := c.resolve(opts)
+	if err != nil {
+		return err
+	}
 	c.invalidations.Add(1)
-	c.tags.clear(c.stamp(), !allowFailSafe)
+	at := c.stamp()
+	c.tags.clear(at, !allowFailSafe)
 	if !allowFailSafe {
 		c.l1.clear()
 	}
+	action := backplane.ActionClearExpire
+	if !allowFailSafe {
+		action = backplane.ActionClearRemove
+	}
+	c.distribute(ctx, change{action: action, at: at, markerKey: c.clearKey(!allowFailSafe)}, eo)
 	return nil
 }

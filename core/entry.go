@@ -13,6 +13,10 @@ type entry struct {
 	// created is when the value was read from its source (a factory's start,
 	// a Set's time): the version that orders writes and tag invalidations.
 	created int64
+	// confirmed is when the value was last known current: read from L2, or
+	// produced (the factory's start, the Set). While the backplane is down,
+	// an entry confirmed longer ago than the staleness bound is not fresh.
+	confirmed int64
 	// expires is the logical expiry: fresh before it.
 	expires int64
 	// physExpires is when the entry is gone for good: expires, or created +
@@ -55,7 +59,7 @@ func (e *entry) lastModifiedTime() time.Time {
 // serve it until its physical expiry.
 func (e *entry) expiredCopy(now int64) *entry {
 	return &entry{
-		value: e.value, created: e.created, expires: min(e.expires, now), physExpires: e.physExpires,
+		value: e.value, created: e.created, confirmed: e.confirmed, expires: min(e.expires, now), physExpires: e.physExpires,
 		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: e.failSafe,
 	}
 }
@@ -64,7 +68,7 @@ func (e *entry) expiredCopy(now int64) *entry {
 // now + throttle, without looking at expiring tags again.
 func (e *entry) throttledCopy(now int64, throttle time.Duration) *entry {
 	return &entry{
-		value: e.value, created: e.created, expires: min(now+int64(throttle), e.physExpires), physExpires: e.physExpires,
+		value: e.value, created: e.created, confirmed: e.confirmed, expires: min(now+int64(throttle), e.physExpires), physExpires: e.physExpires,
 		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: true, stale: true,
 	}
 }

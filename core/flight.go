@@ -43,6 +43,10 @@ type flight struct {
 	// factory failed and fail-safe served the stale value).
 	hasValue bool
 	isStale  bool
+	// source is where value came from (L2 or the factory).
+	source Source
+	// l2Failed: the flight's L2 read failed or timed out.
+	l2Failed bool
 }
 
 // newFlight returns a flight for key, not yet registered, started now.

@@ -2,7 +2,10 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/stratacache/strata/backplane"
 )
 
 // GetOrSet returns the value of key, calling factory on a miss to produce and
@@ -24,7 +27,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			// way, through lookup.
 			now := c.now()
 			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale &&
-				e.tagEpoch.Load() == c.tags.epoch.Load() {
+				e.tagEpoch.Load() == c.tags.epoch.Load() && c.disconnectedAt.Load() == 0 {
 				if v, ok := e.value.(T); ok {
 					if e.eagerAt != 0 && now >= e.eagerAt {
 						startEagerRefresh(ctx, c, key, factory, opts, e)
@@ -178,12 +181,25 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 	if st == stateFresh && e.stale {
 		st = stateStale // a stale value re-cached by fail-safe is not fresh
 	}
+	source := SourceL1
+	if st != stateFresh && c.l2 != nil && !eo.SkipL2Read {
+		if e2, _ := readL2[T](ctx, c, key, eo, st == stateStale); e2 != nil && (e == nil || e2.created > e.created) {
+			if e2, st2 := c.entryState(e2, c.now()); st2 == stateFresh {
+				if !eo.SkipL1Write {
+					c.storeIfNewer(key, e2)
+				}
+				e, st, source = e2, st2, SourceL2
+			} else if st2 == stateStale {
+				e, st, source = e2, st2, SourceL2
+			}
+		}
+	}
 	if st == stateFresh || (st == stateStale && eo.AllowStaleOnRead) {
 		if v, err = as[T](key, e.value); err != nil {
 			return v, false, err
 		}
 		if info != nil {
-			info.Hit, info.Source, info.Stale = true, SourceL1, st == stateStale
+			info.Hit, info.Source, info.Stale = true, source, st == stateStale
 		}
 		if st == stateStale {
 			c.event(ctx, EventStaleHit, key, nil)
@@ -214,16 +230,26 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 			c.obs.end(ctx, info)
 		}()
 	}
+	var b []byte
+	if c.l2 != nil && !eo.SkipL2Write {
+		// Serialize first: a value that cannot round-trip is an error
+		// here, before anything is written.
+		if b, err = c.ser.Marshal(value); err != nil {
+			return fmt.Errorf("core: Set of key %q: serializing %T for L2: %w", key, value, err)
+		}
+	}
 	created := c.stamp()
 	c.invalidations.Add(1)
 	c.flights.supersede(key)
+	e := c.newEntry(value, created, created, eo)
 	if eo.SkipL1Write {
 		// The old L1 value is outdated all the same.
 		c.l1.compute(key, func(old *entry) (*entry, bool) {
 			return nil, old == nil || old.created > created
 		})
-		return nil
+	} else {
+		c.storeIfNewer(key, e)
 	}
-	c.storeIfNewer(key, c.newEntry(value, created, created, eo))
+	c.distribute(ctx, change{action: backplane.ActionSet, key: key, at: created, e: e, value: b, now: created}, eo)
 	return nil
 }

@@ -79,6 +79,12 @@ type OpInfo struct {
 	Background bool
 	// Start is when the operation started.
 	Start time.Time
+	// Action is the backplane action of a publish or receive ("set",
+	// "remove_tag", ...).
+	Action string
+	// TraceParent, on a backplane receive, is the W3C traceparent of the
+	// write on the other node that caused the message (empty if none).
+	TraceParent string
 
 	// Outcome, set before OpEnd.
 	Hit          bool
@@ -110,6 +116,7 @@ const (
 	EventEviction
 	EventLockTimeout
 	EventNotCachedSuperseded
+	EventBackplaneLoss
 )
 
 var eventNames = [...]string{
@@ -119,6 +126,7 @@ var eventNames = [...]string{
 	EventEagerRefresh: "eager_refresh", EventL2Error: "l2_error", EventBackplaneSent: "backplane_sent",
 	EventBackplaneReceived: "backplane_received", EventCircuitBreakerChange: "circuit_breaker_change",
 	EventEviction: "eviction", EventLockTimeout: "lock_timeout", EventNotCachedSuperseded: "not_cached_superseded",
+	EventBackplaneLoss: "backplane_loss",
 }
 
 // String returns the event's short name, such as "stale_hit".

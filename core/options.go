@@ -18,6 +18,15 @@ const (
 	DefaultL1MaxEntries = 100_000
 	// DefaultCloseTimeout bounds how long Close waits for background work.
 	DefaultCloseTimeout = 5 * time.Second
+	// DefaultBackplanePublishTimeout bounds one publish.
+	DefaultBackplanePublishTimeout = 2 * time.Second
+	// DefaultBackplaneStalenessBound is Options.BackplaneStalenessBound's
+	// default.
+	DefaultBackplaneStalenessBound = 5 * time.Second
+	// DefaultAutoRecoveryMaxItems bounds the auto-recovery queue.
+	DefaultAutoRecoveryMaxItems = 10_000
+	// DefaultAutoRecoveryDelay is how often auto-recovery retries.
+	DefaultAutoRecoveryDelay = 2 * time.Second
 )
 
 // Options configure a Cache. The zero value is valid: an L1-only cache named
@@ -48,7 +57,8 @@ type Options struct {
 
 	// L2 is the optional distributed cache shared by all nodes.
 	L2 l2.Store
-	// Serializer turns values into L2 bytes; required with L2.
+	// Serializer turns values into L2 bytes; default JSON
+	// (jsonserializer).
 	Serializer serializer.Serializer
 	// Backplane is the optional transport that tells other nodes about
 	// changes.
@@ -68,6 +78,31 @@ type Options struct {
 	// CloseTimeout bounds how long Close waits for background work
 	// (default DefaultCloseTimeout).
 	CloseTimeout time.Duration
+
+	// L2CircuitBreakerDuration, when > 0, stops calling L2 for that long
+	// after a failure: reads miss, writes go to auto-recovery.
+	L2CircuitBreakerDuration time.Duration
+	// BackplaneCircuitBreakerDuration, when > 0, stops publishing for that
+	// long after a failure: publishes go to auto-recovery.
+	BackplaneCircuitBreakerDuration time.Duration
+	// BackplanePublishTimeout bounds one publish (default
+	// DefaultBackplanePublishTimeout).
+	BackplanePublishTimeout time.Duration
+	// BackplaneStalenessBound is the longest a node serves an L1 entry as
+	// fresh while its backplane is down and it cannot hear about changes:
+	// an entry confirmed longer ago than that is served only as a stale
+	// value (fail-safe). Default DefaultBackplaneStalenessBound.
+	BackplaneStalenessBound time.Duration
+
+	// AutoRecoveryDisabled turns off the replay of failed L2 writes and
+	// publishes.
+	AutoRecoveryDisabled bool
+	// AutoRecoveryMaxItems bounds the replay queue (default
+	// DefaultAutoRecoveryMaxItems); past it the oldest item is dropped.
+	AutoRecoveryMaxItems int
+	// AutoRecoveryDelay is how often the queue is retried (default
+	// DefaultAutoRecoveryDelay); a component coming back retries at once.
+	AutoRecoveryDelay time.Duration
 }
 
 // EntryOptions control how one entry is read, produced and stored. The

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"time"
+
+	"github.com/stratacache/strata/backplane"
 )
 
 // launch starts f's factory on its own goroutine, with f's context, which is
@@ -61,10 +63,14 @@ type flightRunner interface {
 	run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool)
 }
 
-// run calls the factory and commits its outcome: the result cached (unless
-// superseded), or on failure the stale value served by fail-safe. Then it
-// wakes the waiters.
+// run produces f's value: from L2 when it holds a fresh entry newer than
+// the stale one, else from the factory, then commits the outcome (the result
+// cached in L1, then written to L2 and published, unless superseded; or on
+// failure the stale value served by fail-safe) and wakes the waiters.
 func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
+	if c.l2 != nil && !eo.SkipL2Read && fromL2[T](ctx, c, f, eo) {
+		return
+	}
 	fc := &FactoryContext[T]{Key: f.key, Options: eo}
 	if f.stale != nil {
 		if v, ok := f.stale.value.(T); ok || f.stale.value == nil {
@@ -93,7 +99,8 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 		close(f.done)
 		return
 	}
-	e := c.newEntry(v, f.created, c.now(), eo)
+	now := c.now()
+	e := c.newEntry(v, f.created, now, eo)
 	if fc.notModified && f.stale != nil {
 		e.etag, e.lastModified = f.stale.etag, f.stale.lastModified
 	} else {
@@ -102,8 +109,9 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 			e.lastModified = fc.newLastModified.UnixNano()
 		}
 	}
+	cached := false
 	c.flights.finish(f, func() {
-		f.value, f.hasValue = any(v), true
+		f.value, f.hasValue, f.source = any(v), true, SourceFactory
 		switch {
 		case f.isSuperseded() || f.created <= c.tags.prunedBefore.Load():
 			// A newer change of the key, or tag times it may depend on
@@ -111,12 +119,67 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 			c.event(ctx, EventNotCachedSuperseded, f.key, nil)
 		case !eo.SkipL1Write:
 			c.storeIfNewer(f.key, e)
+			cached = true
+		default:
+			cached = true
 		}
 	})
 	if f.timedOut.Load() {
 		c.event(ctx, EventBackgroundCompletion, f.key, nil)
 	}
+	if cached {
+		deo := eo
+		if f.l2Failed {
+			// L2 just failed or timed out on the read: do not make the
+			// callers wait for the write too.
+			cp := *eo
+			cp.BackgroundL2Writes = true
+			deo = &cp
+		}
+		c.distribute(ctx, c.setChange(ctx, f.key, e, eo, now), deo)
+	}
 	close(f.done)
+}
+
+// setChange describes a new value of key for L2 and the backplane,
+// serializing it when L2 is to be written (a value that cannot be serialized
+// is reported and only published).
+func (c *Cache) setChange(ctx context.Context, key string, e *entry, eo *EntryOptions, now int64) change {
+	ch := change{action: backplane.ActionSet, key: key, at: e.created, e: e, now: now}
+	if c.l2 != nil && !eo.SkipL2Write {
+		b, err := c.ser.Marshal(e.value)
+		if err != nil {
+			c.l2Failed(ctx, key, "serialize", fmt.Errorf("core: serializing %T for L2: %w", e.value, err))
+		}
+		ch.value = b
+	}
+	return ch
+}
+
+// fromL2 reads f's key from L2. A fresh entry newer than the stale one ends
+// the flight with it (cached in L1) and returns true; a stale one newer than
+// f's becomes f's stale value for fail-safe.
+func fromL2[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) bool {
+	e, err := readL2[T](ctx, c, f.key, eo, f.stale != nil)
+	f.l2Failed = err != nil
+	if e == nil || f.stale != nil && e.created <= f.stale.created {
+		return false // nothing, or older than what L1 has
+	}
+	e, st := c.entryState(e, c.now())
+	switch st {
+	case stateStale:
+		f.stale = e
+	case stateFresh:
+		c.flights.finish(f, func() {
+			f.value, f.hasValue, f.source = e.value, true, SourceL2
+			if !f.isSuperseded() && !eo.SkipL1Write {
+				c.storeIfNewer(f.key, e)
+			}
+		})
+		close(f.done)
+		return true
+	}
+	return false
 }
 
 // callFactory calls factory, turning a panic into a *PanicError and an error
@@ -146,10 +209,10 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 	}
 	c.flights.finish(f, func() {
 		f.err = err
-		if background || !eo.FailSafe || f.stale == nil || f.isSuperseded() {
+		if background || !eo.FailSafe || f.stale == nil {
 			return
 		}
-		if c.throttle(f.key, f.stale, eo) {
+		if c.throttle(f, f.stale, eo) {
 			f.value, f.hasValue, f.isStale = f.stale.value, true, true
 			c.event(ctx, EventFailSafeActivated, f.key, err)
 			c.logger.Warn("strata: fail-safe served a stale value", "key", f.key, "err", err)
@@ -159,17 +222,17 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 
 // throttle re-caches stale in L1 as a stale value for the fail-safe throttle
 // duration, so a failing source is not called again on every request. It
-// reports whether stale may be served: not when L1 now holds something newer
-// (or nothing: the key was removed).
-func (c *Cache) throttle(key string, stale *entry, eo *EntryOptions) bool {
+// reports whether stale may be served: not when the key changed since f
+// started (removed, expired, set), nor when L1 holds something newer.
+func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) bool {
 	now := c.now()
-	if now >= stale.physExpires {
+	if now >= stale.physExpires || f.isSuperseded() {
 		return false
 	}
 	ok := false
-	c.l1.compute(key, func(old *entry) (*entry, bool) {
+	c.l1.compute(f.key, func(old *entry) (*entry, bool) {
 		switch {
-		case old == nil || old.created > stale.created:
+		case old != nil && old.created > stale.created:
 			return nil, true
 		case old.stale && now < old.expires:
 			ok = true // already throttled

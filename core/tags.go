@@ -23,10 +23,21 @@ type tagStore struct {
 	// and Clear(true).
 	clearRemoved atomic.Int64
 	clearExpired atomic.Int64
+	// lossAt is when this node last expired its L1 because it may have
+	// missed backplane messages. Unlike the times above it is compared with
+	// when an entry was confirmed (read from L2, produced), not its version:
+	// an entry read from L2 after the loss is current.
+	lossAt atomic.Int64
 
 	mu        sync.RWMutex
 	tags      map[string]tagTimes
 	pruneSize int
+	// knownAt records when the L2 times of a tag (or of Clear, clearTag)
+	// were last read; knownTTL is how long that stays good (0: until
+	// resetKnown, when a backplane keeps the times current). Guarded by mu.
+	knownAt  map[string]int64
+	knownTTL int64
+
 	// prunedBefore is the time before which tag times may have been
 	// forgotten: a factory that started before it does not cache its
 	// result as fresh, since it cannot be checked.
@@ -45,8 +56,41 @@ const (
 	tagsRemoved
 )
 
+// clearTag names the Clear times in knownAt. Tags are never empty, so it
+// cannot collide.
+const clearTag = ""
+
 func newTagStore() *tagStore {
-	return &tagStore{tags: make(map[string]tagTimes), pruneSize: 1024}
+	return &tagStore{tags: make(map[string]tagTimes), knownAt: make(map[string]int64), pruneSize: 1024}
+}
+
+// known reports whether tag's L2 times were read recently enough.
+func (s *tagStore) known(tag string, now int64) bool {
+	s.mu.RLock()
+	at, ok := s.knownAt[tag]
+	s.mu.RUnlock()
+	return ok && (s.knownTTL == 0 || now-at < s.knownTTL)
+}
+
+// maxKnown bounds knownAt: past it the store forgets what it read (which
+// only costs re-reading).
+const maxKnown = 1 << 16
+
+func (s *tagStore) markKnown(tag string, now int64) {
+	s.mu.Lock()
+	if len(s.knownAt) >= maxKnown {
+		clear(s.knownAt)
+	}
+	s.knownAt[tag] = now
+	s.mu.Unlock()
+}
+
+// resetKnown forgets which tags were read from L2 (after a possible loss of
+// backplane messages).
+func (s *tagStore) resetKnown() {
+	s.mu.Lock()
+	clear(s.knownAt)
+	s.mu.Unlock()
 }
 
 // check returns what the invalidations say of e, recording a valid result in
@@ -67,7 +111,7 @@ func (s *tagStore) verdict(e *entry) tagVerdict {
 	if e.created <= s.clearRemoved.Load() {
 		return tagsRemoved
 	}
-	expired := !e.stale && e.created <= s.clearExpired.Load()
+	expired := !e.stale && (e.created <= s.clearExpired.Load() || e.confirmed <= s.lossAt.Load())
 	if len(e.tags) > 0 {
 		s.mu.RLock()
 		for _, t := range e.tags {
@@ -106,6 +150,18 @@ func (s *tagStore) invalidate(tag string, at int64, remove bool, keepAfter int64
 		s.pruneLocked(keepAfter)
 	}
 	s.mu.Unlock()
+	s.epoch.Add(1)
+}
+
+// loss records a possible loss of messages at time at: every entry
+// confirmed until then is expired.
+func (s *tagStore) loss(at int64) {
+	for {
+		old := s.lossAt.Load()
+		if at <= old || s.lossAt.CompareAndSwap(old, at) {
+			break
+		}
+	}
 	s.epoch.Add(1)
 }
 

@@ -1,0 +1,313 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/stratacache/strata/backplane"
+)
+
+// The backplane side of a Cache. Every change made on this node is published
+// (no value travels: set, remove, expire, a tag, a Clear); every message from
+// another node makes this node drop or expire its own L1 copy, so the next read
+// goes to L2. Messages carry a per-source sequence number: a gap, a
+// disconnection, a reconnection or a transport's report of dropped messages
+// means this node may have missed changes, and it then expires its whole L1
+// (stale values stay usable by fail-safe only). While disconnected, an L1
+// entry last confirmed longer ago than Options.BackplaneStalenessBound is not
+// served fresh.
+
+// outMsg is one message waiting for the publisher goroutine.
+type outMsg struct {
+	action      backplane.Action
+	key         string
+	at          int64
+	traceParent string
+	// done, if not nil, receives the outcome.
+	done chan error
+}
+
+// publish sends a change to the other nodes: at once, waiting for the send
+// unless eo.BackgroundBackplane, or through the recovery queue when the
+// backplane is down.
+func (c *Cache) publish(ctx context.Context, action backplane.Action, key string, at int64, eo *EntryOptions) {
+	if c.bp == nil || eo.SkipBackplane {
+		return
+	}
+	if !c.bpBreaker.allow(c.now()) {
+		c.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+		return
+	}
+	m := outMsg{action: action, key: key, at: at, traceParent: traceParentOf(ctx)}
+	if !eo.BackgroundBackplane {
+		m.done = make(chan error, 1)
+	}
+	select {
+	case c.outbox <- m:
+	default:
+		// The publisher is far behind: let recovery send it later.
+		c.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+		return
+	}
+	if m.done != nil {
+		select {
+		case <-m.done:
+		case <-ctx.Done():
+		case <-c.base.Done():
+		}
+	}
+}
+
+// traceParentOf returns the W3C traceparent observers put in ctx, if any.
+func traceParentOf(ctx context.Context) string {
+	if tp, ok := ctx.Value(TraceParentKey{}).(string); ok {
+		return tp
+	}
+	return ""
+}
+
+// TraceParentKey is the context key under which an observer may put the W3C
+// traceparent of the current operation (a string), so that the backplane
+// message it causes carries it to the other nodes.
+type TraceParentKey struct{}
+
+// publisher sends the outbox in order, one message at a time, so sequence
+// numbers stay contiguous: a number is used only once its send succeeded.
+func (c *Cache) publisher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case m := <-c.outbox:
+					if m.done != nil {
+						m.done <- ErrClosed
+					}
+				default:
+					return
+				}
+			}
+		case m := <-c.outbox:
+			err := c.sendNow(ctx, m.action, m.key, m.at, m.traceParent)
+			if err != nil {
+				c.queue(&recoveryItem{kind: recoverPublish, key: m.key, at: m.at, action: m.action})
+			}
+			if m.done != nil {
+				m.done <- err
+			}
+		}
+	}
+}
+
+// sendNow encodes and publishes one message with the next sequence number.
+// Only the publisher and the recovery loop call it; pubMu orders them.
+func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string, at int64, traceParent string) error {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	msg := backplane.Message{
+		Cache: c.name, Source: c.instanceID, Seq: c.seq + 1, Action: action,
+		Key: key, Timestamp: at, TraceParent: traceParent,
+	}
+	var err error
+	c.pubBuf, err = msg.AppendBinary(c.pubBuf[:0])
+	if err != nil {
+		c.logger.Error("strata: backplane message not encodable, dropped", "key", key, "err", err)
+		return nil // retrying cannot help
+	}
+	pctx, cancel := withTimeout(ctx, c.publishTimeout)
+	defer cancel()
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpBackplanePublish, Cache: c.name, Key: key, Start: time.Now()}
+		pctx = c.obs.start(pctx, info)
+	}
+	err = c.bp.Publish(pctx, c.channel, c.pubBuf)
+	if info != nil {
+		info.Err = err
+		c.obs.end(pctx, info)
+	}
+	if err != nil {
+		c.stats.bpErrors.Add(1)
+		c.event(ctx, EventBackplaneSent, key, err)
+		c.logger.Warn("strata: backplane publish failed", "key", key, "action", action.String(), "err", err)
+		if c.bpBreaker.fail(c.now()) {
+			c.event(ctx, EventCircuitBreakerChange, "backplane:open", nil)
+		}
+		return err
+	}
+	c.seq++
+	c.stats.bpSent.Add(1)
+	c.event(ctx, EventBackplaneSent, key, nil)
+	if c.bpBreaker.succeed() {
+		c.event(ctx, EventCircuitBreakerChange, "backplane:closed", nil)
+		c.recovery.wake()
+	}
+	return nil
+}
+
+// queue hands an item to auto-recovery (or drops it, counted, when recovery
+// is off).
+func (c *Cache) queue(it *recoveryItem) {
+	if c.recovery == nil {
+		c.stats.recoveryDropped.Add(1)
+		return
+	}
+	if !c.recovery.add(it) {
+		c.stats.recoveryDropped.Add(1)
+		c.logger.Warn("strata: auto-recovery queue full, oldest item dropped", "max", c.recovery.max)
+	}
+}
+
+// subscriber subscribes to the cache's channel, retrying with backoff until
+// it succeeds or ctx ends. Until then the node counts as disconnected.
+func (c *Cache) subscriber(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		sub, err := c.bp.Subscribe(sctx, c.channel, c.onMessage, c.onState)
+		cancel()
+		if err == nil {
+			c.subMu.Lock()
+			c.sub = sub
+			c.subMu.Unlock()
+			c.connected()
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.logger.Warn("strata: backplane subscribe failed, retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// onState handles a connection change of the subscription.
+func (c *Cache) onState(s backplane.State, err error) {
+	ctx := context.Background()
+	switch s {
+	case backplane.Connected:
+		c.connected()
+	case backplane.Disconnected:
+		c.disconnectedAt.CompareAndSwap(0, max(c.now(), 1))
+		c.logger.Warn("strata: backplane disconnected", "err", err)
+	case backplane.Reconnected:
+		c.logger.Info("strata: backplane reconnected: expiring L1, since messages may have been missed")
+		c.possibleLoss(ctx, "reconnected")
+		c.connected()
+	case backplane.Lost:
+		c.logger.Warn("strata: backplane dropped messages: expiring L1", "err", err)
+		c.possibleLoss(ctx, "lost")
+	}
+}
+
+func (c *Cache) connected() {
+	c.disconnectedAt.Store(0)
+	c.recovery.wake()
+}
+
+// possibleLoss expires every L1 entry of this node (locally: nothing is
+// published) and forgets which tag times it read from L2.
+func (c *Cache) possibleLoss(ctx context.Context, why string) {
+	c.stats.lossEvents.Add(1)
+	c.tags.loss(c.stamp())
+	c.tags.resetKnown()
+	c.event(ctx, EventBackplaneLoss, why, errPossibleLoss)
+}
+
+var errPossibleLoss = errors.New("core: backplane messages may have been lost; L1 expired")
+
+// onMessage applies a message from another node. Garbage is dropped and
+// counted, never a panic.
+func (c *Cache) onMessage(payload []byte) {
+	m, err := backplane.DecodeMessage(payload)
+	if err != nil {
+		c.stats.bpCorrupt.Add(1)
+		c.logger.Warn("strata: undecodable backplane message dropped", "err", err, "len", len(payload))
+		return
+	}
+	if m.Cache != c.name || m.Source == c.instanceID {
+		return
+	}
+	ctx := context.Background()
+	if c.obs != nil {
+		info := &OpInfo{Op: OpBackplaneReceive, Cache: c.name, Key: m.Key, Start: time.Now(), TraceParent: m.TraceParent, Action: m.Action.String()}
+		ctx = c.obs.start(ctx, info)
+		defer c.obs.end(ctx, info)
+	}
+	c.stats.bpReceived.Add(1)
+	c.event(ctx, EventBackplaneReceived, m.Key, nil)
+	if c.sequenceGap(m.Source, m.Seq) {
+		c.logger.Warn("strata: gap in backplane sequence numbers: expiring L1", "source", m.Source, "seq", m.Seq)
+		c.possibleLoss(ctx, "gap")
+	}
+	c.invalidations.Add(1)
+	switch m.Action {
+	case backplane.ActionSet, backplane.ActionExpire:
+		c.recovery.supersede(m.Key, m.Timestamp)
+		c.flights.supersede(m.Key)
+		now := c.now()
+		c.l1.compute(m.Key, func(old *entry) (*entry, bool) {
+			switch {
+			case old == nil:
+				return nil, true
+			case !old.failSafe:
+				return nil, false
+			}
+			return old.expiredCopy(now), false
+		})
+	case backplane.ActionRemove:
+		c.recovery.supersede(m.Key, m.Timestamp)
+		c.flights.supersede(m.Key)
+		c.l1.delete(m.Key)
+	case backplane.ActionRemoveTag, backplane.ActionExpireTag:
+		c.tags.invalidate(m.Key, m.Timestamp, m.Action == backplane.ActionRemoveTag, c.now()-c.maxLife.Load())
+	case backplane.ActionClearRemove, backplane.ActionClearExpire:
+		c.tags.clear(m.Timestamp, m.Action == backplane.ActionClearRemove)
+	}
+}
+
+// sources tracks the last sequence number seen per source, to see gaps.
+type sources struct {
+	mu   sync.Mutex
+	last map[string]sourceSeq
+}
+
+type sourceSeq struct {
+	seq  uint64
+	seen int64
+}
+
+// maxSources bounds the sources remembered; the least recently heard ones
+// are forgotten first (a forgotten source's next message cannot show a gap).
+const maxSources = 4096
+
+// sequenceGap records seq from source and reports whether messages from it
+// were skipped. A number at or below the last one (a replay, a duplicate) is
+// no gap.
+func (c *Cache) sequenceGap(source string, seq uint64) bool {
+	s := &c.sources
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := c.now()
+	prev, ok := s.last[source]
+	if !ok && len(s.last) >= maxSources {
+		oldest, at := "", int64(0)
+		for k, v := range s.last {
+			if oldest == "" || v.seen < at {
+				oldest, at = k, v.seen
+			}
+		}
+		delete(s.last, oldest)
+	}
+	if !ok || seq > prev.seq {
+		s.last[source] = sourceSeq{seq: seq, seen: now}
+	}
+	return ok && seq > prev.seq+1
+}

@@ -1,0 +1,282 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/stratacache/strata/l2"
+)
+
+// The distributed cache side of a Cache. Entries are stored in the l2
+// envelope (version 1), under KeyPrefix + key; tag invalidation times and
+// Clear times are entries too, under reserved keys, so a node that did not
+// hear about an invalidation (it started later, or lost messages) finds it
+// there.
+
+// reservedPrefix starts every key strata itself writes to L2. User keys may
+// not start with it.
+const reservedPrefix = "__strata:"
+
+func (c *Cache) l2key(key string) string { return c.keyPrefix + key }
+
+func (c *Cache) tagKey(tag string, remove bool) string {
+	if remove {
+		return c.keyPrefix + reservedPrefix + "tag-remove:" + tag
+	}
+	return c.keyPrefix + reservedPrefix + "tag-expire:" + tag
+}
+
+func (c *Cache) clearKey(remove bool) string {
+	if remove {
+		return c.keyPrefix + reservedPrefix + "clear-remove"
+	}
+	return c.keyPrefix + reservedPrefix + "clear-expire"
+}
+
+// l2Timeout returns the timeout of an L2 call: the soft one when a stale value
+// can be served instead, else the hard one (0: none).
+func l2Timeout(eo *EntryOptions, haveStale bool) time.Duration {
+	t := eo.L2HardTimeout
+	if haveStale && eo.FailSafe && eo.L2SoftTimeout > 0 && (t == 0 || eo.L2SoftTimeout < t) {
+		t = eo.L2SoftTimeout
+	}
+	return t
+}
+
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// l2Get reads a store key within timeout. A store failure is reported (log,
+// event, breaker) and returned; an open breaker is a miss.
+func (c *Cache) l2Get(ctx context.Context, storeKey, key string, timeout time.Duration) ([]byte, bool, error) {
+	if !c.l2breaker.allow(c.now()) {
+		return nil, false, nil
+	}
+	ctx, cancel := withTimeout(ctx, timeout)
+	defer cancel()
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpL2Get, Cache: c.name, Key: key, Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+	}
+	b, found, err := c.l2.Get(ctx, storeKey)
+	if info != nil {
+		info.Err, info.Hit = err, found
+		c.obs.end(ctx, info)
+	}
+	if err != nil {
+		c.l2Failed(ctx, key, "get", err)
+		return nil, false, err
+	}
+	c.l2Succeeded(ctx)
+	return b, found, nil
+}
+
+// l2Put writes a store key (conditionally on the version when the store can)
+// within timeout.
+func (c *Cache) l2Put(ctx context.Context, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) error {
+	ctx, cancel := withTimeout(ctx, timeout)
+	defer cancel()
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpL2Set, Cache: c.name, Key: storeKey, Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+	}
+	var err error
+	if c.l2cond != nil {
+		_, err = c.l2cond.SetIfNewer(ctx, storeKey, value, ttl, version)
+	} else {
+		err = c.l2.Set(ctx, storeKey, value, ttl)
+	}
+	if info != nil {
+		info.Err = err
+		c.obs.end(ctx, info)
+	}
+	if err != nil {
+		c.l2Failed(ctx, storeKey, "set", err)
+		return err
+	}
+	c.l2Succeeded(ctx)
+	return nil
+}
+
+func (c *Cache) l2Del(ctx context.Context, storeKey string, timeout time.Duration) error {
+	ctx, cancel := withTimeout(ctx, timeout)
+	defer cancel()
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpL2Delete, Cache: c.name, Key: storeKey, Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+	}
+	err := c.l2.Delete(ctx, storeKey)
+	if info != nil {
+		info.Err = err
+		c.obs.end(ctx, info)
+	}
+	if err != nil {
+		c.l2Failed(ctx, storeKey, "delete", err)
+		return err
+	}
+	c.l2Succeeded(ctx)
+	return nil
+}
+
+func (c *Cache) l2Failed(ctx context.Context, key, op string, err error) {
+	c.stats.l2Errors.Add(1)
+	c.event(ctx, EventL2Error, key, err)
+	c.logger.Warn("strata: L2 "+op+" failed", "key", key, "err", err)
+	if c.l2breaker.fail(c.now()) {
+		c.event(ctx, EventCircuitBreakerChange, "l2:open", nil)
+		c.logger.Warn("strata: L2 circuit breaker open", "for", time.Duration(c.l2breaker.duration))
+	}
+}
+
+func (c *Cache) l2Succeeded(ctx context.Context) {
+	if c.l2breaker.succeed() {
+		c.event(ctx, EventCircuitBreakerChange, "l2:closed", nil)
+		c.logger.Info("strata: L2 circuit breaker closed")
+		c.recovery.wake()
+	}
+}
+
+// l2Corrupt reports an undecodable L2 entry: a miss, logged and counted.
+func (c *Cache) l2Corrupt(ctx context.Context, key string, err error) {
+	c.stats.l2Corrupt.Add(1)
+	c.event(ctx, EventL2Error, key, err)
+	c.logger.Warn("strata: corrupt L2 entry treated as a miss", "key", key, "err", err)
+}
+
+// readL2 reads key's entry from L2 into an entry of type T: nil on a miss, a
+// failure, a timeout or a corrupt entry (each reported). The error is the
+// store's failure, if any (a corrupt entry is a miss, not an error).
+func readL2[T any](ctx context.Context, c *Cache, key string, eo *EntryOptions, haveStale bool) (*entry, error) {
+	b, found, err := c.l2Get(ctx, c.l2key(key), key, l2Timeout(eo, haveStale))
+	if err != nil || !found {
+		return nil, err
+	}
+	env, err := l2.DecodeEnvelope(b)
+	if err != nil {
+		c.l2Corrupt(ctx, key, err)
+		return nil, nil
+	}
+	var v T
+	if err := c.ser.Unmarshal(env.Value, &v); err != nil {
+		c.l2Corrupt(ctx, key, fmt.Errorf("core: decoding the L2 value of key %q as %T: %w", key, v, err))
+		return nil, nil
+	}
+	e := &entry{
+		value: v, created: env.Created, confirmed: c.now(), expires: env.Expires, eagerAt: env.EagerRefresh,
+		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
+		failSafe: env.Flags&l2.FlagFailSafe != 0,
+	}
+	if eo.L1Duration > 0 {
+		e.expires = min(e.expires, c.now()+int64(eo.L1Duration))
+	}
+	e.physExpires = e.expires
+	if e.failSafe {
+		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
+	}
+	c.noteLifetime(e.physExpires - e.created)
+	c.ensureTags(ctx, e.tags, eo)
+	return e, nil
+}
+
+// writeL2 stores e (value already serialized) for key in L2, queueing it for
+// auto-recovery when that fails.
+func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte, eo *EntryOptions, now int64) {
+	d := eo.Duration
+	if eo.L2Duration > 0 {
+		d = eo.L2Duration
+	}
+	env := l2.Envelope{
+		Created: e.created, Expires: now + int64(d), Tags: e.tags, ETag: e.etag,
+		LastModified: e.lastModified, Value: value,
+	}
+	ttl := d
+	if eo.FailSafe {
+		env.Flags |= l2.FlagFailSafe
+		ttl = max(d, eo.FailSafeMaxDuration)
+	}
+	if e.eagerAt != 0 && eo.EagerRefreshThreshold > 0 {
+		env.EagerRefresh = now + int64(float64(d)*eo.EagerRefreshThreshold)
+	}
+	b, err := env.AppendBinary(nil)
+	if err != nil {
+		c.l2Failed(ctx, key, "encode", err)
+		return
+	}
+	storeKey := c.l2key(key)
+	if !c.l2breaker.allow(c.now()) {
+		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: e.created, storeKey: storeKey, value: b, ttl: ttl})
+		return
+	}
+	if err := c.l2Put(ctx, storeKey, b, ttl, e.created, eo.L2HardTimeout); err != nil {
+		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: e.created, storeKey: storeKey, value: b, ttl: ttl})
+	}
+}
+
+// deleteL2 removes key from L2, queueing the delete when that fails.
+func (c *Cache) deleteL2(ctx context.Context, key string, at int64, eo *EntryOptions) {
+	storeKey := c.l2key(key)
+	if !c.l2breaker.allow(c.now()) || c.l2Del(ctx, storeKey, eo.L2HardTimeout) != nil {
+		c.queue(&recoveryItem{kind: recoverL2Delete, key: key, at: at, storeKey: storeKey})
+	}
+}
+
+// writeMarker stores a tag or Clear time under its reserved key.
+func (c *Cache) writeMarker(ctx context.Context, storeKey, subject string, at int64, eo *EntryOptions) {
+	env := l2.Envelope{Created: at, Expires: at}
+	b, _ := env.AppendBinary(nil)
+	ttl := c.markerTTL()
+	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, storeKey, b, ttl, at, eo.L2HardTimeout) != nil {
+		c.queue(&recoveryItem{kind: recoverL2Set, key: subject, at: at, storeKey: storeKey, value: b, ttl: ttl, marker: true})
+	}
+}
+
+// markerTTL is how long tag and Clear times are kept in L2: the longest
+// entry lifetime this node has used, and at least a day.
+func (c *Cache) markerTTL() time.Duration {
+	return max(time.Duration(c.maxLife.Load()), DefaultFailSafeMaxDuration)
+}
+
+// ensureTags makes sure the tag store knows the L2 tag times of tags (and the
+// L2 Clear times), reading the ones it has not read since its knowledge was
+// last reset.
+func (c *Cache) ensureTags(ctx context.Context, tags []string, eo *EntryOptions) {
+	now := c.now()
+	if !c.tags.known(clearTag, now) {
+		c.fetchMarker(ctx, c.clearKey(true), clearTag, true, eo)
+		c.fetchMarker(ctx, c.clearKey(false), clearTag, false, eo)
+		c.tags.markKnown(clearTag, now)
+	}
+	for _, t := range tags {
+		if c.tags.known(t, now) {
+			continue
+		}
+		c.fetchMarker(ctx, c.tagKey(t, true), t, true, eo)
+		c.fetchMarker(ctx, c.tagKey(t, false), t, false, eo)
+		c.tags.markKnown(t, now)
+	}
+}
+
+func (c *Cache) fetchMarker(ctx context.Context, storeKey, tag string, remove bool, eo *EntryOptions) {
+	b, found, err := c.l2Get(ctx, storeKey, tag, eo.L2HardTimeout)
+	if err != nil || !found {
+		return
+	}
+	env, err := l2.DecodeEnvelope(b)
+	if err != nil {
+		c.l2Corrupt(ctx, storeKey, err)
+		return
+	}
+	if tag == clearTag {
+		c.tags.clear(env.Created, remove)
+		return
+	}
+	c.tags.invalidate(tag, env.Created, remove, c.now()-c.maxLife.Load())
+}

@@ -1,0 +1,196 @@
+package core
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/stratacache/strata/backplane"
+)
+
+// Auto-recovery. An L2 write or delete, or a backplane publish, that fails is
+// queued and replayed when the component is back, so a node that lost its
+// connection for a while does not leave L2 or the other nodes behind. The
+// queue keeps one item per key and kind (the latest wins), is bounded (the
+// oldest item is dropped, and counted, when it is full), and drops an item
+// when a newer change of the same key arrives from another node.
+
+type recoveryKind uint8
+
+const (
+	recoverL2Set recoveryKind = iota + 1
+	recoverL2Delete
+	recoverPublish
+)
+
+type recoveryItem struct {
+	kind recoveryKind
+	// key is the cache key (or tag) the item is about.
+	key string
+	// at is when the change was made (its version).
+	at int64
+	// L2 writes. marker: a tag or Clear time, not a cache key's entry.
+	marker   bool
+	storeKey string
+	value    []byte
+	ttl      time.Duration
+	// Publishes.
+	action backplane.Action
+}
+
+// keyLevel reports whether the item is about one cache key (not a tag or a
+// clear).
+func (it *recoveryItem) keyLevel() bool {
+	switch it.kind {
+	case recoverL2Set, recoverL2Delete:
+		return !it.marker
+	}
+	return it.action == backplane.ActionSet || it.action == backplane.ActionRemove || it.action == backplane.ActionExpire
+}
+
+// slot names the queue slot of an item: L2 writes and deletes of one store
+// key share one, as do the key-level publishes of one key.
+func (it *recoveryItem) slot() string {
+	switch it.kind {
+	case recoverL2Set, recoverL2Delete:
+		return "l2\x00" + it.storeKey
+	}
+	switch it.action {
+	case backplane.ActionSet, backplane.ActionRemove, backplane.ActionExpire:
+		return "bp\x00k\x00" + it.key
+	}
+	return "bp\x00" + it.action.String() + "\x00" + it.key
+}
+
+type recoveryQueue struct {
+	mu      sync.Mutex
+	max     int
+	items   map[string]*recoveryItem
+	order   []string // slots, oldest first (may hold stale names)
+	dropped uint64
+	kick    chan struct{}
+}
+
+func newRecoveryQueue(max int) *recoveryQueue {
+	return &recoveryQueue{max: max, items: make(map[string]*recoveryItem), kick: make(chan struct{}, 1)}
+}
+
+// add queues it, replacing an older item in the same slot. It reports false
+// when it dropped an item to make room.
+func (q *recoveryQueue) add(it *recoveryItem) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	slot := it.slot()
+	if old, ok := q.items[slot]; ok {
+		if old.at > it.at {
+			return true // a newer change is already queued
+		}
+		q.items[slot] = it
+		return true
+	}
+	full := len(q.items) >= q.max
+	if full {
+		q.dropOldestLocked()
+	}
+	q.items[slot] = it
+	q.order = append(q.order, slot)
+	return !full
+}
+
+func (q *recoveryQueue) dropOldestLocked() {
+	for len(q.order) > 0 {
+		slot := q.order[0]
+		q.order = q.order[1:]
+		if _, ok := q.items[slot]; ok {
+			delete(q.items, slot)
+			q.dropped++
+			return
+		}
+	}
+}
+
+// supersede drops the items about key older than at: another node changed
+// key after them.
+func (q *recoveryQueue) supersede(key string, at int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for slot, it := range q.items {
+		if it.key == key && it.at < at && it.keyLevel() {
+			delete(q.items, slot)
+		}
+	}
+}
+
+// take returns the queued items, oldest first, and empties the queue.
+func (q *recoveryQueue) take() []*recoveryItem {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []*recoveryItem
+	for _, slot := range q.order {
+		if it, ok := q.items[slot]; ok {
+			out = append(out, it)
+			delete(q.items, slot)
+		}
+	}
+	q.order = q.order[:0]
+	return out
+}
+
+func (q *recoveryQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// wake asks the replay loop to try now (a component came back).
+func (q *recoveryQueue) wake() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// recoveryLoop replays the queue every delay, or at once when woken, until
+// ctx ends.
+func (c *Cache) recoveryLoop(ctx context.Context, delay time.Duration) {
+	t := time.NewTicker(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.recovery.kick:
+		}
+		c.replay(ctx)
+	}
+}
+
+// replay retries the queued items in order. An item that fails again is
+// queued again (unless something newer took its slot meanwhile).
+func (c *Cache) replay(ctx context.Context) {
+	items := c.recovery.take()
+	if len(items) == 0 {
+		return
+	}
+	ok := 0
+	for _, it := range items {
+		var err error
+		switch it.kind {
+		case recoverL2Set:
+			err = c.l2Put(ctx, it.storeKey, it.value, it.ttl, it.at, c.defaults.L2HardTimeout)
+		case recoverL2Delete:
+			err = c.l2Del(ctx, it.storeKey, c.defaults.L2HardTimeout)
+		case recoverPublish:
+			err = c.sendNow(ctx, it.action, it.key, it.at, "")
+		}
+		if err != nil {
+			c.recovery.add(it)
+			continue
+		}
+		ok++
+	}
+	if ok > 0 {
+		c.logger.Info("strata: auto-recovery replayed queued writes", "replayed", ok, "left", c.recovery.len())
+	}
+}

@@ -1,0 +1,58 @@
+package core
+
+import "sync/atomic"
+
+// counters are the cache's own counts of what went wrong (and some of what
+// went right) in its distributed parts, readable with Stats.
+type counters struct {
+	l2Errors        atomic.Uint64
+	l2Corrupt       atomic.Uint64
+	bpSent          atomic.Uint64
+	bpErrors        atomic.Uint64
+	bpReceived      atomic.Uint64
+	bpCorrupt       atomic.Uint64
+	lossEvents      atomic.Uint64
+	recoveryDropped atomic.Uint64
+}
+
+// Stats is a snapshot of a cache's counters.
+type Stats struct {
+	// L2Errors counts failed L2 calls (including timeouts).
+	L2Errors uint64
+	// L2Corrupt counts L2 entries that could not be decoded (treated as
+	// misses).
+	L2Corrupt uint64
+	// BackplaneSent and BackplaneErrors count publishes that succeeded and
+	// failed.
+	BackplaneSent, BackplaneErrors uint64
+	// BackplaneReceived counts messages applied from other nodes;
+	// BackplaneCorrupt the undecodable ones dropped.
+	BackplaneReceived, BackplaneCorrupt uint64
+	// LossEvents counts the times this node expired its L1 because it may
+	// have missed messages (a gap, a reconnection, a transport's drop).
+	LossEvents uint64
+	// RecoveryQueued is the number of writes waiting for auto-recovery;
+	// RecoveryDropped counts the ones dropped (queue full, or recovery off).
+	RecoveryQueued, RecoveryDropped uint64
+	// Disconnected reports whether the backplane is down now.
+	Disconnected bool
+}
+
+// Stats returns a snapshot of the cache's counters.
+func (c *Cache) Stats() Stats {
+	s := Stats{
+		L2Errors:          c.stats.l2Errors.Load(),
+		L2Corrupt:         c.stats.l2Corrupt.Load(),
+		BackplaneSent:     c.stats.bpSent.Load(),
+		BackplaneErrors:   c.stats.bpErrors.Load(),
+		BackplaneReceived: c.stats.bpReceived.Load(),
+		BackplaneCorrupt:  c.stats.bpCorrupt.Load(),
+		LossEvents:        c.stats.lossEvents.Load(),
+		RecoveryDropped:   c.stats.recoveryDropped.Load(),
+		Disconnected:      c.disconnectedAt.Load() != 0,
+	}
+	if c.recovery != nil {
+		s.RecoveryQueued = uint64(c.recovery.len())
+	}
+	return s
+}
