@@ -293,11 +293,21 @@ func (c *Cache) now() int64 {
 	return c.clock.Now().UnixNano()
 }
 
+// preciseNow returns the current time from the system clock itself (or
+// Options.Clock), not the coarse one: versions compared across nodes must not
+// tie at the coarse clock's resolution. It is read on writes and misses only.
+func (c *Cache) preciseNow() int64 {
+	if c.clock == nil {
+		return time.Now().UnixNano()
+	}
+	return c.clock.Now().UnixNano()
+}
+
 // stamp returns the current time, strictly after every earlier stamp of this
 // cache, so writes and invalidations on one node are totally ordered even
 // with a coarse or frozen clock.
 func (c *Cache) stamp() int64 {
-	now := c.now()
+	now := c.preciseNow()
 	for {
 		last := c.lastStamp.Load()
 		s := max(now, last+1)

@@ -173,11 +173,11 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 			c.obs.end(ctx, info)
 		}()
 	}
-	if eo.SkipL1Read {
-		c.event(ctx, EventMiss, key, nil)
-		return v, false, nil
+	var e *entry
+	st := stateAbsent
+	if !eo.SkipL1Read {
+		e, st = c.lookup(key, c.now())
 	}
-	e, st := c.lookup(key, c.now())
 	if st == stateFresh && e.stale {
 		st = stateStale // a stale value re-cached by fail-safe is not fresh
 	}

@@ -170,7 +170,7 @@ func readL2[T any](ctx context.Context, c *Cache, key string, eo *EntryOptions, 
 		return nil, nil
 	}
 	e := &entry{
-		value: v, created: env.Created, confirmed: c.now(), expires: env.Expires, eagerAt: env.EagerRefresh,
+		value: v, created: env.Created, confirmed: c.preciseNow(), expires: env.Expires, eagerAt: env.EagerRefresh,
 		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
 		failSafe: env.Flags&l2.FlagFailSafe != 0,
 	}

@@ -112,6 +112,9 @@ func (q *recoveryQueue) dropOldestLocked() {
 // supersede drops the items about key older than at: another node changed
 // key after them.
 func (q *recoveryQueue) supersede(key string, at int64) {
+	if q == nil {
+		return
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for slot, it := range q.items {
@@ -142,8 +145,13 @@ func (q *recoveryQueue) len() int {
 	return len(q.items)
 }
 
+// A nil queue (auto-recovery off) ignores supersede and wake.
+
 // wake asks the replay loop to try now (a component came back).
 func (q *recoveryQueue) wake() {
+	if q == nil {
+		return
+	}
 	select {
 	case q.kick <- struct{}{}:
 	default:
