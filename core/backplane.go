@@ -237,7 +237,8 @@ func (c *Cache) onMessage(payload []byte) {
 	}
 	ctx := context.Background()
 	if c.obs != nil {
-		info := &OpInfo{Op: OpBackplaneReceive, Cache: c.name, Key: m.Key, Start: time.Now(), TraceParent: m.TraceParent, Action: m.Action.String()}
+		info := &OpInfo{Op: OpBackplaneReceive, Cache: c.name, Key: m.Key, Start: time.Now(), TraceParent: m.TraceParent,
+			Action: m.Action.String(), ChangedAt: time.Unix(0, m.Timestamp)}
 		ctx = c.obs.start(ctx, info)
 		defer c.obs.end(ctx, info)
 	}

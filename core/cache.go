@@ -28,6 +28,9 @@ type Cache struct {
 	clock      Clock
 	coarse     *coarseClock
 	obs        observers
+	// hitObs is set when every observer is a HitObserver: hits then take
+	// the fast path.
+	hitObs hitObservers
 
 	l1      *otterL1 // behind l1Store's methods; concrete so hits are not an interface call
 	tags    *tagStore
@@ -110,6 +113,14 @@ func New(o Options) (*Cache, error) {
 	c.logger = c.logger.With("cache", c.name)
 	if len(c.obs) == 0 {
 		c.obs = nil
+	}
+	for _, ob := range c.obs {
+		h, ok := ob.(HitObserver)
+		if !ok {
+			c.hitObs = nil
+			break
+		}
+		c.hitObs = append(c.hitObs, h)
 	}
 	if c.closeTimeout == 0 {
 		c.closeTimeout = DefaultCloseTimeout

@@ -85,6 +85,10 @@ type OpInfo struct {
 	// TraceParent, on a backplane receive, is the W3C traceparent of the
 	// write on the other node that caused the message (empty if none).
 	TraceParent string
+	// ChangedAt, on a backplane receive, is when the change was made on the
+	// other node (its clock): the delivery lag is Start - ChangedAt. For a
+	// value produced by a factory it is the factory's start.
+	ChangedAt time.Time
 
 	// Outcome, set before OpEnd.
 	Hit          bool
@@ -157,6 +161,40 @@ type Observer interface {
 	OpEnd(ctx context.Context, op *OpInfo)
 	// Event is called for each event, with the operation's context.
 	Event(ctx context.Context, ev Event)
+}
+
+// HitObserver is an optional interface of an Observer that keeps L1 hits
+// nearly free: for a hit, core first asks WantsHitOp; when every observer of
+// the cache says false, the hit gets no OpStart/OpEnd (no OpInfo, no clock
+// read) and core calls Hit instead. strataotel uses it to give hits a span
+// only inside a sampled trace while still counting them. Both methods must be
+// fast, must not block, and must not allocate.
+type HitObserver interface {
+	Observer
+	// WantsHitOp reports whether an L1 hit in ctx needs the full
+	// OpStart/OpEnd treatment.
+	WantsHitOp(ctx context.Context) bool
+	// Hit is told about an L1 hit that got no OpStart/OpEnd. stale is
+	// true for a stale value re-cached by fail-safe.
+	Hit(ctx context.Context, cache string, stale bool)
+}
+
+// hitObservers holds the observers when all of them are HitObservers.
+type hitObservers []HitObserver
+
+func (hs hitObservers) wantsOp(ctx context.Context) bool {
+	for _, h := range hs {
+		if h.WantsHitOp(ctx) {
+			return true
+		}
+	}
+	return false
+}
+
+func (hs hitObservers) hit(ctx context.Context, cache string, stale bool) {
+	for _, h := range hs {
+		h.Hit(ctx, cache, stale)
+	}
 }
 
 // observers fans out to several observers; nil means none.

@@ -77,3 +77,18 @@ func (r *recorder) count(op core.Operation) int {
 	}
 	return n
 }
+
+// hitCounter is a HitObserver that wants no op for hits.
+type hitCounter struct {
+	recorder
+	hits  int64
+	wants bool
+}
+
+func (h *hitCounter) WantsHitOp(context.Context) bool { return h.wants }
+
+func (h *hitCounter) Hit(_ context.Context, cache string, stale bool) {
+	h.mu.Lock()
+	h.hits++
+	h.mu.Unlock()
+}
