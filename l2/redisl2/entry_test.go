@@ -1,0 +1,52 @@
+package redisl2
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"slices"
+	"testing"
+)
+
+// TestEntryHeaderOrder checks that headers sort, as text, in the order of
+// their versions, across the sign boundary and at today's Unix nanoseconds
+// (beyond float64's 2^53), and that they decode to the version.
+func TestEntryHeaderOrder(t *testing.T) {
+	const today = int64(1_700_000_000_000_000_000)
+	versions := []int64{math.MinInt64, math.MinInt64 + 1, -1 << 53, -2, -1, 0, 1, 2, 1 << 53, 1<<53 + 1, today, today + 1, today + 2, math.MaxInt64 - 1, math.MaxInt64}
+	var headers []string
+	for _, v := range versions {
+		e := appendEntry(nil, v, []byte("value"))
+		if len(e) != headerLen+len("value") {
+			t.Fatalf("entry of version %d is %d bytes, want %d", v, len(e), headerLen+5)
+		}
+		got, err := entryVersion(e)
+		if err != nil || got != v {
+			t.Errorf("entryVersion(%q) = %d, %v; want %d", e, got, err, v)
+		}
+		headers = append(headers, string(e[:headerLen]))
+	}
+	if !slices.IsSorted(headers) {
+		t.Errorf("headers are not in version order: %q", headers)
+	}
+	if got := string(appendEntry(nil, math.MinInt64, nil)); got != "0000000000000000" {
+		t.Errorf("header of a plain Set = %q, want all zeros", got)
+	}
+	if got := string(appendEntry(nil, 0, nil)); got != "8000000000000000" {
+		t.Errorf("header of version 0 = %q, want 8000000000000000", got)
+	}
+}
+
+func TestParseEntry(t *testing.T) {
+	for _, v := range [][]byte{nil, {}, {0, 0xff}, bytes.Repeat([]byte("x"), 100)} {
+		got, err := parseEntry(appendEntry(nil, 42, v))
+		if err != nil || !bytes.Equal(got, v) || got == nil {
+			t.Errorf("parseEntry(appendEntry(%q)) = %q, %v", v, got, err)
+		}
+	}
+	for _, raw := range []string{"", "short", "000000000000000", "0000000000000000"[:15] + "G", "ABCDEF0123456789value", "00000000 0000000"} {
+		if _, err := parseEntry([]byte(raw)); !errors.Is(err, ErrNotEntry) {
+			t.Errorf("parseEntry(%q) = %v, want an error wrapping ErrNotEntry", raw, err)
+		}
+	}
+}
