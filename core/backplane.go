@@ -252,7 +252,7 @@ func (c *Cache) onMessage(payload []byte) {
 	switch m.Action {
 	case backplane.ActionSet, backplane.ActionExpire:
 		c.recovery.supersede(m.Key, m.Timestamp)
-		c.flights.supersede(m.Key)
+		c.flights.supersede(m.Key, false)
 		now := c.now()
 		c.l1.compute(m.Key, func(old *entry) (*entry, bool) {
 			switch {
@@ -265,7 +265,7 @@ func (c *Cache) onMessage(payload []byte) {
 		})
 	case backplane.ActionRemove:
 		c.recovery.supersede(m.Key, m.Timestamp)
-		c.flights.supersede(m.Key)
+		c.flights.supersede(m.Key, true)
 		c.l1.delete(m.Key)
 	case backplane.ActionRemoveTag, backplane.ActionExpireTag:
 		c.tags.invalidate(m.Key, m.Timestamp, m.Action == backplane.ActionRemoveTag, c.now()-c.maxLife.Load())

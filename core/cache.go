@@ -62,6 +62,9 @@ type Cache struct {
 	recovery *recoveryQueue // nil: auto-recovery off
 	stats    counters
 
+	plugins    []Plugin // started ones
+	pluginErrs []error
+
 	// lastStamp makes stamp strictly increasing.
 	lastStamp atomic.Int64
 	// maxLife is the longest physical lifetime any entry got: tag times
@@ -111,6 +114,11 @@ func New(o Options) (*Cache, error) {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	c.logger = c.logger.With("cache", c.name)
+	for _, p := range o.Plugins {
+		if ob, ok := p.(Observer); ok {
+			c.obs = append(append(observers(nil), c.obs...), ob)
+		}
+	}
 	if len(c.obs) == 0 {
 		c.obs = nil
 	}
@@ -148,6 +156,7 @@ func New(o Options) (*Cache, error) {
 		c.coarse = acquireCoarseClock()
 	}
 	c.startDistributed(&o)
+	c.startPlugins(o.Plugins)
 	return c, nil
 }
 
@@ -229,6 +238,11 @@ func (o *Options) validate() error {
 			return &OptionError{Field: "Options.Observers", Value: i, Why: "must not hold nil; nil at index"}
 		}
 	}
+	for i, p := range o.Plugins {
+		if p == nil {
+			return &OptionError{Field: "Options.Plugins", Value: i, Why: "must not hold nil; nil at index"}
+		}
+	}
 	if o.DefaultEntryOptions != nil {
 		return o.DefaultEntryOptions.validate("Options.DefaultEntryOptions.")
 	}
@@ -259,6 +273,7 @@ func (c *Cache) Len() int { return c.l1.len() }
 func (c *Cache) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.stopPlugins()
 		c.closed.Store(true)
 		c.bgMu.Lock()
 		c.closing = true
@@ -455,7 +470,7 @@ func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opt
 		return err
 	}
 	c.invalidations.Add(1)
-	c.flights.supersede(key)
+	c.flights.supersede(key, op == OpRemove)
 	at := c.stamp()
 	action := backplane.ActionRemove
 	if op == OpRemove {

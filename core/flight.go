@@ -29,6 +29,9 @@ type flight struct {
 	// factory runs: the result is then returned to the waiters but not
 	// cached as fresh.
 	superseded atomic.Bool
+	// removed is set by a Remove of the key while the factory runs: then
+	// not even fail-safe may serve the old value.
+	removed atomic.Bool
 	// unregistered, for a flight outside the flight set, reports whether
 	// any invalidation happened since it started.
 	unregistered func() bool
@@ -108,12 +111,16 @@ func (fs *flights) running(key string) *flight {
 	return s.m[key]
 }
 
-// supersede marks the flight for key, if any, as superseded.
-func (fs *flights) supersede(key string) {
+// supersede marks the flight for key, if any, as superseded (and removed,
+// for a Remove).
+func (fs *flights) supersede(key string, removed bool) {
 	s := fs.shard(key)
 	s.mu.Lock()
 	if f, ok := s.m[key]; ok {
 		f.superseded.Store(true)
+		if removed {
+			f.removed.Store(true)
+		}
 	}
 	s.mu.Unlock()
 }

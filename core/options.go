@@ -74,6 +74,8 @@ type Options struct {
 	// Observers are called at the start and end of each operation and on
 	// each event (strataotel is one). With none the hot path pays nothing.
 	Observers []Observer
+	// Plugins add optional behaviour; see Plugin.
+	Plugins []Plugin
 
 	// CloseTimeout bounds how long Close waits for background work
 	// (default DefaultCloseTimeout).

@@ -109,9 +109,17 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 			e.lastModified = fc.newLastModified.UnixNano()
 		}
 	}
+	c.commit(ctx, f, e, eo, now)
+	close(f.done)
+}
+
+// commit ends flight f with e, the value its factory produced: e is cached in
+// L1 (unless the key changed meanwhile), then written to L2 and published.
+// The caller closes f.done.
+func (c *Cache) commit(ctx context.Context, f *flight, e *entry, eo *EntryOptions, now int64) {
 	cached := false
 	c.flights.finish(f, func() {
-		f.value, f.hasValue, f.source = any(v), true, SourceFactory
+		f.value, f.hasValue, f.source = e.value, true, SourceFactory
 		switch {
 		case f.isSuperseded() || f.created <= c.tags.prunedBefore.Load():
 			// A newer change of the key, or tag times it may depend on
@@ -138,7 +146,6 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 		}
 		c.distribute(ctx, c.setChange(ctx, f.key, e, eo, now), deo)
 	}
-	close(f.done)
 }
 
 // setChange describes a new value of key for L2 and the backplane,
@@ -222,11 +229,11 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 
 // throttle re-caches stale in L1 as a stale value for the fail-safe throttle
 // duration, so a failing source is not called again on every request. It
-// reports whether stale may be served: not when the key changed since f
-// started (removed, expired, set), nor when L1 holds something newer.
+// reports whether stale may be served: not when the key (or one of its tags,
+// or everything) was removed since, nor when L1 holds something newer.
 func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) bool {
 	now := c.now()
-	if now >= stale.physExpires || f.isSuperseded() {
+	if now >= stale.physExpires || f.removed.Load() || c.tags.verdict(stale) == tagsRemoved {
 		return false
 	}
 	ok := false
