@@ -18,6 +18,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	cut     bool
+	gen     int // incremented by Cut: forwarding of older connections stops
 	latency time.Duration
 	conns   map[net.Conn]struct{}
 	closed  bool
@@ -49,6 +50,7 @@ func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = true
+	p.gen++
 	for c := range p.conns {
 		_ = c.Close()
 	}
@@ -61,9 +63,11 @@ func (p *Proxy) Restore() {
 	p.cut = false
 }
 
-// SetLatency makes the proxy wait d before forwarding each chunk of bytes,
-// in both directions: every request and every reply is late by d. Zero
-// removes the delay.
+// SetLatency makes the proxy hold each chunk of bytes until d after it
+// arrived before forwarding it, in both directions: every request and every
+// reply is late by d. Zero removes the delay, also for chunks being held. A
+// very long latency (time.Hour) makes a black hole: connections stay open
+// but nothing gets through, as when a network path silently fails.
 func (p *Proxy) SetLatency(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -98,14 +102,15 @@ func (p *Proxy) acceptLoop() {
 			continue
 		}
 		p.conns[down] = struct{}{}
+		gen := p.gen
 		p.mu.Unlock()
-		p.wg.Go(func() { p.serve(down) })
+		p.wg.Go(func() { p.serve(down, gen) })
 	}
 }
 
 // serve connects one accepted connection to the target and forwards bytes
 // both ways until either side closes.
-func (p *Proxy) serve(down net.Conn) {
+func (p *Proxy) serve(down net.Conn, gen int) {
 	defer p.forget(down)
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
@@ -116,14 +121,14 @@ func (p *Proxy) serve(down net.Conn) {
 	}
 	defer p.forget(up)
 	var wg sync.WaitGroup
-	wg.Go(func() { p.pipe(up, down) })
-	p.pipe(down, up)
+	wg.Go(func() { p.pipe(up, down, gen) })
+	p.pipe(down, up, gen)
 	wg.Wait()
 }
 
 // pipe copies from src to dst, each chunk after the current latency, then
 // closes both.
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn, gen int) {
 	defer func() {
 		_ = dst.Close()
 		_ = src.Close()
@@ -132,11 +137,8 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			p.mu.Lock()
-			d := p.latency
-			p.mu.Unlock()
-			if d > 0 {
-				time.Sleep(d)
+			if !p.hold(time.Now(), gen) {
+				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -145,6 +147,24 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		if err != nil {
 			return // EOF, or closed by Cut or Close
 		}
+	}
+}
+
+// hold waits until the current latency has passed since arrived. It
+// reports false when the connection was cut or the proxy closed meanwhile.
+func (p *Proxy) hold(arrived time.Time, gen int) bool {
+	for {
+		p.mu.Lock()
+		d, gone := p.latency, p.closed || p.gen != gen
+		p.mu.Unlock()
+		if gone {
+			return false
+		}
+		wait := time.Until(arrived.Add(d))
+		if wait <= 0 {
+			return true
+		}
+		time.Sleep(min(wait, 10*time.Millisecond))
 	}
 }
 

@@ -1,0 +1,96 @@
+package redisbackplane_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/backplane/backplanetest"
+	"github.com/stratacache/strata/backplane/redisbackplane"
+	"github.com/stratacache/strata/internal/redistest"
+)
+
+// harness makes each node on a client of its own that reaches Redis
+// through a proxy of its own, so that Disconnect can cut one node off the
+// server (every connection dropped, every redial refused) while the others
+// carry on, and Reconnect can let it back.
+type harness struct {
+	addr string
+	opts *redisbackplane.Options
+
+	mu      sync.Mutex
+	proxies map[backplane.Backplane]*redistest.Proxy
+}
+
+func newHarness(t *testing.T, opts *redisbackplane.Options) *harness {
+	return &harness{addr: redistest.Addr(t), opts: opts, proxies: make(map[backplane.Backplane]*redistest.Proxy)}
+}
+
+func (h *harness) MakeBackplane(_ context.Context, t *testing.T) (backplane.Backplane, error) {
+	p := redistest.StartProxy(t, h.addr)
+	c := redistest.NewClient(t, &redis.Options{Addr: p.Addr()})
+	b, err := redisbackplane.New(c, h.opts)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.proxies[b] = p
+	h.mu.Unlock()
+	return b, nil
+}
+
+func (h *harness) proxy(b backplane.Backplane) (*redistest.Proxy, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.proxies[b]
+	if !ok {
+		return nil, fmt.Errorf("backplane %p was not made by this harness", b)
+	}
+	return p, nil
+}
+
+func (h *harness) Disconnect(_ context.Context, _ *testing.T, b backplane.Backplane) error {
+	p, err := h.proxy(b)
+	if err == nil {
+		p.Cut()
+	}
+	return err
+}
+
+func (h *harness) Reconnect(_ context.Context, _ *testing.T, b backplane.Backplane) error {
+	p, err := h.proxy(b)
+	if err == nil {
+		p.Restore()
+	}
+	return err
+}
+
+// MakeUnreachableBackplane points a node at a port where nothing listens.
+func (h *harness) MakeUnreachableBackplane(_ context.Context, t *testing.T) (backplane.Backplane, error) {
+	c := redistest.NewClient(t, &redis.Options{Addr: redistest.Unreachable, DialTimeout: time.Second})
+	return redisbackplane.New(c, h.opts)
+}
+
+// urlHarness makes nodes with backplane.Open, each owning its client.
+type urlHarness struct{ url string }
+
+func (h urlHarness) MakeBackplane(ctx context.Context, _ *testing.T) (backplane.Backplane, error) {
+	return backplane.Open(ctx, h.url)
+}
+
+func TestConformance(t *testing.T) {
+	backplanetest.Run(t, newHarness(t, nil))
+}
+
+func TestConformanceSharded(t *testing.T) {
+	backplanetest.Run(t, newHarness(t, &redisbackplane.Options{Sharded: true}))
+}
+
+func TestConformanceURL(t *testing.T) {
+	backplanetest.Run(t, urlHarness{url: "redis://" + redistest.Addr(t) + "/0?health_check_interval=500ms"})
+}
