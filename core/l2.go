@@ -159,15 +159,24 @@ func readL2[T any](ctx context.Context, c *Cache, key string, eo *EntryOptions, 
 	if err != nil || !found {
 		return nil, err
 	}
+	return decodeL2Entry[T](ctx, c, key, b, eo), nil
+}
+
+// decodeL2Entry turns L2 bytes into an entry of type T, or nil (reported)
+// when they are corrupt. nil bytes are a miss.
+func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, eo *EntryOptions) *entry {
+	if b == nil {
+		return nil
+	}
 	env, err := l2.DecodeEnvelope(b)
 	if err != nil {
 		c.l2Corrupt(ctx, key, err)
-		return nil, nil
+		return nil
 	}
 	var v T
 	if err := c.ser.Unmarshal(env.Value, &v); err != nil {
 		c.l2Corrupt(ctx, key, fmt.Errorf("core: decoding the L2 value of key %q as %T: %w", key, v, err))
-		return nil, nil
+		return nil
 	}
 	e := &entry{
 		value: v, created: env.Created, confirmed: c.preciseNow(), expires: env.Expires, eagerAt: env.EagerRefresh,
@@ -183,7 +192,7 @@ func readL2[T any](ctx context.Context, c *Cache, key string, eo *EntryOptions, 
 	}
 	c.noteLifetime(e.physExpires - e.created)
 	c.ensureTags(ctx, e.tags, eo)
-	return e, nil
+	return e
 }
 
 // writeL2 stores e (value already serialized) for key in L2, queueing it for

@@ -163,14 +163,20 @@ func (c *Cache) setChange(ctx context.Context, key string, e *entry, eo *EntryOp
 	return ch
 }
 
-// fromL2 reads f's key from L2. A fresh entry newer than the stale one ends
-// the flight with it (cached in L1) and returns true; a stale one newer than
-// f's becomes f's stale value for fail-safe.
+// fromL2 reads f's key from L2 and, if it holds an entry, hands it to
+// endWithL2Entry.
 func fromL2[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) bool {
 	e, err := readL2[T](ctx, c, f.key, eo, f.stale != nil)
 	f.l2Failed = err != nil
-	if e == nil || f.stale != nil && e.created <= f.stale.created {
-		return false // nothing, or older than what L1 has
+	return e != nil && c.endWithL2Entry(f, e, eo)
+}
+
+// endWithL2Entry uses e, read from L2 for f's key: fresh and newer than f's
+// stale entry, it ends the flight (cached in L1) and returns true; stale and
+// newer, it becomes f's stale value for fail-safe.
+func (c *Cache) endWithL2Entry(f *flight, e *entry, eo *EntryOptions) bool {
+	if f.stale != nil && e.created <= f.stale.created {
+		return false // older than what L1 has
 	}
 	e, st := c.entryState(e, c.now())
 	switch st {

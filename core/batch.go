@@ -1,0 +1,238 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/stratacache/strata/l2"
+)
+
+// ManyFactory produces, in one call, the values of the keys a GetOrSetMany
+// call could not find in L1 or L2. A key it leaves out of its result has no
+// value: it is not cached and not in GetOrSetMany's result.
+type ManyFactory[T any] func(ctx context.Context, keys []string) (map[string]T, error)
+
+// GetOrSetMany returns the values of keys, calling factory once for all the
+// keys found neither in L1 nor in L2 (read with one multi-get when the store
+// is an l2.MultiGetter). It shares stampede protection with GetOrSet: a key
+// another call is already producing is waited for, not produced again, and
+// callers of GetOrSet for a key this call produces wait for it.
+//
+// The result holds every key that has a value. The options apply to every
+// key; the factory hard timeout and the context bound the whole call, and
+// with fail-safe a key whose production failed or timed out gets its stale
+// value. The error is the factory's (wrapped in a *FactoryError naming the
+// first key), ErrFactoryTimeout, or ctx's, when some key has no value
+// because of it; the result then still holds the others.
+func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts ...EntryOption) (map[string]T, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	if factory == nil {
+		return nil, &OptionError{Field: "factory", Value: nil, Why: "must not be nil"}
+	}
+	for _, k := range keys {
+		if err := c.checkOp(k); err != nil {
+			return nil, err
+		}
+	}
+	eo, err := c.resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(keys))
+	stale := map[string]*entry{}
+	var own, joined []*flight
+	now := c.now()
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if !eo.SkipL1Read {
+			e, st := c.lookup(k, now)
+			if st == stateFresh && !e.stale {
+				v, err := as[T](k, e.value)
+				if err != nil {
+					return nil, err
+				}
+				out[k] = v
+				c.event(ctx, EventHit, k, nil)
+				continue
+			}
+			if st != stateAbsent {
+				stale[k] = e
+			}
+		}
+		c.event(ctx, EventMiss, k, nil)
+		f, leader := c.flights.join(k, c.newFlight(ctx, k, stale[k]))
+		if leader {
+			own = append(own, f)
+		} else {
+			joined = append(joined, f)
+		}
+	}
+	if len(own) > 0 {
+		if !c.goBackground(func() { runMany(c, own, eo, factory) }) {
+			for _, f := range own {
+				f.cancel()
+				c.flights.finish(f, func() { f.err = ErrClosed })
+				close(f.done)
+			}
+		}
+	}
+	// Wait for every flight within ctx and the hard timeout of the call.
+	wctx, cancel := withTimeout(ctx, eo.FactoryHardTimeout)
+	defer cancel()
+	var firstErr error
+	for _, f := range append(own, joined...) {
+		var r outcome
+		select {
+		case <-f.done:
+			switch {
+			case f.hasValue:
+				r = outcome{value: f.value}
+			case eo.FailSafe && stale[f.key] != nil && c.throttle(f, stale[f.key], eo):
+				r = outcome{value: stale[f.key].value}
+			default:
+				r = outcome{err: f.err}
+			}
+		case <-wctx.Done():
+			err := ctx.Err()
+			if err == nil {
+				err = fmt.Errorf("core: GetOrSetMany: key %q still being produced after the hard timeout of %s: %w", f.key, eo.FactoryHardTimeout, ErrFactoryTimeout)
+				f.timedOut.Store(true)
+			}
+			if s := stale[f.key]; eo.FailSafe && s != nil && c.throttle(f, s, eo) {
+				r = outcome{value: s.value}
+			} else {
+				r = outcome{err: err}
+			}
+		}
+		if r.err != nil {
+			var absent *absentError
+			if firstErr == nil && !errors.As(r.err, &absent) {
+				firstErr = r.err
+			}
+			continue
+		}
+		v, err := as[T](f.key, r.value)
+		if err != nil {
+			return nil, err
+		}
+		out[f.key] = v
+	}
+	return out, firstErr
+}
+
+// absentError ends the flight of a key the batch factory returned no value
+// for; a GetOrSet waiting for that key gets it.
+type absentError struct{ key string }
+
+func (e *absentError) Error() string {
+	return fmt.Sprintf("core: the GetOrSetMany factory returned no value for key %q", e.key)
+}
+
+// runMany produces the values of own's keys: from L2 (one multi-get when the
+// store can), then one factory call for the rest; it ends every flight.
+func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFactory[T]) {
+	ctx := own[0].ctx
+	stop := context.AfterFunc(c.base, func() {
+		for _, f := range own {
+			f.cancel()
+		}
+	})
+	defer stop()
+	defer func() {
+		for _, f := range own {
+			f.cancel()
+		}
+	}()
+	rest := own
+	if c.l2 != nil && !eo.SkipL2Read {
+		rest = manyFromL2[T](ctx, c, own, eo)
+	}
+	if len(rest) == 0 {
+		return
+	}
+	keys := make([]string, len(rest))
+	for i, f := range rest {
+		keys[i] = f.key
+	}
+	var info *OpInfo
+	if c.obs != nil {
+		info = &OpInfo{Op: OpFactory, Cache: c.name, Key: keys[0], Start: time.Now()}
+		ctx = c.obs.start(ctx, info)
+	}
+	vals, err := callManyFactory(ctx, factory, keys)
+	if info != nil {
+		info.Err, info.Source = err, SourceFactory
+		c.obs.end(ctx, info)
+	}
+	now := c.now()
+	for _, f := range rest {
+		switch v, ok := vals[f.key]; {
+		case err != nil:
+			c.factoryFailed(ctx, f, eo, err, false)
+		case !ok:
+			c.flights.finish(f, func() { f.err = &absentError{key: f.key} })
+		default:
+			c.commit(ctx, f, c.newEntry(v, f.created, now, eo), eo, now)
+		}
+		close(f.done)
+	}
+}
+
+// manyFromL2 ends the flights whose keys L2 holds fresh (and newer than
+// their stale entry), and returns the others.
+func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOptions) []*flight {
+	var rest []*flight
+	mg, ok := c.l2.(l2.MultiGetter)
+	if !ok || !c.l2breaker.allow(c.now()) {
+		for _, f := range own {
+			if !fromL2[T](ctx, c, f, eo) {
+				rest = append(rest, f)
+			}
+		}
+		return rest
+	}
+	storeKeys := make([]string, len(own))
+	for i, f := range own {
+		storeKeys[i] = c.l2key(f.key)
+	}
+	gctx, cancel := withTimeout(ctx, eo.L2HardTimeout)
+	vals, err := mg.GetMany(gctx, storeKeys)
+	cancel()
+	if err != nil || len(vals) != len(own) {
+		if err == nil {
+			err = fmt.Errorf("core: L2 GetMany returned %d values for %d keys", len(vals), len(own))
+		}
+		c.l2Failed(ctx, own[0].key, "get many", err)
+		return own
+	}
+	c.l2Succeeded(ctx)
+	for i, f := range own {
+		e := decodeL2Entry[T](ctx, c, f.key, vals[i], eo)
+		if e == nil || !c.endWithL2Entry(f, e, eo) {
+			rest = append(rest, f)
+		}
+	}
+	return rest
+}
+
+func callManyFactory[T any](ctx context.Context, factory ManyFactory[T], keys []string) (vals map[string]T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Key: keys[0], Value: r, Stack: debug.Stack()}
+		}
+	}()
+	vals, err = factory(ctx, keys)
+	if err != nil {
+		err = &FactoryError{Key: keys[0], Err: err}
+	}
+	return vals, err
+}
