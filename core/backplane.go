@@ -52,8 +52,13 @@ func (c *Cache) publish(ctx context.Context, action backplane.Action, key string
 		return
 	}
 	if m.done != nil {
+		// Wait for the send, but no longer than one publish may take: a
+		// backlog behind a slow transport must not hold writers.
+		t := time.NewTimer(c.publishTimeout)
+		defer t.Stop()
 		select {
 		case <-m.done:
+		case <-t.C:
 		case <-ctx.Done():
 		case <-c.base.Done():
 		}

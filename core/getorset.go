@@ -89,7 +89,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	if leader {
 		if e, st := c.lookup(key, c.now()); !eo.SkipL1Read && st == stateFresh {
 			// A flight finished between the lookup and the join.
-			c.flights.finish(f, func() { f.value, f.hasValue = e.value, true })
+			c.flights.finish(f, func() { f.value, f.hasValue, f.source = e.value, true, SourceL1 })
 			close(f.done)
 		} else if ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0) {
 			// Nothing can end this caller's wait early: no timeout applies
