@@ -59,6 +59,8 @@ type Cache struct {
 	disconnectedAt atomic.Int64
 	staleBound     int64
 
+	maxKeyLen, maxTags int
+
 	recovery *recoveryQueue // nil: auto-recovery off
 	stats    counters
 
@@ -101,6 +103,8 @@ func New(o Options) (*Cache, error) {
 		tags:         newTagStore(),
 		flights:      newFlights(),
 		closeTimeout: o.CloseTimeout,
+		maxKeyLen:    cmp.Or(o.MaxKeyLength, DefaultMaxKeyLength),
+		maxTags:      cmp.Or(o.MaxTags, DefaultMaxTags),
 	}
 	if c.name == "" {
 		c.name = "default"
@@ -206,6 +210,10 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.L1Weigher", Value: nil, Why: "is required with L1MaxWeight"}
 	case o.L1MaxWeight == 0 && o.L1Weigher != nil:
 		return &OptionError{Field: "Options.L1MaxWeight", Value: 0, Why: "must be > 0 with L1Weigher"}
+	case o.MaxKeyLength < 0 || o.MaxKeyLength > backplane.MaxKeyLen:
+		return &OptionError{Field: "Options.MaxKeyLength", Value: o.MaxKeyLength, Why: fmt.Sprintf("must be in [0, %d]", backplane.MaxKeyLen)}
+	case o.MaxTags < 0 || o.MaxTags > l2.MaxTags:
+		return &OptionError{Field: "Options.MaxTags", Value: o.MaxTags, Why: fmt.Sprintf("must be in [0, %d]", l2.MaxTags)}
 	case o.CloseTimeout < 0:
 		return &OptionError{Field: "Options.CloseTimeout", Value: o.CloseTimeout, Why: "must not be negative"}
 	case o.Backplane != nil && len(o.Name) > backplane.MaxCacheNameLen:
@@ -434,8 +442,24 @@ func (c *Cache) checkOp(key string) error {
 	if key == "" {
 		return errEmptyKey
 	}
+	if len(key) > c.maxKeyLen {
+		return &OptionError{Field: "key", Value: fmt.Sprintf("%.32q... (%d bytes)", key, len(key)), Why: fmt.Sprintf("must be at most %d bytes (Options.MaxKeyLength)", c.maxKeyLen)}
+	}
 	if strings.HasPrefix(key, reservedPrefix) {
 		return &OptionError{Field: "key", Value: key, Why: "must not start with " + reservedPrefix + " (reserved)"}
+	}
+	return nil
+}
+
+// checkTags checks the tags of an entry against the cache's limits.
+func (c *Cache) checkTags(field string, tags []string) error {
+	if len(tags) > c.maxTags {
+		return &OptionError{Field: field, Value: len(tags), Why: fmt.Sprintf("must hold at most %d tags (Options.MaxTags); count", c.maxTags)}
+	}
+	for _, t := range tags {
+		if len(t) > c.maxKeyLen {
+			return &OptionError{Field: field, Value: fmt.Sprintf("%.32q... (%d bytes)", t, len(t)), Why: fmt.Sprintf("must hold tags of at most %d bytes (Options.MaxKeyLength)", c.maxKeyLen)}
+		}
 	}
 	return nil
 }
@@ -510,6 +534,9 @@ func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, rem
 	}
 	if tag == "" {
 		return &OptionError{Field: "tag", Value: `""`, Why: "must not be empty"}
+	}
+	if err := c.checkTags("tag", []string{tag}); err != nil {
+		return err
 	}
 	var info *OpInfo
 	if c.obs != nil {

@@ -153,6 +153,9 @@ func (c *Cache) resolve(opts []EntryOption) (*EntryOptions, error) {
 	if err := eo.validate("EntryOptions."); err != nil {
 		return nil, err
 	}
+	if err := c.checkTags("EntryOptions.Tags", eo.Tags); err != nil {
+		return nil, err
+	}
 	return eo, nil
 }
 

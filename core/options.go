@@ -18,6 +18,10 @@ const (
 	DefaultL1MaxEntries = 100_000
 	// DefaultCloseTimeout bounds how long Close waits for background work.
 	DefaultCloseTimeout = 5 * time.Second
+	// DefaultMaxKeyLength is Options.MaxKeyLength's default.
+	DefaultMaxKeyLength = 16 << 10
+	// DefaultMaxTags is Options.MaxTags's default.
+	DefaultMaxTags = 64
 	// DefaultBackplanePublishTimeout bounds one publish.
 	DefaultBackplanePublishTimeout = 2 * time.Second
 	// DefaultBackplaneStalenessBound is Options.BackplaneStalenessBound's
@@ -80,6 +84,13 @@ type Options struct {
 	// CloseTimeout bounds how long Close waits for background work
 	// (default DefaultCloseTimeout).
 	CloseTimeout time.Duration
+
+	// MaxKeyLength bounds keys and tags, in bytes (default
+	// DefaultMaxKeyLength, at most 65535, the backplane's limit); longer
+	// ones are an *OptionError.
+	MaxKeyLength int
+	// MaxTags bounds the tags of one entry (default DefaultMaxTags).
+	MaxTags int
 
 	// L2CircuitBreakerDuration, when > 0, stops calling L2 for that long
 	// after a failure: reads miss, writes go to auto-recovery.

@@ -144,3 +144,24 @@ func TestWeightBoundedL1(t *testing.T) {
 		t.Fatalf("L1 holds %d entries of weight 1000 under a bound of 10,000", n)
 	}
 }
+
+func TestLimits(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, core.Options{MaxKeyLength: 10, MaxTags: 2})
+	var oe *core.OptionError
+	if err := core.Set(ctx, c, strings.Repeat("k", 11), 1); !errors.As(err, &oe) || oe.Field != "key" {
+		t.Errorf("an 11-byte key with MaxKeyLength 10 = %v", err)
+	}
+	if _, err := core.GetOrSet(ctx, c, strings.Repeat("k", 1<<20), constant(1)); !errors.As(err, &oe) || len(err.Error()) > 300 {
+		t.Errorf("a 1 MiB key = %v (the error must stay short)", err)
+	}
+	if err := core.Set(ctx, c, "k", 1, core.WithTags("a", "b", "c")); !errors.As(err, &oe) || oe.Field != "EntryOptions.Tags" {
+		t.Errorf("3 tags with MaxTags 2 = %v", err)
+	}
+	if err := c.RemoveByTag(ctx, strings.Repeat("t", 11)); !errors.As(err, &oe) {
+		t.Errorf("an 11-byte tag = %v", err)
+	}
+	if _, err := core.New(core.Options{MaxKeyLength: 1 << 20}); !errors.As(err, &oe) || oe.Field != "Options.MaxKeyLength" {
+		t.Errorf("MaxKeyLength 1 MiB = %v", err)
+	}
+}

@@ -85,7 +85,11 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 	}
 	v, err := callFactory(ctx, factory, fc)
 	if err == nil {
-		if verr := eo.validate("FactoryContext.Options."); verr != nil {
+		verr := eo.validate("FactoryContext.Options.")
+		if verr == nil {
+			verr = c.checkTags("FactoryContext.Options.Tags", eo.Tags)
+		}
+		if verr != nil {
 			err = fmt.Errorf("core: factory for key %q set invalid options: %w", f.key, verr)
 		}
 	}
