@@ -52,14 +52,21 @@ type Backplane struct {
 var _ backplane.Backplane = (*Backplane)(nil)
 
 // New returns a Backplane on client, which may be a *redis.Client (single
-// node, or failover from redis.NewFailoverClient), a *redis.ClusterClient or
-// any other redis.UniversalClient. opts may be nil; invalid options are an
+// node, or failover from redis.NewFailoverClient) or a *redis.ClusterClient
+// (a *redis.Ring is refused: its pub/sub panics when no shard is up). On a
+// cluster, classic PUBLISH is sent to the node owning the channel's hash
+// slot, where the subscriptions listen, so that one publisher's payloads
+// stay in order. opts may be nil; invalid options are an
 // error naming the field. New sends no command: a server that cannot be
 // reached shows in Subscribe and Publish. The Backplane never closes
 // client.
 func New(client redis.UniversalClient, opts *Options) (*Backplane, error) {
 	if client == nil {
 		return nil, errors.New("redisbackplane: New: nil client")
+	}
+	if _, ok := client.(*redis.Ring); ok {
+		// Ring's Subscribe panics when it has no channel or no live shard.
+		return nil, errors.New("redisbackplane: New: *redis.Ring is not supported; use a *redis.Client, a failover client or a *redis.ClusterClient")
 	}
 	var o Options
 	if opts != nil {
@@ -98,6 +105,18 @@ func (b *Backplane) Publish(ctx context.Context, channel string, payload []byte)
 	_, err := do(ctx, func(ctx context.Context) (int64, error) {
 		if b.sharded {
 			return b.client.SPublish(ctx, channel, payload).Result()
+		}
+		if cc, ok := b.client.(*redis.ClusterClient); ok {
+			// go-redis sends a PUBLISH (which names no key) to any node,
+			// and messages published on different nodes may overtake each
+			// other on the cluster bus. Publishing on the node that owns
+			// the channel's slot, where Subscribe listens too, keeps one
+			// publisher's messages in order.
+			node, err := cc.MasterForKey(ctx, channel)
+			if err != nil {
+				return 0, err
+			}
+			return node.Publish(ctx, channel, payload).Result()
 		}
 		return b.client.Publish(ctx, channel, payload).Result()
 	})

@@ -147,6 +147,11 @@ func TestNewOptions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "HealthCheckInterval") {
 		t.Errorf("New with a negative HealthCheckInterval = %v, want an error naming the field", err)
 	}
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": redistest.Unreachable}})
+	defer ring.Close()
+	if _, err := redisbackplane.New(ring, nil); err == nil || !strings.Contains(err.Error(), "Ring") {
+		t.Errorf("New with a *redis.Ring = %v, want an error saying Ring is not supported", err)
+	}
 	b, err := redisbackplane.New(c, &redisbackplane.Options{})
 	if err != nil {
 		t.Fatalf("New with zero Options: %v", err)

@@ -94,3 +94,27 @@ func TestConformanceSharded(t *testing.T) {
 func TestConformanceURL(t *testing.T) {
 	backplanetest.Run(t, urlHarness{url: "redis://" + redistest.Addr(t) + "/0?health_check_interval=500ms"})
 }
+
+// clusterHarness makes each node on a Redis Cluster client of its own.
+type clusterHarness struct {
+	addrs []string
+	opts  *redisbackplane.Options
+}
+
+func (h clusterHarness) MakeBackplane(_ context.Context, t *testing.T) (backplane.Backplane, error) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: h.addrs})
+	t.Cleanup(func() { _ = c.Close() })
+	return redisbackplane.New(c, h.opts)
+}
+
+// TestCluster runs the suite on a three-node Redis Cluster started for the
+// test, with classic pub/sub (messages broadcast to every node, so
+// publisher and subscriber may be on different nodes) and sharded pub/sub
+// (SSUBSCRIBE and SPUBLISH on the node owning the channel's slot).
+func TestCluster(t *testing.T) {
+	addrs := redistest.StartCluster(t)
+	t.Run("Classic", func(t *testing.T) { backplanetest.Run(t, clusterHarness{addrs: addrs}) })
+	t.Run("Sharded", func(t *testing.T) {
+		backplanetest.Run(t, clusterHarness{addrs: addrs, opts: &redisbackplane.Options{Sharded: true}})
+	})
+}

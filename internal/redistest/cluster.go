@@ -1,0 +1,113 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// StartCluster starts a Redis Cluster of three primaries (no replicas) on
+// free loopback ports, each a redis-server process of its own that the
+// test's cleanup stops, and returns their addresses once the cluster is
+// up (every slot served, every node known to every other). It needs the
+// redis-server binary in $PATH; without it the test is skipped, or failed
+// when $CI is "true".
+func StartCluster(t testing.TB) []string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server is not in $PATH, and CI=true forbids skipping: %v", err)
+		}
+		t.Skipf("skipping: redis-server is not in $PATH: %v", err)
+	}
+	dir := t.TempDir()
+	const n = 3
+	addrs := make([]string, n)
+	clients := make([]*redis.Client, n)
+	for i := range n {
+		port := clusterPort(t)
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(bin,
+			"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
+			"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
+			"--logfile", fmt.Sprintf("redis-%d.log", port))
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start redis-server: %v", err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		clients[i] = redis.NewClient(&redis.Options{Addr: addrs[i], MaxRetries: -1})
+		t.Cleanup(func() { _ = clients[i].Close() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, c := range clients {
+		poll(ctx, t, "redis-server on "+addrs[i]+" to answer", func() bool { return c.Ping(ctx).Err() == nil })
+	}
+	for i, c := range clients {
+		lo, hi := i*16384/n, (i+1)*16384/n-1
+		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
+			t.Fatalf("CLUSTER ADDSLOTSRANGE %d %d on %s: %v", lo, hi, addrs[i], err)
+		}
+		if i > 0 {
+			host, port, _ := net.SplitHostPort(addrs[i])
+			if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port).Err(); err != nil {
+				t.Fatalf("CLUSTER MEET %s: %v", addrs[i], err)
+			}
+		}
+	}
+	for i, c := range clients {
+		poll(ctx, t, "the cluster to be up on "+addrs[i], func() bool {
+			info, err := c.ClusterInfo(ctx).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok") &&
+				strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", n))
+		})
+	}
+	return addrs
+}
+
+// clusterPort returns a free port p whose cluster bus port p+10000 is free
+// too.
+func clusterPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		p := 20000 + rand.IntN(20000)
+		if free(p) && free(p+10000) {
+			return p
+		}
+	}
+	t.Fatal("no free port pair for a cluster node")
+	return 0
+}
+
+func free(port int) bool {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
+}
+
+func poll(ctx context.Context, t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
