@@ -117,6 +117,9 @@ func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string
 	}
 	var err error
 	c.pubBuf, err = msg.AppendBinary(c.pubBuf[:0])
+	if err == nil && c.keyring != nil {
+		c.pubBuf, err = c.keyring.Seal(c.pubBuf)
+	}
 	if err != nil {
 		c.logger.Error("strata: backplane message not encodable, dropped", "key", key, "err", err)
 		return nil // retrying cannot help
@@ -231,6 +234,15 @@ var errPossibleLoss = errors.New("core: backplane messages may have been lost; L
 // onMessage applies a message from another node. Garbage is dropped and
 // counted, never a panic.
 func (c *Cache) onMessage(payload []byte) {
+	if c.keyring != nil {
+		body, err := c.keyring.Open(nil, payload)
+		if err != nil {
+			c.stats.bpRejected.Add(1)
+			c.logger.Debug("strata: backplane message without a valid signature dropped", "err", err, "len", len(payload))
+			return
+		}
+		payload = body
+	}
 	m, err := backplane.DecodeMessage(payload)
 	if err != nil {
 		c.stats.bpCorrupt.Add(1)

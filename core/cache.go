@@ -45,6 +45,7 @@ type Cache struct {
 
 	// Backplane (nil: none).
 	bp             backplane.Backplane
+	keyring        *backplane.Keyring // nil: messages are not signed
 	bpBreaker      breaker
 	channel        string
 	publishTimeout time.Duration
@@ -191,6 +192,9 @@ func (c *Cache) startDistributed(o *Options) {
 	}
 	c.tags.knownTTL = 0
 	c.bp = o.Backplane
+	if len(o.BackplaneSigningKeys) > 0 {
+		c.keyring, _ = backplane.NewKeyring(o.BackplaneSigningKeys...) // validated
+	}
 	c.channel = backplane.ChannelName(c.name)
 	c.publishTimeout = cmp.Or(o.BackplanePublishTimeout, DefaultBackplanePublishTimeout)
 	c.staleBound = int64(cmp.Or(o.BackplaneStalenessBound, DefaultBackplaneStalenessBound))
@@ -220,6 +224,8 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.Name", Value: o.Name, Why: fmt.Sprintf("must be at most %d bytes with a backplane", backplane.MaxCacheNameLen)}
 	case o.Backplane != nil && len(o.InstanceID) > backplane.MaxSourceLen:
 		return &OptionError{Field: "Options.InstanceID", Value: o.InstanceID, Why: fmt.Sprintf("must be at most %d bytes with a backplane", backplane.MaxSourceLen)}
+	case len(o.BackplaneSigningKeys) > 0 && o.Backplane == nil:
+		return &OptionError{Field: "Options.BackplaneSigningKeys", Value: len(o.BackplaneSigningKeys), Why: "need Options.Backplane; keys"}
 	case strings.HasPrefix(o.KeyPrefix, reservedPrefix):
 		return &OptionError{Field: "Options.KeyPrefix", Value: o.KeyPrefix, Why: "must not start with " + reservedPrefix}
 	case o.Serializer != nil && o.L2 == nil:
@@ -236,6 +242,11 @@ func (o *Options) validate() error {
 	for _, d := range durations {
 		if d.d < 0 {
 			return &OptionError{Field: "Options." + d.name, Value: d.d, Why: "must not be negative"}
+		}
+	}
+	if len(o.BackplaneSigningKeys) > 0 {
+		if _, err := backplane.NewKeyring(o.BackplaneSigningKeys...); err != nil {
+			return &OptionError{Field: "Options.BackplaneSigningKeys", Value: len(o.BackplaneSigningKeys), Why: "are invalid (" + err.Error() + "); keys"}
 		}
 	}
 	if o.AutoRecoveryMaxItems < 0 {

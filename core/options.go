@@ -98,6 +98,12 @@ type Options struct {
 	// BackplaneCircuitBreakerDuration, when > 0, stops publishing for that
 	// long after a failure: publishes go to auto-recovery.
 	BackplaneCircuitBreakerDuration time.Duration
+	// BackplaneSigningKeys, when set, sign every published message with
+	// HMAC-SHA256 (the first key) and make the node drop, and count, any
+	// message not signed with one of them: a party that can publish on the
+	// channel but lacks the key cannot evict or clear anything. Several
+	// keys allow rotation. Keys are at least 16 bytes.
+	BackplaneSigningKeys [][]byte
 	// BackplanePublishTimeout bounds one publish (default
 	// DefaultBackplanePublishTimeout).
 	BackplanePublishTimeout time.Duration

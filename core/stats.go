@@ -11,6 +11,7 @@ type counters struct {
 	bpErrors        atomic.Uint64
 	bpReceived      atomic.Uint64
 	bpCorrupt       atomic.Uint64
+	bpRejected      atomic.Uint64
 	lossEvents      atomic.Uint64
 	recoveryDropped atomic.Uint64
 }
@@ -28,6 +29,9 @@ type Stats struct {
 	// BackplaneReceived counts messages applied from other nodes;
 	// BackplaneCorrupt the undecodable ones dropped.
 	BackplaneReceived, BackplaneCorrupt uint64
+	// BackplaneRejected counts messages dropped for a missing or bad
+	// signature (with Options.BackplaneSigningKeys).
+	BackplaneRejected uint64
 	// LossEvents counts the times this node expired its L1 because it may
 	// have missed messages (a gap, a reconnection, a transport's drop).
 	LossEvents uint64
@@ -47,6 +51,7 @@ func (c *Cache) Stats() Stats {
 		BackplaneErrors:   c.stats.bpErrors.Load(),
 		BackplaneReceived: c.stats.bpReceived.Load(),
 		BackplaneCorrupt:  c.stats.bpCorrupt.Load(),
+		BackplaneRejected: c.stats.bpRejected.Load(),
 		LossEvents:        c.stats.lossEvents.Load(),
 		RecoveryDropped:   c.stats.recoveryDropped.Load(),
 		Disconnected:      c.disconnectedAt.Load() != 0,
