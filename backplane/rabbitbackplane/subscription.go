@@ -1,0 +1,140 @@
+package rabbitbackplane
+
+import (
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/stratacache/strata/backplane"
+)
+
+// control is a change for a subscription's goroutine: new deliveries (nil
+// when disconnected) and the state to report.
+type control struct {
+	deliveries <-chan amqp.Delivery
+	gen        uint64
+	state      backplane.State
+	err        error
+}
+
+// subscription is one Subscribe: its channel and queue on the current
+// connection, and the goroutine that calls the callbacks, one at a time.
+type subscription struct {
+	b         *Backplane
+	channel   string
+	onMessage backplane.MessageFunc
+	onState   backplane.StateFunc
+
+	ch *amqp.Channel // guarded by b.mu; nil once closed
+
+	mu       sync.Mutex
+	controls []control
+	wake     chan struct{} // capacity 1: a control was queued
+
+	done     chan struct{}
+	exited   chan struct{}
+	stopOnce sync.Once
+}
+
+var _ backplane.Subscription = (*subscription)(nil)
+
+func newSubscription(b *Backplane, channel string, onMessage backplane.MessageFunc, onState backplane.StateFunc) *subscription {
+	return &subscription{
+		b:         b,
+		channel:   channel,
+		onMessage: onMessage,
+		onState:   onState,
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		exited:    make(chan struct{}),
+	}
+}
+
+// push queues c for the goroutine. It never blocks.
+func (s *subscription) push(c control) {
+	s.mu.Lock()
+	s.controls = append(s.controls, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run calls the callbacks until the subscription is stopped.
+func (s *subscription) run() {
+	defer close(s.exited)
+	var deliveries <-chan amqp.Delivery
+	var gen uint64
+	// apply takes the queued controls in order: it switches deliveries and
+	// reports states. It reports false once the subscription is stopped.
+	apply := func() bool {
+		s.mu.Lock()
+		cs := s.controls
+		s.controls = nil
+		s.mu.Unlock()
+		for _, c := range cs {
+			deliveries, gen = c.deliveries, c.gen
+			if s.stopped() {
+				return false
+			}
+			if s.onState != nil {
+				s.onState(c.state, c.err)
+			}
+		}
+		return true
+	}
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+			if !apply() {
+				return
+			}
+		case d, ok := <-deliveries:
+			if !ok {
+				deliveries = nil
+				s.b.channelLost(gen)
+				continue
+			}
+			if !apply() || s.stopped() { // Connected before any payload
+				return
+			}
+			s.onMessage(d.Body)
+			_ = d.Ack(false) // fails only with the channel, which takes the queue with it
+		}
+	}
+}
+
+func (s *subscription) stopped() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop makes run return before its next callback; it does not wait.
+func (s *subscription) stop() {
+	s.stopOnce.Do(func() { close(s.done) })
+}
+
+// Close stops delivery, waits for the callback in progress, if any, then
+// closes the subscription's channel (the server deletes its queue). Once it
+// returns no callback of the subscription runs again. It is idempotent and
+// returns nil. It must not be called from the subscription's own callbacks.
+func (s *subscription) Close() error {
+	s.b.mu.Lock()
+	delete(s.b.subs, s)
+	ch := s.ch
+	s.ch = nil
+	s.b.mu.Unlock()
+	s.stop()
+	<-s.exited
+	if ch != nil {
+		_ = ch.Close()
+	}
+	return nil
+}
