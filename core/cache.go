@@ -39,6 +39,7 @@ type Cache struct {
 	// L2 (nil: none).
 	l2        l2.Store
 	l2cond    l2.ConditionalStore
+	locker    l2.Locker // set with Options.DistributedStampedeLock
 	ser       serializer.Serializer
 	keyPrefix string
 	l2breaker breaker
@@ -174,6 +175,9 @@ func (c *Cache) startDistributed(o *Options) {
 	if o.L2 != nil {
 		c.l2 = o.L2
 		c.l2cond, _ = o.L2.(l2.ConditionalStore)
+		if o.DistributedStampedeLock {
+			c.locker = o.L2.(l2.Locker) // validated
+		}
 		c.ser = o.Serializer
 		if c.ser == nil {
 			c.ser = jsonserializer.New()
@@ -228,6 +232,8 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.BackplaneSigningKeys", Value: len(o.BackplaneSigningKeys), Why: "need Options.Backplane; keys"}
 	case strings.HasPrefix(o.KeyPrefix, reservedPrefix):
 		return &OptionError{Field: "Options.KeyPrefix", Value: o.KeyPrefix, Why: "must not start with " + reservedPrefix}
+	case o.DistributedStampedeLock && !isLocker(o.L2):
+		return &OptionError{Field: "Options.DistributedStampedeLock", Value: true, Why: "needs an Options.L2 that implements l2.Locker (redisl2 and meml2 do);"}
 	case o.Serializer != nil && o.L2 == nil:
 		return &OptionError{Field: "Options.Serializer", Value: o.Serializer, Why: "is only used with Options.L2, which is nil"}
 	}
@@ -266,6 +272,11 @@ func (o *Options) validate() error {
 		return o.DefaultEntryOptions.validate("Options.DefaultEntryOptions.")
 	}
 	return nil
+}
+
+func isLocker(s l2.Store) bool {
+	_, ok := s.(l2.Locker)
+	return ok
 }
 
 // Name returns the cache's name.

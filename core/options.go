@@ -61,6 +61,13 @@ type Options struct {
 
 	// L2 is the optional distributed cache shared by all nodes.
 	L2 l2.Store
+	// DistributedStampedeLock makes nodes missing the same key run its
+	// factory once in total, through a lock in L2 (which must implement
+	// l2.Locker): the other nodes wait for the value to appear in L2, up to
+	// EntryOptions.LockTimeout (else the lock's TTL: the factory hard
+	// timeout + 1s, or DefaultDistributedLockTTL). Off by default: it costs
+	// L2 round trips on every miss.
+	DistributedStampedeLock bool
 	// Serializer turns values into L2 bytes; default JSON
 	// (jsonserializer).
 	Serializer serializer.Serializer

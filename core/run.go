@@ -71,6 +71,15 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 	if c.l2 != nil && !eo.SkipL2Read && fromL2[T](ctx, c, f, eo) {
 		return
 	}
+	if c.locker != nil && !eo.SkipL2Read && !eo.SkipL2Write {
+		release, done := distributedLock[T](ctx, c, f, eo)
+		if done {
+			return
+		}
+		if release != nil {
+			defer release() // after the value is in L2 (commit waits for it) or the factory failed
+		}
+	}
 	fc := &FactoryContext[T]{Key: f.key, Options: eo}
 	if f.stale != nil {
 		if v, ok := f.stale.value.(T); ok || f.stale.value == nil {

@@ -56,3 +56,17 @@ type MultiGetter interface {
 	// GetMany returns one value per key, in order; a missing key is nil.
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 }
+
+// Locker is a Store that also offers a distributed lock, so that nodes
+// missing the same key run its factory once in total (core's
+// Options.DistributedStampedeLock). Core detects it with a type assertion.
+type Locker interface {
+	Store
+	// TryLock takes the lock named key for ttl if nobody holds it, and
+	// returns a token proving ownership; ok is false when another holder
+	// has it. The lock frees itself after ttl.
+	TryLock(ctx context.Context, key string, ttl time.Duration) (token string, ok bool, err error)
+	// Unlock releases the lock named key if token still owns it (an expired
+	// lock taken by someone else is left alone).
+	Unlock(ctx context.Context, key, token string) error
+}
