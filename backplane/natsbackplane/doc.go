@@ -43,7 +43,7 @@
 // Parameters (an unknown one is an error naming it):
 //
 //	name=NAME            connection name shown by the server (default "strata natsbackplane")
-//	timeout=2s           dial and handshake timeout of each attempt
+//	connect_timeout=2s   dial and handshake timeout of each attempt
 //	reconnect_wait=2s    wait between reconnect attempts
 //	max_reconnects=-1    reconnect attempts before giving up; -1 (default): never give up
 //	creds=FILE           NATS credentials file (JWT and NKey seed)

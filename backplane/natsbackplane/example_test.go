@@ -70,5 +70,5 @@ func Example_open() {
 	fmt.Println(err)
 	// Output:
 	// *natsbackplane.Backplane
-	// natsbackplane: bad URL "nats://127.0.0.1:4222?bucket=x": unknown parameter "bucket" (known: creds, flush_timeout, max_reconnects, name, queue_size, reconnect_wait, timeout, tls, tls_ca, tls_cert, tls_key)
+	// natsbackplane: bad URL "nats://127.0.0.1:4222?bucket=x": unknown parameter "bucket" (known: connect_timeout, creds, flush_timeout, max_reconnects, name, queue_size, reconnect_wait, tls, tls_ca, tls_cert, tls_key)
 }

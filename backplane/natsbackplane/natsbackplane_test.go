@@ -246,8 +246,8 @@ func TestOpenBadURL(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
 		{"nats://h:4222?bucket=b", `unknown parameter "bucket"`},
 		{"nats://h:4222/path", "want nats://"},
-		{"nats://h:4222?timeout=soon", "timeout"},
-		{"nats://h:4222?timeout=-1s", "timeout"},
+		{"nats://h:4222?connect_timeout=soon", "connect_timeout"},
+		{"nats://h:4222?connect_timeout=-1s", "connect_timeout"},
 		{"nats://h:4222?max_reconnects=x", "max_reconnects"},
 		{"nats://h:4222?queue_size=0", "queue_size"},
 		{"nats://h:4222?tls=maybe", "tls"},
@@ -293,7 +293,7 @@ func TestOpenURLForms(t *testing.T) {
 	}
 	host := u.Host
 	for _, form := range []string{
-		"nats://" + natstest.ClosedAddr(t) + "," + host + "?timeout=1s",
+		"nats://" + natstest.ClosedAddr(t) + "," + host + "?connect_timeout=1s",
 		"nats://" + host + "/?name=x&queue_size=10&flush_timeout=3s&reconnect_wait=100ms&max_reconnects=5",
 	} {
 		b, err := backplane.Open(ctx(t), form)

@@ -25,8 +25,8 @@ func init() {
 
 // urlParams are the query parameters a nats:// URL may carry.
 var urlParams = []string{
-	"creds", "flush_timeout", "max_reconnects", "name", "queue_size",
-	"reconnect_wait", "timeout", "tls", "tls_ca", "tls_cert", "tls_key",
+	"connect_timeout", "creds", "flush_timeout", "max_reconnects", "name",
+	"queue_size", "reconnect_wait", "tls", "tls_ca", "tls_cert", "tls_key",
 }
 
 // openURL opens a Backplane that owns its connection, from
@@ -45,7 +45,7 @@ func openURL(ctx context.Context, u *url.URL) (backplane.Backplane, error) {
 	d := &ctxDialer{ctx: ctx}
 	d.d.Timeout = nats.GetDefaultOptions().Timeout
 	connOpts = append(connOpts, nats.SetCustomDialer(d), func(o *nats.Options) error {
-		d.d.Timeout = o.Timeout // as set by ?timeout=, before the cut below
+		d.d.Timeout = o.Timeout // as set by ?connect_timeout=, before the cut below
 		return nil
 	})
 	if deadline, ok := ctx.Deadline(); ok {
@@ -130,8 +130,8 @@ func parseURL(u *url.URL) (servers []string, connOpts []nats.Option, opts Option
 	if q.Has("name") {
 		connOpts = append(connOpts, nats.Name(get("name")))
 	}
-	if q.Has("timeout") {
-		d, err := duration("timeout")
+	if q.Has("connect_timeout") {
+		d, err := duration("connect_timeout")
 		if err != nil {
 			return nil, nil, opts, err
 		}

@@ -18,7 +18,7 @@ import (
 
 // testBucket returns a bucket name no other run uses, and deletes the
 // bucket when the test ends.
-func testBucket(t *testing.T, js jetstream.JetStream) string {
+func testBucket(t testing.TB, js jetstream.JetStream) string {
 	name := "strata_test_" + strings.ToLower(rand.Text()[:12])
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -32,7 +32,7 @@ func testBucket(t *testing.T, js jetstream.JetStream) string {
 
 // connect connects to url with quick reconnects and closes the connection
 // when the test ends.
-func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
