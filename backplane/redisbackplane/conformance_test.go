@@ -118,3 +118,22 @@ func TestCluster(t *testing.T) {
 		backplanetest.Run(t, clusterHarness{addrs: addrs, opts: &redisbackplane.Options{Sharded: true}})
 	})
 }
+
+// sentinelHarness makes each node on a failover client of its own.
+type sentinelHarness struct {
+	master    string
+	sentinels []string
+}
+
+func (h sentinelHarness) MakeBackplane(_ context.Context, t *testing.T) (backplane.Backplane, error) {
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: h.master, SentinelAddrs: h.sentinels})
+	t.Cleanup(func() { _ = c.Close() })
+	return redisbackplane.New(c, nil)
+}
+
+// TestSentinel runs the suite through Sentinel-managed failover clients,
+// against a primary and a Sentinel started for the test.
+func TestSentinel(t *testing.T) {
+	master, sentinels := redistest.StartSentinel(t)
+	backplanetest.Run(t, sentinelHarness{master: master, sentinels: sentinels})
+}

@@ -1,8 +1,9 @@
 // Package redistest holds what the tests of strata's Redis adapters share:
 // the address of the test server, clients that close with the test, unique
-// key prefixes and channel names, and a TCP proxy that a test can cut,
-// restore or slow down to play a network failure or a slow server against a
-// real Redis.
+// key prefixes and channel names, a TCP proxy that a test can cut, restore,
+// slow down or turn into a black hole to play network failures and a slow
+// server against a real Redis, and throw-away Redis Cluster and Sentinel
+// deployments started from the redis-server binary.
 //
 // The server's address comes from $STRATA_REDIS_ADDR (default
 // 127.0.0.1:6379). When nothing answers there, a test is skipped with a
@@ -13,7 +14,6 @@ package redistest
 import (
 	"context"
 	"crypto/rand"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -77,15 +77,3 @@ func Prefix() string { return "strata-test:" + Unique() + ":" }
 // Unreachable is an address where nothing listens (port 1 of the loopback
 // interface), for tests of failing fast.
 const Unreachable = "127.0.0.1:1"
-
-// FreeAddr returns a loopback address that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}

@@ -7,12 +7,75 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// redisServer returns the path of the redis-server binary; without one the
+// test is skipped, or failed when $CI is "true".
+func redisServer(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server is not in $PATH, and CI=true forbids skipping: %v", err)
+		}
+		t.Skipf("skipping: redis-server is not in $PATH: %v", err)
+	}
+	return bin
+}
+
+// start runs redis-server with args until the test ends.
+func start(t testing.TB, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+}
+
+// StartSentinel starts a primary and a Sentinel that monitors it under the
+// name it returns (quorum 1), each a redis-server process of its own on a
+// free loopback port that the test's cleanup stops, and returns once the
+// Sentinel names the primary. Like StartCluster, it needs redis-server.
+func StartSentinel(t testing.TB) (master string, sentinelAddrs []string) {
+	t.Helper()
+	bin := redisServer(t)
+	dir := t.TempDir()
+	mport, sport := clusterPort(t), clusterPort(t)
+	start(t, bin, "--port", fmt.Sprint(mport), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--logfile", fmt.Sprintf("redis-%d.log", mport))
+	master = "strata-test"
+	conf := filepath.Join(dir, "sentinel.conf")
+	cfg := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile sentinel.log\n"+
+		"sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n",
+		sport, dir, master, mport, master)
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, bin, conf, "--sentinel")
+	saddr := fmt.Sprintf("127.0.0.1:%d", sport)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: saddr, MaxRetries: -1})
+	defer sc.Close()
+	mc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", mport), MaxRetries: -1})
+	defer mc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	poll(ctx, t, "the primary to answer", func() bool { return mc.Ping(ctx).Err() == nil })
+	poll(ctx, t, "the Sentinel to name the primary", func() bool {
+		addr, err := sc.GetMasterAddrByName(ctx, master).Result()
+		return err == nil && len(addr) == 2 && addr[1] == fmt.Sprint(mport)
+	})
+	return master, []string{saddr}
+}
 
 // StartCluster starts a Redis Cluster of three primaries (no replicas) on
 // free loopback ports, each a redis-server process of its own that the
@@ -22,13 +85,7 @@ import (
 // when $CI is "true".
 func StartCluster(t testing.TB) []string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server is not in $PATH, and CI=true forbids skipping: %v", err)
-		}
-		t.Skipf("skipping: redis-server is not in $PATH: %v", err)
-	}
+	bin := redisServer(t)
 	dir := t.TempDir()
 	const n = 3
 	addrs := make([]string, n)
@@ -36,18 +93,10 @@ func StartCluster(t testing.TB) []string {
 	for i := range n {
 		port := clusterPort(t)
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command(bin,
-			"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+		start(t, bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", port),
 			"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
 			"--logfile", fmt.Sprintf("redis-%d.log", port))
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start redis-server: %v", err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
 		clients[i] = redis.NewClient(&redis.Options{Addr: addrs[i], MaxRetries: -1})
 		t.Cleanup(func() { _ = clients[i].Close() })
 	}

@@ -101,3 +101,23 @@ func TestCluster(t *testing.T) {
 		}
 	})
 }
+
+// sentinelHarness makes each store on a failover client of its own.
+type sentinelHarness struct {
+	master    string
+	sentinels []string
+	prefix    string
+}
+
+func (h sentinelHarness) MakeStore(_ context.Context, t *testing.T) (l2.Store, error) {
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: h.master, SentinelAddrs: h.sentinels})
+	t.Cleanup(func() { _ = c.Close() })
+	return redisl2.New(c, &redisl2.Options{KeyPrefix: h.prefix})
+}
+
+// TestSentinel runs the suite through a Sentinel-managed failover client,
+// against a primary and a Sentinel started for the test.
+func TestSentinel(t *testing.T) {
+	master, sentinels := redistest.StartSentinel(t)
+	l2test.Run(t, sentinelHarness{master: master, sentinels: sentinels, prefix: redistest.Prefix()})
+}

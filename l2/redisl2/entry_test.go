@@ -32,6 +32,10 @@ func TestEntryHeaderOrder(t *testing.T) {
 	if got := string(appendEntry(nil, math.MinInt64, nil)); got != "0000000000000000" {
 		t.Errorf("header of a plain Set = %q, want all zeros", got)
 	}
+	// The example in docs/redis.md.
+	if got := string(appendEntry(nil, 1_700_000_000_123_456_789, []byte("v"))); got != "97979cfe3d85cd15v" {
+		t.Errorf("entry of version 1700000000123456789 = %q, want 97979cfe3d85cd15v (docs/redis.md)", got)
+	}
 	if got := string(appendEntry(nil, 0, nil)); got != "8000000000000000" {
 		t.Errorf("header of version 0 = %q, want 8000000000000000", got)
 	}
