@@ -119,7 +119,10 @@ func parseURL(u *url.URL) (servers []string, connOpts []nats.Option, opts Option
 		servers = append(servers, scheme+"://"+h)
 	}
 
-	connOpts = append(connOpts, nats.MaxReconnects(-1), nats.Name("strata natsbackplane"))
+	// Never give up reconnecting; notice a silent, half-open connection
+	// within about 30 s (the client default: several minutes).
+	connOpts = append(connOpts, nats.MaxReconnects(-1), nats.Name("strata natsbackplane"),
+		nats.PingInterval(10*time.Second), nats.MaxPingsOutstanding(2))
 	if u.User != nil {
 		if pw, ok := u.User.Password(); ok {
 			connOpts = append(connOpts, nats.UserInfo(u.User.Username(), pw))
