@@ -42,17 +42,25 @@ func start(t testing.TB, bin string, args ...string) {
 	})
 }
 
-// StartSentinel starts a primary and a Sentinel that monitors it under the
-// name it returns (quorum 1), each a redis-server process of its own on a
-// free loopback port that the test's cleanup stops, and returns once the
-// Sentinel names the primary. Like StartCluster, it needs redis-server.
+// StartSentinel starts a primary, a replica of it and a Sentinel that
+// monitors the primary under the name it returns (quorum 1), each a
+// redis-server process of its own on a free loopback port that the test's
+// cleanup stops, and returns once the Sentinel names the primary. A test
+// can then make the Sentinel fail over to the replica (SENTINEL FAILOVER;
+// the Sentinel learns of the replica within about ten seconds). Like
+// StartCluster, it needs redis-server.
 func StartSentinel(t testing.TB) (master string, sentinelAddrs []string) {
 	t.Helper()
 	bin := redisServer(t)
 	dir := t.TempDir()
-	mport, sport := clusterPort(t), clusterPort(t)
-	start(t, bin, "--port", fmt.Sprint(mport), "--bind", "127.0.0.1", "--dir", dir,
-		"--save", "", "--appendonly", "no", "--logfile", fmt.Sprintf("redis-%d.log", mport))
+	mport, rport, sport := clusterPort(t), clusterPort(t), clusterPort(t)
+	server := func(port int, extra ...string) {
+		start(t, bin, append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", dir,
+			"--save", "", "--appendonly", "no", "--dbfilename", fmt.Sprintf("dump-%d.rdb", port),
+			"--logfile", fmt.Sprintf("redis-%d.log", port)}, extra...)...)
+	}
+	server(mport)
+	server(rport, "--replicaof", "127.0.0.1", fmt.Sprint(mport))
 	master = "strata-test"
 	conf := filepath.Join(dir, "sentinel.conf")
 	cfg := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile sentinel.log\n"+
