@@ -128,7 +128,7 @@ func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string
 	defer cancel()
 	var info *OpInfo
 	if c.obs != nil {
-		info = &OpInfo{Op: OpBackplanePublish, Cache: c.name, Key: key, Start: time.Now()}
+		info = &OpInfo{Op: OpBackplanePublish, Cache: c.name, Key: key, Start: time.Now(), Action: action.String()}
 		pctx = c.obs.start(pctx, info)
 	}
 	err = c.bp.Publish(pctx, c.channel, c.pubBuf)
@@ -208,6 +208,7 @@ func (c *Cache) onState(s backplane.State, err error) {
 	case backplane.Reconnected:
 		c.logger.Info("strata: backplane reconnected: expiring L1, since messages may have been missed")
 		c.possibleLoss(ctx, "reconnected")
+		c.sources.reset() // numbers before the loss say nothing now
 		c.connected()
 	case backplane.Lost:
 		c.logger.Warn("strata: backplane dropped messages: expiring L1", "err", err)
@@ -268,12 +269,16 @@ func (c *Cache) onMessage(payload []byte) {
 	c.invalidations.Add(1)
 	switch m.Action {
 	case backplane.ActionSet, backplane.ActionExpire:
+		// Drop (or expire, for fail-safe) an L1 copy older than the change;
+		// the same version or a newer one stays. L2 entries older than it
+		// are not fresh any more either (floors).
+		c.floors.raise(m.Key, m.Timestamp)
 		c.recovery.supersede(m.Key, m.Timestamp)
 		c.flights.supersede(m.Key, false)
 		now := c.now()
 		c.l1.compute(m.Key, func(old *entry) (*entry, bool) {
 			switch {
-			case old == nil:
+			case old == nil || old.created >= m.Timestamp:
 				return nil, true
 			case !old.failSafe:
 				return nil, false
@@ -281,9 +286,12 @@ func (c *Cache) onMessage(payload []byte) {
 			return old.expiredCopy(now), false
 		})
 	case backplane.ActionRemove:
+		c.floors.raise(m.Key, m.Timestamp)
 		c.recovery.supersede(m.Key, m.Timestamp)
 		c.flights.supersede(m.Key, true)
-		c.l1.delete(m.Key)
+		c.l1.compute(m.Key, func(old *entry) (*entry, bool) {
+			return nil, old == nil || old.created >= m.Timestamp
+		})
 	case backplane.ActionRemoveTag, backplane.ActionExpireTag:
 		c.tags.invalidate(m.Key, m.Timestamp, m.Action == backplane.ActionRemoveTag, c.now()-c.maxLife.Load())
 	case backplane.ActionClearRemove, backplane.ActionClearExpire:
@@ -300,6 +308,12 @@ type sources struct {
 type sourceSeq struct {
 	seq  uint64
 	seen int64
+}
+
+func (s *sources) reset() {
+	s.mu.Lock()
+	clear(s.last)
+	s.mu.Unlock()
 }
 
 // maxSources bounds the sources remembered; the least recently heard ones

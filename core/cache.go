@@ -63,6 +63,11 @@ type Cache struct {
 
 	maxKeyLen, maxTags int
 
+	floors floors
+	// tombstoneTTL is how long a Remove or Expire is remembered in a
+	// conditional L2 store.
+	tombstoneTTL time.Duration
+
 	recovery *recoveryQueue // nil: auto-recovery off
 	stats    counters
 
@@ -170,6 +175,7 @@ func New(o Options) (*Cache, error) {
 // their goroutines (stopped by Close).
 func (c *Cache) startDistributed(o *Options) {
 	c.keyPrefix = o.KeyPrefix
+	c.tombstoneTTL = cmp.Or(o.TombstoneTTL, DefaultTombstoneTTL)
 	c.l2breaker.duration = int64(o.L2CircuitBreakerDuration)
 	c.bpBreaker.duration = int64(o.BackplaneCircuitBreakerDuration)
 	if o.L2 != nil {
@@ -188,13 +194,9 @@ func (c *Cache) startDistributed(o *Options) {
 		delay := cmp.Or(o.AutoRecoveryDelay, DefaultAutoRecoveryDelay)
 		c.goBackground(func() { c.recoveryLoop(c.base, delay) })
 	}
-	// Without a backplane, tag times read from L2 are re-read after a
-	// default entry duration; with one, messages keep them current.
-	c.tags.knownTTL = int64(c.defaults.Duration)
 	if o.Backplane == nil {
 		return
 	}
-	c.tags.knownTTL = 0
 	c.bp = o.Backplane
 	if len(o.BackplaneSigningKeys) > 0 {
 		c.keyring, _ = backplane.NewKeyring(o.BackplaneSigningKeys...) // validated
@@ -243,7 +245,7 @@ func (o *Options) validate() error {
 	}{
 		{"L2CircuitBreakerDuration", o.L2CircuitBreakerDuration}, {"BackplaneCircuitBreakerDuration", o.BackplaneCircuitBreakerDuration},
 		{"AutoRecoveryDelay", o.AutoRecoveryDelay}, {"BackplanePublishTimeout", o.BackplanePublishTimeout},
-		{"BackplaneStalenessBound", o.BackplaneStalenessBound},
+		{"BackplaneStalenessBound", o.BackplaneStalenessBound}, {"TombstoneTTL", o.TombstoneTTL},
 	}
 	for _, d := range durations {
 		if d.d < 0 {
@@ -518,6 +520,7 @@ func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opt
 	c.invalidations.Add(1)
 	c.flights.supersede(key, op == OpRemove)
 	at := c.stamp()
+	c.floors.raise(key, at)
 	action := backplane.ActionRemove
 	if op == OpRemove {
 		c.l1.delete(key)

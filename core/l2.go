@@ -79,12 +79,12 @@ func (c *Cache) l2Get(ctx context.Context, storeKey, key string, timeout time.Du
 
 // l2Put writes a store key (conditionally on the version when the store can)
 // within timeout.
-func (c *Cache) l2Put(ctx context.Context, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) error {
+func (c *Cache) l2Put(ctx context.Context, key, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) error {
 	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	var info *OpInfo
 	if c.obs != nil {
-		info = &OpInfo{Op: OpL2Set, Cache: c.name, Key: storeKey, Start: time.Now()}
+		info = &OpInfo{Op: OpL2Set, Cache: c.name, Key: key, Start: time.Now()}
 		ctx = c.obs.start(ctx, info)
 	}
 	var err error
@@ -98,19 +98,19 @@ func (c *Cache) l2Put(ctx context.Context, storeKey string, value []byte, ttl ti
 		c.obs.end(ctx, info)
 	}
 	if err != nil {
-		c.l2Failed(ctx, storeKey, "set", err)
+		c.l2Failed(ctx, key, "set", err)
 		return err
 	}
 	c.l2Succeeded(ctx)
 	return nil
 }
 
-func (c *Cache) l2Del(ctx context.Context, storeKey string, timeout time.Duration) error {
+func (c *Cache) l2Del(ctx context.Context, key, storeKey string, timeout time.Duration) error {
 	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	var info *OpInfo
 	if c.obs != nil {
-		info = &OpInfo{Op: OpL2Delete, Cache: c.name, Key: storeKey, Start: time.Now()}
+		info = &OpInfo{Op: OpL2Delete, Cache: c.name, Key: key, Start: time.Now()}
 		ctx = c.obs.start(ctx, info)
 	}
 	err := c.l2.Delete(ctx, storeKey)
@@ -119,7 +119,7 @@ func (c *Cache) l2Del(ctx context.Context, storeKey string, timeout time.Duratio
 		c.obs.end(ctx, info)
 	}
 	if err != nil {
-		c.l2Failed(ctx, storeKey, "delete", err)
+		c.l2Failed(ctx, key, "delete", err)
 		return err
 	}
 	c.l2Succeeded(ctx)
@@ -173,6 +173,10 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, e
 		c.l2Corrupt(ctx, key, err)
 		return nil
 	}
+	if env.Flags&l2.FlagTombstone != 0 {
+		c.floors.raise(key, env.Created) // removed or expired at that version
+		return nil
+	}
 	var v T
 	if err := c.ser.Unmarshal(env.Value, &v); err != nil {
 		c.l2Corrupt(ctx, key, fmt.Errorf("core: decoding the L2 value of key %q as %T: %w", key, v, err))
@@ -189,6 +193,10 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, e
 	e.physExpires = e.expires
 	if e.failSafe {
 		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
+	}
+	if e.created < c.floors.get(key) {
+		// Older than a change this node knows of: stale at best.
+		e.expires = min(e.expires, e.created)
 	}
 	c.noteLifetime(e.physExpires - e.created)
 	c.ensureTags(ctx, e.tags, eo)
@@ -224,16 +232,27 @@ func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte,
 		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: e.created, storeKey: storeKey, value: b, ttl: ttl})
 		return
 	}
-	if err := c.l2Put(ctx, storeKey, b, ttl, e.created, eo.L2HardTimeout); err != nil {
+	if err := c.l2Put(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout); err != nil {
 		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: e.created, storeKey: storeKey, value: b, ttl: ttl})
 	}
 }
 
-// deleteL2 removes key from L2, queueing the delete when that fails.
+// deleteL2 removes key from L2 as of version at, queueing the write when it
+// fails. With a conditional store it writes a tombstone instead of deleting,
+// so that an older value (a slower node's factory result) cannot be written
+// back over the removal for Options.TombstoneTTL.
 func (c *Cache) deleteL2(ctx context.Context, key string, at int64, eo *EntryOptions) {
 	storeKey := c.l2key(key)
-	if !c.l2breaker.allow(c.now()) || c.l2Del(ctx, storeKey, eo.L2HardTimeout) != nil {
-		c.queue(&recoveryItem{kind: recoverL2Delete, key: key, at: at, storeKey: storeKey})
+	if c.l2cond == nil {
+		if !c.l2breaker.allow(c.now()) || c.l2Del(ctx, key, storeKey, eo.L2HardTimeout) != nil {
+			c.queue(&recoveryItem{kind: recoverL2Delete, key: key, at: at, storeKey: storeKey})
+		}
+		return
+	}
+	env := l2.Envelope{Flags: l2.FlagTombstone, Created: at, Expires: at}
+	b, _ := env.AppendBinary(nil)
+	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, key, storeKey, b, c.tombstoneTTL, at, eo.L2HardTimeout) != nil {
+		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: at, storeKey: storeKey, value: b, ttl: c.tombstoneTTL})
 	}
 }
 
@@ -242,9 +261,23 @@ func (c *Cache) writeMarker(ctx context.Context, storeKey, subject string, at in
 	env := l2.Envelope{Created: at, Expires: at}
 	b, _ := env.AppendBinary(nil)
 	ttl := c.markerTTL()
-	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, storeKey, b, ttl, at, eo.L2HardTimeout) != nil {
+	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, subject, storeKey, b, ttl, at, eo.L2HardTimeout) != nil {
 		c.queue(&recoveryItem{kind: recoverL2Set, key: subject, at: at, storeKey: storeKey, value: b, ttl: ttl, marker: true})
 	}
+}
+
+// tagKnowledgeTTL is how long tag and Clear times read from L2 stay good:
+// while the backplane is up its messages keep them current (0: until a
+// possible loss resets them); while it is down, the staleness bound; without
+// a backplane, a default entry duration.
+func (c *Cache) tagKnowledgeTTL() int64 {
+	switch {
+	case c.bp == nil:
+		return int64(c.defaults.Duration)
+	case c.disconnectedAt.Load() != 0:
+		return c.staleBound
+	}
+	return 0
 }
 
 // markerTTL is how long tag and Clear times are kept in L2: the longest
@@ -257,14 +290,14 @@ func (c *Cache) markerTTL() time.Duration {
 // L2 Clear times), reading the ones it has not read since its knowledge was
 // last reset.
 func (c *Cache) ensureTags(ctx context.Context, tags []string, eo *EntryOptions) {
-	now := c.now()
-	if !c.tags.known(clearTag, now) {
+	now, ttl := c.now(), c.tagKnowledgeTTL()
+	if !c.tags.known(clearTag, now, ttl) {
 		c.fetchMarker(ctx, c.clearKey(true), clearTag, true, eo)
 		c.fetchMarker(ctx, c.clearKey(false), clearTag, false, eo)
 		c.tags.markKnown(clearTag, now)
 	}
 	for _, t := range tags {
-		if c.tags.known(t, now) {
+		if c.tags.known(t, now, ttl) {
 			continue
 		}
 		c.fetchMarker(ctx, c.tagKey(t, true), t, true, eo)

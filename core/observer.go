@@ -121,6 +121,7 @@ const (
 	EventLockTimeout
 	EventNotCachedSuperseded
 	EventBackplaneLoss
+	EventSerializationError
 )
 
 var eventNames = [...]string{
@@ -130,7 +131,7 @@ var eventNames = [...]string{
 	EventEagerRefresh: "eager_refresh", EventL2Error: "l2_error", EventBackplaneSent: "backplane_sent",
 	EventBackplaneReceived: "backplane_received", EventCircuitBreakerChange: "circuit_breaker_change",
 	EventEviction: "eviction", EventLockTimeout: "lock_timeout", EventNotCachedSuperseded: "not_cached_superseded",
-	EventBackplaneLoss: "backplane_loss",
+	EventBackplaneLoss: "backplane_loss", EventSerializationError: "serialization_error",
 }
 
 // String returns the event's short name, such as "stale_hit".

@@ -18,6 +18,8 @@ const (
 	DefaultL1MaxEntries = 100_000
 	// DefaultCloseTimeout bounds how long Close waits for background work.
 	DefaultCloseTimeout = 5 * time.Second
+	// DefaultTombstoneTTL is Options.TombstoneTTL's default.
+	DefaultTombstoneTTL = 10 * time.Minute
 	// DefaultMaxKeyLength is Options.MaxKeyLength's default.
 	DefaultMaxKeyLength = 16 << 10
 	// DefaultMaxTags is Options.MaxTags's default.
@@ -119,6 +121,12 @@ type Options struct {
 	// an entry confirmed longer ago than that is served only as a stale
 	// value (fail-safe). Default DefaultBackplaneStalenessBound.
 	BackplaneStalenessBound time.Duration
+
+	// TombstoneTTL is how long a Remove or Expire is remembered in L2 when
+	// the store is an l2.ConditionalStore (default DefaultTombstoneTTL): a
+	// node whose factory started before the removal cannot write its older
+	// value back within that time.
+	TombstoneTTL time.Duration
 
 	// AutoRecoveryDisabled turns off the replay of failed L2 writes and
 	// publishes.

@@ -68,7 +68,9 @@ type recoveryQueue struct {
 	items   map[string]*recoveryItem
 	order   []string // slots, oldest first (may hold stale names)
 	dropped uint64
-	kick    chan struct{}
+	// inflight counts items taken by a replay and not yet done.
+	inflight int
+	kick     chan struct{}
 }
 
 func newRecoveryQueue(max int) *recoveryQueue {
@@ -136,13 +138,22 @@ func (q *recoveryQueue) take() []*recoveryItem {
 		}
 	}
 	q.order = q.order[:0]
+	q.inflight += len(out)
 	return out
 }
 
+// done marks n taken items as handled (replayed, or queued again).
+func (q *recoveryQueue) done(n int) {
+	q.mu.Lock()
+	q.inflight -= n
+	q.mu.Unlock()
+}
+
+// len counts the items waiting, including those a replay is working on.
 func (q *recoveryQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return len(q.items) + q.inflight
 }
 
 // A nil queue (auto-recovery off) ignores supersede and wake.
@@ -186,17 +197,18 @@ func (c *Cache) replay(ctx context.Context) {
 		var err error
 		switch it.kind {
 		case recoverL2Set:
-			err = c.l2Put(ctx, it.storeKey, it.value, it.ttl, it.at, c.defaults.L2HardTimeout)
+			err = c.l2Put(ctx, it.key, it.storeKey, it.value, it.ttl, it.at, c.defaults.L2HardTimeout)
 		case recoverL2Delete:
-			err = c.l2Del(ctx, it.storeKey, c.defaults.L2HardTimeout)
+			err = c.l2Del(ctx, it.key, it.storeKey, c.defaults.L2HardTimeout)
 		case recoverPublish:
 			err = c.sendNow(ctx, it.action, it.key, it.at, "")
 		}
 		if err != nil {
 			c.recovery.add(it)
-			continue
+		} else {
+			ok++
 		}
-		ok++
+		c.recovery.done(1)
 	}
 	if ok > 0 {
 		c.logger.Info("strata: auto-recovery replayed queued writes", "replayed", ok, "left", c.recovery.len())

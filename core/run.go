@@ -157,6 +157,12 @@ func (c *Cache) commit(ctx context.Context, f *flight, e *entry, eo *EntryOption
 			cp.BackgroundL2Writes = true
 			deo = &cp
 		}
+		if c.l2 == nil {
+			// Without L2 a factory result tells the other nodes nothing
+			// they can use: they would drop their copies only to call
+			// their own factories. Only explicit writes are published.
+			return
+		}
 		c.distribute(ctx, c.setChange(ctx, f.key, e, eo, now), deo)
 	}
 }
@@ -169,7 +175,9 @@ func (c *Cache) setChange(ctx context.Context, key string, e *entry, eo *EntryOp
 	if c.l2 != nil && !eo.SkipL2Write {
 		b, err := c.ser.Marshal(e.value)
 		if err != nil {
-			c.l2Failed(ctx, key, "serialize", fmt.Errorf("core: serializing %T for L2: %w", e.value, err))
+			c.stats.serializeErrors.Add(1)
+			c.event(ctx, EventSerializationError, key, err)
+			c.logger.Warn("strata: value not serializable for L2; cached in L1 only", "key", key, "type", fmt.Sprintf("%T", e.value), "err", err)
 		}
 		ch.value = b
 	}

@@ -14,6 +14,7 @@ type counters struct {
 	bpRejected      atomic.Uint64
 	lossEvents      atomic.Uint64
 	recoveryDropped atomic.Uint64
+	serializeErrors atomic.Uint64
 }
 
 // Stats is a snapshot of a cache's counters.
@@ -38,6 +39,9 @@ type Stats struct {
 	// RecoveryQueued is the number of writes waiting for auto-recovery;
 	// RecoveryDropped counts the ones dropped (queue full, or recovery off).
 	RecoveryQueued, RecoveryDropped uint64
+	// SerializationErrors counts factory results that could not be
+	// serialized for L2 (cached in L1 only).
+	SerializationErrors uint64
 	// Disconnected reports whether the backplane is down now.
 	Disconnected bool
 }
@@ -45,16 +49,17 @@ type Stats struct {
 // Stats returns a snapshot of the cache's counters.
 func (c *Cache) Stats() Stats {
 	s := Stats{
-		L2Errors:          c.stats.l2Errors.Load(),
-		L2Corrupt:         c.stats.l2Corrupt.Load(),
-		BackplaneSent:     c.stats.bpSent.Load(),
-		BackplaneErrors:   c.stats.bpErrors.Load(),
-		BackplaneReceived: c.stats.bpReceived.Load(),
-		BackplaneCorrupt:  c.stats.bpCorrupt.Load(),
-		BackplaneRejected: c.stats.bpRejected.Load(),
-		LossEvents:        c.stats.lossEvents.Load(),
-		RecoveryDropped:   c.stats.recoveryDropped.Load(),
-		Disconnected:      c.disconnectedAt.Load() != 0,
+		L2Errors:            c.stats.l2Errors.Load(),
+		L2Corrupt:           c.stats.l2Corrupt.Load(),
+		BackplaneSent:       c.stats.bpSent.Load(),
+		BackplaneErrors:     c.stats.bpErrors.Load(),
+		BackplaneReceived:   c.stats.bpReceived.Load(),
+		BackplaneCorrupt:    c.stats.bpCorrupt.Load(),
+		BackplaneRejected:   c.stats.bpRejected.Load(),
+		LossEvents:          c.stats.lossEvents.Load(),
+		RecoveryDropped:     c.stats.recoveryDropped.Load(),
+		SerializationErrors: c.stats.serializeErrors.Load(),
+		Disconnected:        c.disconnectedAt.Load() != 0,
 	}
 	if c.recovery != nil {
 		s.RecoveryQueued = uint64(c.recovery.len())

@@ -33,10 +33,9 @@ type tagStore struct {
 	tags      map[string]tagTimes
 	pruneSize int
 	// knownAt records when the L2 times of a tag (or of Clear, clearTag)
-	// were last read; knownTTL is how long that stays good (0: until
-	// resetKnown, when a backplane keeps the times current). Guarded by mu.
-	knownAt  map[string]int64
-	knownTTL int64
+	// were last read (see Cache.tagKnowledgeTTL for how long that stays
+	// good). Guarded by mu.
+	knownAt map[string]int64
 
 	// prunedBefore is the time before which tag times may have been
 	// forgotten: a factory that started before it does not cache its
@@ -64,12 +63,13 @@ func newTagStore() *tagStore {
 	return &tagStore{tags: make(map[string]tagTimes), knownAt: make(map[string]int64), pruneSize: 1024}
 }
 
-// known reports whether tag's L2 times were read recently enough.
-func (s *tagStore) known(tag string, now int64) bool {
+// known reports whether tag's L2 times were read within ttl (0: ever since
+// the knowledge was last reset).
+func (s *tagStore) known(tag string, now, ttl int64) bool {
 	s.mu.RLock()
 	at, ok := s.knownAt[tag]
 	s.mu.RUnlock()
-	return ok && (s.knownTTL == 0 || now-at < s.knownTTL)
+	return ok && (ttl == 0 || now-at < ttl)
 }
 
 // maxKnown bounds knownAt: past it the store forgets what it read (which

@@ -15,9 +15,14 @@ const EnvelopeVersion = 1
 // expiry. It is bit 0 of Envelope.Flags; the other bits are reserved.
 const FlagFailSafe uint8 = 1 << 0
 
+// FlagTombstone marks the record of a Remove or Expire: not a value (Value
+// is empty), but the version a later conditional write must beat, so that a
+// slower node cannot bring back a value older than the removal.
+const FlagTombstone uint8 = 1 << 1
+
 // knownFlags are the flag bits this version defines. Any other bit set is an
 // error on encode and on decode.
-const knownFlags = FlagFailSafe
+const knownFlags = FlagFailSafe | FlagTombstone
 
 // Limits of the version 1 format. AppendBinary refuses an Envelope beyond
 // them, and no valid encoding can exceed them.
@@ -49,7 +54,8 @@ var ErrInvalidEnvelope = errors.New("l2: invalid envelope")
 // The byte layout is described in docs/wire-format.md; it is little-endian
 // and independent of Go, so other languages can read and write entries.
 type Envelope struct {
-	// Flags holds FlagFailSafe; the other bits are reserved and must be 0.
+	// Flags holds FlagFailSafe and FlagTombstone; the other bits are
+	// reserved and must be 0.
 	Flags uint8
 	// Created is when the value was produced. It is also the entry's version
 	// for ConditionalStore.SetIfNewer.

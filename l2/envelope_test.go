@@ -202,8 +202,8 @@ func TestAppendBinaryErrors(t *testing.T) {
 		e    Envelope
 		want string
 	}{
-		{"unknown flag", Envelope{Flags: 0x02}, "unknown flags 0x02"},
-		{"all flags", Envelope{Flags: 0xff}, "unknown flags 0xfe"},
+		{"unknown flag", Envelope{Flags: 0x04}, "unknown flags 0x04"},
+		{"all flags", Envelope{Flags: 0xff}, "unknown flags 0xfc"},
 		{"too many tags", Envelope{Tags: make([]string, MaxTags+1)}, "65536 tags (max 65535)"},
 		{"tag too long", Envelope{Tags: []string{"ok", tooLong}}, "tag 1 is 65536 bytes (max 65535)"},
 		{"etag too long", Envelope{ETag: tooLong}, "ETag is 65536 bytes (max 65535)"},

@@ -77,5 +77,5 @@ func ExampleEnvelope_MarshalBinary() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// l2: invalid envelope: unknown flags 0x80 (known: 0x01)
+	// l2: invalid envelope: unknown flags 0x80 (known: 0x03)
 }
