@@ -137,3 +137,79 @@ func TestSentinel(t *testing.T) {
 	master, sentinels := redistest.StartSentinel(t)
 	backplanetest.Run(t, sentinelHarness{master: master, sentinels: sentinels})
 }
+
+// TestClusterSlotMove: when the slot of a sharded subscription's channel
+// moves to another node, the server ends the subscription (SUNSUBSCRIBE);
+// the subscription reports Disconnected, subscribes on the slot's new
+// node, reports Reconnected, and payloads flow again.
+func TestClusterSlotMove(t *testing.T) {
+	addrs := redistest.StartCluster(t)
+	cluster := func() *redis.ClusterClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	opts := &redisbackplane.Options{Sharded: true}
+	node, err := redisbackplane.New(cluster(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	pub, err := redisbackplane.New(cluster(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	ch := backplane.ChannelName("move-" + redistest.Unique())
+	r := subscribe(t, node, ch)
+	publishUntil(t, pub, ch, r, "before")
+
+	ctx := ctxFor(t)
+	nodes := make([]*redis.Client, len(addrs))
+	for i, a := range addrs {
+		nodes[i] = redistest.NewClient(t, &redis.Options{Addr: a})
+	}
+	slot, err := nodes[0].ClusterKeySlot(ctx, ch).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := nodes[0].ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := -1
+	for _, r := range slots {
+		if int64(r.Start) <= slot && slot <= int64(r.End) {
+			for i, a := range addrs {
+				if a == r.Nodes[0].Addr {
+					owner = i
+				}
+			}
+		}
+	}
+	if owner < 0 {
+		t.Fatalf("no node owns slot %d: %+v", slot, slots)
+	}
+	// Another node takes the (key-less) slot over, with a bumped epoch so
+	// that its claim wins, and the owner gives it up.
+	target := nodes[(owner+1)%len(nodes)]
+	targetID, err := target.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", targetID).Err(); err != nil {
+		t.Fatalf("CLUSTER SETSLOT on the target: %v", err)
+	}
+	if err := target.Do(ctx, "CLUSTER", "BUMPEPOCH").Err(); err != nil {
+		t.Fatalf("CLUSTER BUMPEPOCH: %v", err)
+	}
+	if err := nodes[owner].Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", targetID).Err(); err != nil {
+		t.Fatalf("CLUSTER SETSLOT on the owner: %v", err)
+	}
+	waitFor(t, "Disconnected", func() bool { return r.stateAfter(backplane.Disconnected, 1) })
+	waitFor(t, "Reconnected", func() bool { return r.stateAfter(backplane.Reconnected, 2) })
+	publishUntil(t, pub, ch, r, "after")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Logf("states %v, causes %v", r.states, r.errs)
+}

@@ -19,8 +19,11 @@
 // of the connection (a closed or reset connection, a failed redial), or when
 // the server leaves a health-check PING unanswered (Options.HealthCheckInterval:
 // a connection silent for one interval is pinged, and one silent for another
-// interval is replaced); backplane.Reconnected when the server confirms the
-// subscription again. Redis itself drops a subscriber that falls too far
+// interval is replaced), or when the server ends the subscription
+// (SUNSUBSCRIBE when a sharded channel's slot moves on Redis Cluster, which
+// go-redis does not follow: the subscription resubscribes on the slot's new
+// node); backplane.Reconnected when the server confirms the subscription
+// again. Redis itself drops a subscriber that falls too far
 // behind (client-output-buffer-limit pubsub) by closing its connection, so
 // loss shows as Disconnected/Reconnected; backplane.Lost is never reported.
 //

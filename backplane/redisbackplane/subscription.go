@@ -150,12 +150,20 @@ func (s *subscription) run() {
 			}
 			fallthrough
 		default:
-			// go-redis has closed the connection and will redial on the
-			// next read; pause so that a server that is down is not
-			// hammered.
 			down(err)
-			s.sleep(pause)
+			s.sleep(pause) // a server that is down is not hammered
 			pause = min(2*pause, maxRetryPause)
+			var rerr redis.Error
+			if errors.As(err, &rerr) {
+				// The server refused the subscribe (MOVED after a slot
+				// moved, CLUSTERDOWN, ...): the connection is up but
+				// subscribed to nothing. Start afresh where the cluster
+				// now says the channel lives.
+				s.reloadCluster()
+				s.replace()
+			}
+			// Otherwise go-redis has closed the connection and redials
+			// on the next read.
 			continue
 		}
 		switch m := msg.(type) {
@@ -164,13 +172,30 @@ func (s *subscription) run() {
 				s.onMessage([]byte(m.Payload))
 			}
 		case *redis.Subscription:
-			if !connected && s.confirms(m) {
+			switch {
+			case s.confirms(m):
+				// One SUBSCRIBE is sent per connection, and start read
+				// the first connection's confirmation: this one comes
+				// from a new connection, even if go-redis swapped it
+				// without an error (a server handoff).
+				down(errResubscribed)
 				connected, pause = true, minRetryPause
 				s.onState(backplane.Reconnected, nil)
+			case m.Channel == s.channel && (m.Kind == "sunsubscribe" || m.Kind == "unsubscribe"):
+				// The server dropped the subscription: on Redis Cluster,
+				// the channel's slot moved to another node. A new
+				// connection subscribes where the slot is now.
+				down(fmt.Errorf("redisbackplane: the server ended the subscription (%s), as when the channel's slot moves", m.Kind))
+				s.reloadCluster()
+				s.replace()
 			}
 		}
 	}
 }
+
+// errResubscribed is the cause of a Disconnected reported when go-redis
+// resubscribed on a new connection without returning an error first.
+var errResubscribed = errors.New("redisbackplane: go-redis resubscribed on a new connection")
 
 // current returns the PubSub to read, or nil once Close has begun.
 func (s *subscription) current() *redis.PubSub {
@@ -197,6 +222,15 @@ func (s *subscription) replace() {
 	}
 	s.mu.Unlock()
 	_ = old.Close()
+}
+
+// reloadCluster asks a cluster client to reload its slot map (in the
+// background), so that a new connection goes to the channel's current
+// node.
+func (s *subscription) reloadCluster() {
+	if cc, ok := s.b.client.(*redis.ClusterClient); ok {
+		cc.ReloadState(s.ctx)
+	}
 }
 
 // sleep waits for d or until Close.
