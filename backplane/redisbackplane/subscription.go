@@ -151,6 +151,7 @@ func (s *subscription) run() {
 			fallthrough
 		default:
 			down(err)
+			pinged = false // a PING sent on the lost connection is moot
 			s.sleep(pause) // a server that is down is not hammered
 			pause = min(2*pause, maxRetryPause)
 			var rerr redis.Error
@@ -174,8 +175,8 @@ func (s *subscription) run() {
 		case *redis.Subscription:
 			switch {
 			case s.confirms(m):
-				// One SUBSCRIBE is sent per connection, and start read
-				// the first connection's confirmation: this one comes
+				// One SUBSCRIBE is sent per connection, and start has
+				// read the first connection's confirmation: this one comes
 				// from a new connection, even if go-redis swapped it
 				// without an error (a server handoff).
 				down(errResubscribed)
