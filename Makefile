@@ -28,3 +28,16 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEnvelope -fuzztime 60s ./l2
 	$(GO) test -run '^$$' -fuzz FuzzDecodeMessage -fuzztime 60s ./backplane
+
+# Jaeger v2 on 127.0.0.1 (OTLP 4317/4318, UI and API 16686): built once (about
+# 8 minutes) into ${STRATA_CACHE_DIR:-~/.cache/strata}, then started; `make
+# jaeger-example` sends examples/jaeger's traces to it (docs/observability.md).
+.PHONY: jaeger jaeger-stop jaeger-example
+jaeger:
+	bash scripts/jaeger.sh start
+
+jaeger-stop:
+	bash scripts/jaeger.sh stop
+
+jaeger-example: jaeger
+	$(GO) run ./examples/jaeger
