@@ -76,6 +76,9 @@ func TestJaegerEndToEnd(t *testing.T) {
 	if svc := cn.write.service(cn.publish); svc != res.Services[0] {
 		t.Errorf("publish on service %q, want %q", svc, res.Services[0])
 	}
+	if _, _, err := renderWaterfall(cn, "e2e"); err != nil {
+		t.Errorf("waterfall: %v", err)
+	}
 	t.Logf("update trace %s: %s -> %s on %s; %s on %s, trace %s, links to %s/%s",
 		cn.write.TraceID, cn.set.OperationName, cn.publish.OperationName, res.Services[0],
 		cn.receive.OperationName, res.Services[1], cn.receive.TraceID, cn.write.TraceID, cn.set.SpanID)

@@ -27,6 +27,7 @@
 //	go run ./examples/jaeger          # Redis L2 and backplane on 127.0.0.1:6379
 //	go run ./examples/jaeger -l2 mem://demo -backplane mem://demo   # no Redis
 //	go run ./examples/jaeger -otlp http://127.0.0.1:4318            # OTLP over HTTP
+//	go run ./examples/jaeger -waterfall docs/img                    # draw the update's cross-node trace
 //
 // Then open http://127.0.0.1:16686 (the services are strata-example-a and
 // strata-example-b), or read the JSON API:
@@ -52,6 +53,8 @@ func main() {
 	flag.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9464", `address of the Prometheus /metrics endpoint; "" for none`)
 	flag.BoolVar(&cfg.Serve, "serve", false, "keep serving /metrics after the scenario, until interrupted")
 	flag.StringVar(&cfg.Service, "service", "strata-example", `service name prefix: the nodes are PREFIX-a and PREFIX-b`)
+	jaegerAPI := flag.String("jaeger-api", "http://127.0.0.1:16686", "Jaeger's query API, read by -waterfall")
+	waterfall := flag.String("waterfall", "", "directory to write the update step's cross-node trace to, as trace.svg and trace.png, drawn from what -jaeger-api returns")
 	verbose := flag.Bool("v", false, "log the caches' debug messages")
 	flag.Parse()
 
@@ -75,5 +78,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "jaeger:", err)
 		os.Exit(1)
 	}
-	_ = res
+	if *waterfall != "" {
+		if err := writeWaterfall(ctx, *jaegerAPI, res, *waterfall, cfg.Out); err != nil {
+			fmt.Fprintln(os.Stderr, "jaeger: -waterfall:", err)
+			os.Exit(1)
+		}
+	}
 }

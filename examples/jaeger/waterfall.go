@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"html"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The waterfall: a cross-node trace drawn from Jaeger's JSON API, the write
+// on one node, then the receipts it caused on the other node, on one time
+// axis, with an arrow for each link. The layout is a list of shapes drawn
+// twice: as SVG, and as PNG with the standard library's image packages and a
+// bitmap font (font.go).
+
+// row is one span of the picture.
+type row struct {
+	span    *apiSpan
+	service string
+	depth   int
+	trace   int // 0: the write's trace; 1, 2, ...: receipts
+}
+
+// waterfallRows orders cn's spans: each trace depth first by start time,
+// the write's trace first.
+func waterfallRows(cn *crossNode) []row {
+	var rows []row
+	for i, t := range append([]*apiTrace{cn.write}, cn.receipts...) {
+		children := map[string][]*apiSpan{}
+		var roots []*apiSpan
+		ids := map[string]bool{}
+		for j := range t.Spans {
+			ids[t.Spans[j].SpanID] = true
+		}
+		for j := range t.Spans {
+			s := &t.Spans[j]
+			if p, ok := s.parent(); ok && ids[p.SpanID] {
+				children[p.SpanID] = append(children[p.SpanID], s)
+			} else {
+				roots = append(roots, s)
+			}
+		}
+		byStart := func(ss []*apiSpan) {
+			sort.SliceStable(ss, func(a, b int) bool { return ss[a].StartTime < ss[b].StartTime })
+		}
+		var walk func(s *apiSpan, depth int)
+		walk = func(s *apiSpan, depth int) {
+			rows = append(rows, row{span: s, service: t.service(s), depth: depth, trace: i})
+			kids := children[s.SpanID]
+			byStart(kids)
+			for _, k := range kids {
+				walk(k, depth+1)
+			}
+		}
+		byStart(roots)
+		for _, r := range roots {
+			walk(r, 0)
+		}
+	}
+	return rows
+}
+
+type shapeKind int
+
+const (
+	shapeRect shapeKind = iota
+	shapeText
+	shapeLine
+)
+
+// shape is one drawing instruction, in pixels.
+type shape struct {
+	kind          shapeKind
+	x, y, w, h    float64 // rect; a line goes from (x, y) to (w, h)
+	fill, stroke  color.RGBA
+	text          string
+	end           bool // text anchored at its end
+	bold          bool
+	dashed, arrow bool
+	strokeWidth   float64
+	titleTooltip  string
+}
+
+// Picture geometry.
+const (
+	wfWidth   = 1200
+	wfLabel   = 470 // label column width
+	wfChartX  = wfLabel + 10
+	wfChartW  = wfWidth - wfChartX - 90
+	wfRowH    = 22
+	wfTop     = 78
+	wfBarH    = 14
+	wfIndent  = 14
+	wfCharW   = 7 // the bitmap font's advance; the SVG font is sized to match
+	wfFontPx  = 11.5
+	wfPadding = 16
+)
+
+var (
+	colBackground = color.RGBA{255, 255, 255, 255}
+	colText       = color.RGBA{33, 37, 41, 255}
+	colMuted      = color.RGBA{108, 117, 125, 255}
+	colGrid       = color.RGBA{222, 226, 230, 255}
+	colStripe     = color.RGBA{248, 249, 250, 255}
+	colLink       = color.RGBA{214, 51, 132, 255}
+	colError      = color.RGBA{220, 53, 69, 255}
+	serviceColors = []color.RGBA{{76, 120, 168, 255}, {245, 133, 24, 255}, {84, 162, 75, 255}, {183, 121, 177, 255}}
+)
+
+// layout turns rows into shapes; height is the picture's height.
+func layout(rows []row, title string) (shapes []shape, height int) {
+	t0, t1 := int64(math.MaxInt64), int64(0)
+	for _, r := range rows {
+		t0 = min(t0, r.span.StartTime)
+		t1 = max(t1, r.span.StartTime+r.span.Duration)
+	}
+	span := max(t1-t0, 1)
+	// A round time axis.
+	step := niceStep(float64(span) / 8)
+	axisEnd := math.Ceil(float64(span)/step) * step
+	xOf := func(us int64) float64 { return wfChartX + float64(us-t0)/axisEnd*wfChartW }
+
+	services := map[string]color.RGBA{}
+	serviceOrder := []string{}
+	colorOf := func(svc string) color.RGBA {
+		c, ok := services[svc]
+		if !ok {
+			c = serviceColors[len(services)%len(serviceColors)]
+			services[svc] = c
+			serviceOrder = append(serviceOrder, svc)
+		}
+		return c
+	}
+	for _, r := range rows {
+		colorOf(r.service)
+	}
+
+	// Each trace starts with a header line.
+	slots := len(rows) + rows[len(rows)-1].trace + 1
+	height = wfTop + slots*wfRowH + 70
+	add := func(s shape) { shapes = append(shapes, s) }
+	add(shape{kind: shapeRect, w: wfWidth, h: float64(height), fill: colBackground})
+	add(shape{kind: shapeText, x: wfPadding, y: 24, text: title, bold: true, fill: colText})
+
+	// Axis: ticks and grid lines.
+	for v := 0.0; v <= axisEnd+step/2; v += step {
+		x := wfChartX + v/axisEnd*wfChartW
+		add(shape{kind: shapeLine, x: x, y: wfTop - 8, w: x, h: float64(wfTop + slots*wfRowH), stroke: colGrid, strokeWidth: 1})
+		add(shape{kind: shapeText, x: x, y: wfTop - 14, text: formatDuration(time.Duration(v) * time.Microsecond), fill: colMuted, end: v > 0})
+	}
+
+	rowY := func(i int) float64 { return float64(wfTop + (i+rows[i].trace+1)*wfRowH) }
+	index := map[string]int{}
+	for i, r := range rows {
+		index[r.span.TraceID+"/"+r.span.SpanID] = i
+		y := rowY(i)
+		if i == 0 || r.trace != rows[i-1].trace {
+			hy := y - wfRowH
+			if i > 0 {
+				add(shape{kind: shapeLine, x: wfPadding, y: hy, w: wfWidth - wfPadding, h: hy, stroke: colMuted, strokeWidth: 1, dashed: true})
+			}
+			head := "trace " + r.span.TraceID + ": a request on " + r.service
+			if r.trace > 0 {
+				head = "trace " + r.span.TraceID + ": its receipt on " + r.service + ", a new trace linked to the write"
+			}
+			add(shape{kind: shapeText, x: wfPadding, y: hy + 16, text: head, fill: colMuted})
+		}
+		if i%2 == 1 {
+			add(shape{kind: shapeRect, x: 0, y: y, w: wfWidth, h: wfRowH, fill: colStripe})
+		}
+		label := strings.Repeat(" ", 2*r.depth) + r.span.OperationName
+		if k := r.span.tag("span.kind"); k == "producer" || k == "consumer" {
+			label += " (" + k + ")"
+		}
+		svcLabel := shortService(r.service)
+		add(shape{kind: shapeText, x: wfPadding, y: y + 15, text: svcLabel, fill: colorOf(r.service), bold: true})
+		add(shape{kind: shapeText, x: wfPadding + float64(len(svcLabel)+1)*wfCharW, y: y + 15, text: label, fill: colText,
+			titleTooltip: spanTooltip(r)})
+		x0, x1 := xOf(r.span.StartTime), xOf(r.span.StartTime+r.span.Duration)
+		w := max(x1-x0, 2)
+		bar := shape{kind: shapeRect, x: x0, y: y + (wfRowH-wfBarH)/2, w: w, h: wfBarH, fill: colorOf(r.service), titleTooltip: spanTooltip(r)}
+		if r.span.tag("error") == "true" || r.span.tag("otel.status_code") == "ERROR" {
+			bar.stroke, bar.strokeWidth = colError, 2
+		}
+		add(bar)
+		add(shape{kind: shapeText, x: x0 + w + 5, y: y + 15, text: formatDuration(time.Duration(r.span.Duration) * time.Microsecond), fill: colMuted})
+	}
+
+	// Links: an arrow from the span linked to, at the time the link was
+	// made (the receiver's start), to the receiving span.
+	for i, r := range rows {
+		for _, ref := range r.span.References {
+			if ref.RefType != "FOLLOWS_FROM" && ref.TraceID == r.span.TraceID {
+				continue
+			}
+			j, ok := index[ref.TraceID+"/"+ref.SpanID]
+			if !ok {
+				for k, rr := range rows {
+					if sameID(rr.span.TraceID, ref.TraceID) && sameID(rr.span.SpanID, ref.SpanID) {
+						j, ok = k, true
+					}
+				}
+			}
+			if !ok || j == i {
+				continue
+			}
+			from := rows[j].span
+			x := xOf(min(max(r.span.StartTime, from.StartTime), from.StartTime+from.Duration))
+			add(shape{kind: shapeLine, x: x, y: rowY(j) + wfRowH/2 + wfBarH/2, w: xOf(r.span.StartTime), h: rowY(i) + (wfRowH-wfBarH)/2,
+				stroke: colLink, strokeWidth: 1.5, dashed: true, arrow: true})
+		}
+	}
+
+	// Legend.
+	ly := float64(wfTop+slots*wfRowH) + 28
+	x := float64(wfPadding)
+	for _, svc := range serviceOrder {
+		add(shape{kind: shapeRect, x: x, y: ly - 10, w: 12, h: 12, fill: services[svc]})
+		add(shape{kind: shapeText, x: x + 18, y: ly, text: svc, fill: colText})
+		x += 18 + float64(len(svc))*wfCharW + 24
+	}
+	add(shape{kind: shapeLine, x: x, y: ly - 4, w: x + 30, h: ly - 4, stroke: colLink, strokeWidth: 1.5, dashed: true, arrow: true})
+	add(shape{kind: shapeText, x: x + 38, y: ly, text: "span link (the trace context carried by the backplane message)", fill: colText})
+	add(shape{kind: shapeRect, x: wfPadding, y: ly + 14, w: 12, h: 12, stroke: colError, strokeWidth: 2, fill: colBackground})
+	add(shape{kind: shapeText, x: wfPadding + 18, y: ly + 24, text: "error status", fill: colText})
+	return shapes, height
+}
+
+func spanTooltip(r row) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s on %s: %s", r.span.OperationName, r.service, formatDuration(time.Duration(r.span.Duration)*time.Microsecond))
+	for _, t := range r.span.Tags {
+		if strings.HasPrefix(t.Key, "strata.") || t.Key == "error.type" || t.Key == "span.kind" {
+			fmt.Fprintf(&b, "\n%s=%v", t.Key, t.Value)
+		}
+	}
+	return b.String()
+}
+
+// shortService drops the common prefix of the example's service names:
+// strata-example-a is shown as [a].
+func shortService(svc string) string {
+	if i := strings.LastIndexByte(svc, '-'); i >= 0 && i < len(svc)-1 {
+		return "[" + strings.ToUpper(svc[i+1:]) + "]"
+	}
+	return "[" + svc + "]"
+}
+
+// niceStep rounds d up to 1, 2 or 5 times a power of ten.
+func niceStep(d float64) float64 {
+	if d <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(d)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= d {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// writeSVG draws shapes as an SVG document.
+func writeSVG(w io.Writer, shapes []shape, width, height int) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="%.1f">`+"\n",
+		width, height, width, height, wfFontPx)
+	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="` + colorHex(colLink) + `"/></marker></defs>` + "\n")
+	for _, s := range shapes {
+		title := ""
+		if s.titleTooltip != "" {
+			title = "<title>" + html.EscapeString(s.titleTooltip) + "</title>"
+		}
+		switch s.kind {
+		case shapeRect:
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="%d" fill="%s"`, s.x, s.y, s.w, s.h, map[bool]int{true: 2, false: 0}[s.h < 20], colorHex(s.fill))
+			if s.strokeWidth > 0 {
+				fmt.Fprintf(&b, ` stroke="%s" stroke-width="%.1f"`, colorHex(s.stroke), s.strokeWidth)
+			}
+			if title != "" {
+				b.WriteString(">" + title + "</rect>\n")
+			} else {
+				b.WriteString("/>\n")
+			}
+		case shapeText:
+			anchor := ""
+			if s.end {
+				anchor = ` text-anchor="end"`
+			}
+			weight := ""
+			if s.bold {
+				weight = ` font-weight="bold"`
+			}
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="%s"%s%s xml:space="preserve">%s%s</text>`+"\n", s.x, s.y, colorHex(s.fill), anchor, weight, title, html.EscapeString(s.text))
+		case shapeLine:
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%.1f"`, s.x, s.y, s.w, s.h, colorHex(s.stroke), s.strokeWidth)
+			if s.dashed {
+				b.WriteString(` stroke-dasharray="4 3"`)
+			}
+			if s.arrow {
+				b.WriteString(` marker-end="url(#arrow)"`)
+			}
+			b.WriteString("/>\n")
+		}
+	}
+	b.WriteString("</svg>\n")
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func colorHex(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
+
+// drawPNG rasterizes shapes.
+func drawPNG(shapes []shape, width, height int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	for _, s := range shapes {
+		switch s.kind {
+		case shapeRect:
+			r := image.Rect(int(math.Round(s.x)), int(math.Round(s.y)), int(math.Round(s.x+s.w)), int(math.Round(s.y+s.h)))
+			fillRect(img, r, s.fill)
+			if s.strokeWidth > 0 {
+				t := int(math.Round(s.strokeWidth))
+				fillRect(img, image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+t), s.stroke)
+				fillRect(img, image.Rect(r.Min.X, r.Max.Y-t, r.Max.X, r.Max.Y), s.stroke)
+				fillRect(img, image.Rect(r.Min.X, r.Min.Y, r.Min.X+t, r.Max.Y), s.stroke)
+				fillRect(img, image.Rect(r.Max.X-t, r.Min.Y, r.Max.X, r.Max.Y), s.stroke)
+			}
+		case shapeText:
+			x := int(math.Round(s.x))
+			if s.end {
+				x -= len([]rune(s.text)) * wfCharW
+			}
+			drawText(img, x, int(math.Round(s.y)), s.text, s.fill, s.bold)
+		case shapeLine:
+			drawLine(img, s.x, s.y, s.w, s.h, s.stroke, s.dashed, s.strokeWidth > 1.2)
+			if s.arrow {
+				drawArrowHead(img, s.x, s.y, s.w, s.h, s.stroke)
+			}
+		}
+	}
+	return img
+}
+
+func fillRect(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			img.SetRGBA(x, y, c)
+		}
+	}
+}
+
+// drawText draws s with its baseline at y; characters the font lacks are
+// drawn as '?'.
+func drawText(img *image.RGBA, x, y int, s string, c color.RGBA, bold bool) {
+	top := y - 11
+	for _, r := range s {
+		if r == 'µ' {
+			r = 'u'
+		}
+		if r == '…' {
+			r = '~'
+		}
+		if r < 32 || r > 126 {
+			r = '?'
+		}
+		g := glyphs[r-32]
+		for gy, bits := range g {
+			for gx := 0; gx < 6; gx++ {
+				if bits&(0x80>>gx) != 0 {
+					img.SetRGBA(x+gx, top+gy, c)
+					if bold {
+						img.SetRGBA(x+gx+1, top+gy, c)
+					}
+				}
+			}
+		}
+		x += wfCharW
+	}
+}
+
+func drawLine(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA, dashed, thick bool) {
+	n := int(math.Max(math.Abs(x1-x0), math.Abs(y1-y0)))
+	for i := 0; i <= n; i++ {
+		if dashed && (i/4)%2 == 1 {
+			continue
+		}
+		t := float64(i) / math.Max(float64(n), 1)
+		x, y := int(math.Round(x0+(x1-x0)*t)), int(math.Round(y0+(y1-y0)*t))
+		img.SetRGBA(x, y, c)
+		if thick {
+			img.SetRGBA(x+1, y, c)
+		}
+	}
+}
+
+func drawArrowHead(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA) {
+	a := math.Atan2(y1-y0, x1-x0)
+	for _, d := range []float64{-0.45, 0.45} {
+		drawLine(img, x1, y1, x1-8*math.Cos(a+d), y1-8*math.Sin(a+d), c, false, true)
+	}
+}
+
+// renderWaterfall returns the SVG and PNG pictures of cn.
+func renderWaterfall(cn *crossNode, title string) (svg, pngData []byte, err error) {
+	rows := waterfallRows(cn)
+	if len(rows) == 0 {
+		return nil, nil, fmt.Errorf("nothing to draw")
+	}
+	shapes, height := layout(rows, title)
+	var s, p bytes.Buffer
+	if err := writeSVG(&s, shapes, wfWidth, height); err != nil {
+		return nil, nil, err
+	}
+	if err := png.Encode(&p, drawPNG(shapes, wfWidth, height)); err != nil {
+		return nil, nil, err
+	}
+	return s.Bytes(), p.Bytes(), nil
+}
+
+// writeWaterfall reads the update step's cross-node trace back from Jaeger's
+// API at api and writes it to dir as trace.svg and trace.png.
+func writeWaterfall(ctx context.Context, api string, res *Result, dir string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cn, err := newJaegerClient(api).findCrossNode(ctx, res, "update")
+	if err != nil {
+		return err
+	}
+	title := "strata: an update on node A (core.Set) and its receipt on node B, from Jaeger's API"
+	svg, pngData, err := renderWaterfall(cn, title)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"trace.svg": svg, "trace.png": pngData} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "Wrote %s and %s: trace %s (node A) and the linked receipt on node B.\n",
+		filepath.Join(dir, "trace.svg"), filepath.Join(dir, "trace.png"), cn.write.TraceID)
+	return nil
+}
