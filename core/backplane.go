@@ -111,6 +111,15 @@ func (c *Cache) publisher(ctx context.Context) {
 func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string, at int64, traceParent string) error {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
+	pctx, cancel := withTimeout(ctx, c.publishTimeout)
+	defer cancel()
+	var info *OpInfo
+	if c.obs != nil {
+		// The message carries the traceparent of the write that caused it
+		// (the receipt links to that write); the publish op is told it too.
+		info = &OpInfo{Op: OpBackplanePublish, Cache: c.name, Key: key, Start: time.Now(), Action: action.String(), TraceParent: traceParent}
+		pctx = c.obs.start(pctx, info)
+	}
 	msg := backplane.Message{
 		Cache: c.name, Source: c.instanceID, Seq: c.seq + 1, Action: action,
 		Key: key, Timestamp: at, TraceParent: traceParent,
@@ -121,15 +130,12 @@ func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string
 		c.pubBuf, err = c.keyring.Seal(c.pubBuf)
 	}
 	if err != nil {
+		if info != nil {
+			info.Err = err
+			c.obs.end(pctx, info)
+		}
 		c.logger.Error("strata: backplane message not encodable, dropped", "key", key, "err", err)
 		return nil // retrying cannot help
-	}
-	pctx, cancel := withTimeout(ctx, c.publishTimeout)
-	defer cancel()
-	var info *OpInfo
-	if c.obs != nil {
-		info = &OpInfo{Op: OpBackplanePublish, Cache: c.name, Key: key, Start: time.Now(), Action: action.String()}
-		pctx = c.obs.start(pctx, info)
 	}
 	err = c.bp.Publish(pctx, c.channel, c.pubBuf)
 	if info != nil {

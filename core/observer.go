@@ -83,7 +83,8 @@ type OpInfo struct {
 	// "remove_tag", ...).
 	Action string
 	// TraceParent, on a backplane receive, is the W3C traceparent of the
-	// write on the other node that caused the message (empty if none).
+	// write on the other node that caused the message (empty if none); on a
+	// publish, that of the write that caused it.
 	TraceParent string
 	// ChangedAt, on a backplane receive, is when the change was made on the
 	// other node (its clock): the delivery lag is Start - ChangedAt. For a
