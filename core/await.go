@@ -45,9 +45,12 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 				return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true}
 			}
 			return outcome{value: f.value, source: f.source}
-		case canStale && c.throttle(f, stale, eo):
-			c.event(ctx, EventFailSafeActivated, f.key, f.err)
-			return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
+		}
+		if canStale {
+			if v, ok := c.throttle(f, stale, eo); ok {
+				c.event(ctx, EventFailSafeActivated, f.key, f.err)
+				return outcome{value: v, source: SourceL1, stale: true, failSafe: true}
+			}
 		}
 		return outcome{err: f.err}
 	case <-ctx.Done():
@@ -66,9 +69,11 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 		return c.timedOut(ctx, f, eo, stale, err)
 	case <-lock:
 		c.event(ctx, EventLockTimeout, f.key, nil)
-		if canStale && c.throttle(f, stale, eo) {
-			c.event(ctx, EventFailSafeActivated, f.key, nil)
-			return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
+		if canStale {
+			if v, ok := c.throttle(f, stale, eo); ok {
+				c.event(ctx, EventFailSafeActivated, f.key, nil)
+				return outcome{value: v, source: SourceL1, stale: true, failSafe: true}
+			}
 		}
 		// Run the factory without the lock: a flight of our own, not
 		// registered, cached only if nothing invalidated the key meanwhile.
@@ -88,9 +93,11 @@ func (c *Cache) timedOut(ctx context.Context, f *flight, eo *EntryOptions, stale
 	if !eo.BackgroundFactoryCompletion {
 		f.cancel()
 	}
-	if err == nil && eo.FailSafe && stale != nil && c.throttle(f, stale, eo) {
-		c.event(ctx, EventFailSafeActivated, f.key, nil)
-		return outcome{value: stale.value, source: SourceL1, stale: true, failSafe: true}
+	if err == nil && eo.FailSafe && stale != nil {
+		if v, ok := c.throttle(f, stale, eo); ok {
+			c.event(ctx, EventFailSafeActivated, f.key, nil)
+			return outcome{value: v, source: SourceL1, stale: true, failSafe: true}
+		}
 	}
 	if err == nil {
 		// The stale value vanished (removed meanwhile): nothing to serve.

@@ -93,13 +93,13 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 		var r outcome
 		select {
 		case <-f.done:
-			switch {
-			case f.hasValue:
+			r = outcome{err: f.err}
+			if f.hasValue {
 				r = outcome{value: f.value}
-			case eo.FailSafe && stale[f.key] != nil && c.throttle(f, stale[f.key], eo):
-				r = outcome{value: stale[f.key].value}
-			default:
-				r = outcome{err: f.err}
+			} else if s := stale[f.key]; eo.FailSafe && s != nil {
+				if v, ok := c.throttle(f, s, eo); ok {
+					r = outcome{value: v}
+				}
 			}
 		case <-wctx.Done():
 			err := ctx.Err()
@@ -107,10 +107,11 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 				err = fmt.Errorf("core: GetOrSetMany: key %q still being produced after the hard timeout of %s: %w", f.key, eo.FactoryHardTimeout, ErrFactoryTimeout)
 				f.timedOut.Store(true)
 			}
-			if s := stale[f.key]; eo.FailSafe && s != nil && c.throttle(f, s, eo) {
-				r = outcome{value: s.value}
-			} else {
-				r = outcome{err: err}
+			r = outcome{err: err}
+			if s := stale[f.key]; eo.FailSafe && s != nil {
+				if v, ok := c.throttle(f, s, eo); ok {
+					r = outcome{value: v}
+				}
 			}
 		}
 		if r.err != nil {

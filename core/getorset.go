@@ -189,7 +189,7 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 	}
 	source := SourceL1
 	if st != stateFresh && c.l2 != nil && !eo.SkipL2Read {
-		if e2, _ := readL2[T](ctx, c, key, eo, st == stateStale); e2 != nil && (e == nil || e2.created > e.created) {
+		if e2, _ := readL2[T](ctx, c, key, eo, st == stateStale); e2 != nil && (e == nil || e2.created >= e.created) {
 			if e2, st2 := c.entryState(e2, c.now()); st2 == stateFresh {
 				if !eo.SkipL1Write {
 					c.storeIfNewer(key, e2)

@@ -207,6 +207,12 @@ func (c *Cache) replay(ctx context.Context) {
 			c.recovery.add(it)
 		} else {
 			ok++
+			if it.kind == recoverL2Set && !it.marker && c.bp != nil {
+				// Announce the value now in L2: a node that re-read the
+				// old one meanwhile (after missing the first message)
+				// drops it.
+				c.publish(ctx, backplane.ActionSet, it.key, it.at, &EntryOptions{BackgroundBackplane: true})
+			}
 		}
 		c.recovery.done(1)
 	}

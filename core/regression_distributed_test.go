@@ -95,3 +95,19 @@ func TestUnserializableFactoryResultIsNotAnL2Failure(t *testing.T) {
 		t.Fatal("L2 treated as down after a serialization error")
 	}
 }
+
+// Regression: fail-safe with a stale value found only in L2 (nothing in L1)
+// dereferenced a nil L1 entry inside the L1 engine's compute: a crash.
+func TestFailSafeWithStaleOnlyInL2(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	nodes := newCluster(t, 2, func(o *core.Options) { o.Clock = clock })
+	a, b := nodes[0], nodes[1]
+	opts := []core.EntryOption{core.WithDuration(time.Minute), core.WithFailSafe(time.Hour, time.Minute)}
+	core.Set(ctx, a.Cache, "k", "v1", opts...)
+	clock.Advance(2 * time.Minute)
+	v, err := core.GetOrSet(ctx, b.Cache, "k", failing[string](errors.New("db down")), opts...)
+	if err != nil || v != "v1" {
+		t.Fatalf("cold node B = %q, %v; want the stale v1 from L2", v, err)
+	}
+}

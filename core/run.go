@@ -196,8 +196,8 @@ func fromL2[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) b
 // stale entry, it ends the flight (cached in L1) and returns true; stale and
 // newer, it becomes f's stale value for fail-safe.
 func (c *Cache) endWithL2Entry(f *flight, e *entry, eo *EntryOptions) bool {
-	if f.stale != nil && e.created <= f.stale.created {
-		return false // older than what L1 has
+	if f.stale != nil && e.created < f.stale.created {
+		return false // older than what L1 has (the same version is fresh again)
 	}
 	e, st := c.entryState(e, c.now())
 	switch st {
@@ -246,34 +246,41 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 		if background || !eo.FailSafe || f.stale == nil {
 			return
 		}
-		if c.throttle(f, f.stale, eo) {
-			f.value, f.hasValue, f.isStale = f.stale.value, true, true
+		if v, ok := c.throttle(f, f.stale, eo); ok {
+			f.value, f.hasValue, f.isStale = v, true, true
 			c.event(ctx, EventFailSafeActivated, f.key, err)
 			c.logger.Warn("strata: fail-safe served a stale value", "key", f.key, "err", err)
 		}
 	})
 }
 
-// throttle re-caches stale in L1 as a stale value for the fail-safe throttle
-// duration, so a failing source is not called again on every request. It
-// reports whether stale may be served: not when the key (or one of its tags,
-// or everything) was removed since, nor when L1 holds something newer.
-func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) bool {
+// throttle serves a stale value by fail-safe: it re-caches stale in L1 as a
+// stale value for the fail-safe throttle duration, so a failing source is not
+// called again on every request, and returns its value. When a newer entry
+// reached L1 meanwhile, it returns that one instead if it is fresh. It
+// returns false when nothing may be served: the key (or one of its tags, or
+// everything) was removed since, stale is past its fail-safe lifetime, or L1
+// holds a newer entry that is not fresh.
+func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) {
 	now := c.now()
 	if now >= stale.physExpires || f.removed.Load() || c.tags.verdict(stale) == tagsRemoved {
-		return false
+		return nil, false
 	}
+	var v any
 	ok := false
 	c.l1.compute(f.key, func(old *entry) (*entry, bool) {
 		switch {
 		case old != nil && old.created > stale.created:
+			if _, st := c.entryState(old, now); st == stateFresh && !old.stale {
+				v, ok = old.value, true
+			}
 			return nil, true
-		case old.stale && now < old.expires:
-			ok = true // already throttled
+		case old != nil && old.stale && now < old.expires:
+			v, ok = old.value, true // already throttled
 			return nil, true
 		}
-		ok = true
+		v, ok = stale.value, true
 		return stale.throttledCopy(now, eo.FailSafeThrottleDuration), false
 	})
-	return ok
+	return v, ok
 }
