@@ -19,7 +19,7 @@ func TestL2OlderThanL1IsIgnored(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	opts := []core.EntryOption{core.WithDuration(time.Minute), core.WithFailSafe(time.Hour, time.Second)}
 	core.Set(ctx, a.Cache, "k", "old", core.WithDuration(time.Hour)) // L2: old, fresh for an hour
-	clock.Advance(time.Second) // versions of different nodes differ (one shared frozen clock would tie them)
+	clock.Advance(time.Second)                                       // versions of different nodes differ (one shared frozen clock would tie them)
 	b.l2.SetFault(meml2.Fault{Err: errors.New("down")})
 	core.Set(ctx, b.Cache, "k", "new", opts...) // B's L1 only
 	b.l2.ClearFault()
