@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -132,18 +133,26 @@ func (s *Serializer) Marshal(v any) ([]byte, error) {
 		return nil, fmt.Errorf("compress: marshal %T: the encoding has %d bytes: %w (%d)", v, len(b), ErrTooLarge, s.maxDecoded)
 	}
 	if len(b) >= s.minSize {
-		var out []byte
+		// Compress into a pooled scratch buffer, then hand out an exact
+		// copy: the compressed size is not known in advance.
+		scratch := getBuffer()
+		defer putBuffer(scratch)
+		out := (*scratch)[:0]
 		switch s.algorithm {
 		case Zstd:
-			out = zstdEncoder().EncodeAll(b, append(make([]byte, 0, 64+len(b)/2), byte(Zstd)))
+			out = zstdEncoder().EncodeAll(b, append(out, byte(Zstd)))
 		case S2:
-			out = make([]byte, 1+s2.MaxEncodedLen(len(b))+4)
+			if n := 1 + s2.MaxEncodedLen(len(b)) + 4; cap(out) < n {
+				out = make([]byte, 0, n)
+			}
+			out = out[:1+s2.MaxEncodedLen(len(b))]
 			out[0] = byte(S2)
 			n := len(s2.Encode(out[1:], b))
 			out = binary.LittleEndian.AppendUint32(out[:1+n], crc32.Checksum(b, castagnoli))
 		}
+		*scratch = out
 		if len(out) < 1+len(b) {
-			return out, nil
+			return bytes.Clone(out), nil
 		}
 	}
 	out := make([]byte, 1+len(b))
@@ -243,8 +252,9 @@ var zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
 	return e
 })
 
-// Buffers for decompressed data, reused: the inner serializer keeps no
-// reference to what it decodes. Buffers over maxPooled are not kept.
+// Buffers for compressed output before it is copied out, and for
+// decompressed data (the inner serializer keeps no reference to what it
+// decodes), reused. Buffers over maxPooled are not kept.
 const maxPooled = 1 << 20
 
 var buffers = sync.Pool{New: func() any { return new([]byte) }}

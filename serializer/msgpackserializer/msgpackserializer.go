@@ -42,7 +42,7 @@ var encoders = sync.Pool{New: func() any {
 
 // maxPooledBuffer bounds the buffers kept for reuse, so one huge value does
 // not pin its buffer for the life of the process.
-const maxPooledBuffer = 64 << 10
+const maxPooledBuffer = 1 << 20
 
 // Marshal returns the MessagePack encoding of v, in a new slice. A value
 // that cannot round-trip (see the package documentation) is an error that
