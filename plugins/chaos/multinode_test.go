@@ -144,8 +144,8 @@ func TestThreeNodesUnderChaos(t *testing.T) {
 		recoveryDelay = 100 * time.Millisecond
 		converge      = recoveryDelay + time.Second
 		// l1Duration bounds how long a node serves an L1 entry without
-		// re-reading L2: longer than converge, so convergence within
-		// converge comes from invalidations, not expiry.
+		// re-reading L2: longer than converge, so that convergence comes
+		// from invalidations, not expiry.
 		l1Duration = 3 * time.Second
 	)
 	defaults := core.DefaultEntryOptions()
@@ -280,54 +280,31 @@ func TestThreeNodesUnderChaos(t *testing.T) {
 		}
 	}
 	// mismatches lists the node-key pairs whose Get does not return the
-	// source's value; shadowed counts the ones that miss only because of
-	// a known core bug (see knownCoreBugShadow).
-	mismatches := func() (out []string, shadowed int) {
+	// source's value.
+	mismatches := func() (out []string) {
 		for ni, n := range nodes {
 			for _, k := range keys {
 				want := src.get(k)
 				got, ok, err := core.Get[string](ctx, n.c, k)
-				if err == nil && ok && got == want {
-					continue
+				if err != nil || !ok || got != want {
+					out = append(out, fmt.Sprintf("node %d %s: got %q (found %v, err %v), want %q", ni, k, got, ok, err, want))
 				}
-				if err == nil && !ok && knownCoreBugShadow(ctx, n.c, k, want) {
-					shadowed++
-					continue
-				}
-				out = append(out, fmt.Sprintf("node %d %s: got %q (found %v, err %v), want %q", ni, k, got, ok, err, want))
 			}
 		}
 		sort.Strings(out)
-		return out, shadowed
+		return out
 	}
-	waitConverged := func(bound time.Duration) (left []string) {
-		for {
-			left, shadowed := mismatches()
-			if len(left) == 0 {
-				t.Logf("converged on the values written during the chaos %v after it stopped (bound %v)", time.Since(calm).Round(time.Millisecond), bound)
-				if shadowed > 0 {
-					t.Logf("KNOWN CORE BUG: %d node-key pairs hold the latest value only as stale in L1 and miss on Get although L2 holds it fresh (see knownCoreBugShadow)", shadowed)
-				}
-				return nil
-			}
-			if time.Since(calm) > bound {
-				return left
-			}
-			time.Sleep(10 * time.Millisecond)
+	for {
+		left := mismatches()
+		if len(left) == 0 {
+			t.Logf("converged on the values written during the chaos %v after it stopped (bound %v)", time.Since(calm).Round(time.Millisecond), converge)
+			break
 		}
-	}
-	if left := waitConverged(converge); left != nil {
-		if !tolerateKnownCoreBugs {
+		if time.Since(calm) > converge {
 			t.Fatalf("%d of %d node-key pairs still differ from the source %v after the chaos stopped:\n%s",
 				len(left), len(nodes)*numKeys, converge, strings.Join(left, "\n"))
 		}
-		// See knownCoreBugUnannounced; the L1 duration bounds it.
-		t.Logf("KNOWN CORE BUG: %d node-key pairs still serve an older value %v after the chaos stopped (see knownCoreBugUnannounced):\n%s",
-			len(left), converge, strings.Join(left, "\n"))
-		if left := waitConverged(recoveryDelay + l1Duration + time.Second); left != nil {
-			t.Fatalf("%d of %d node-key pairs still differ from the source %v after the chaos stopped, past the L1 duration:\n%s",
-				len(left), len(nodes)*numKeys, recoveryDelay+l1Duration+time.Second, strings.Join(left, "\n"))
-		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	// And a write made now reaches every node.
@@ -339,48 +316,24 @@ func TestThreeNodesUnderChaos(t *testing.T) {
 		}
 	}
 	final := time.Now()
-	waitUntil(t, converge, "final writes on every node", func() bool { left, shadowed := mismatches(); return len(left) == 0 && shadowed == 0 })
+	waitUntil(t, converge, "final writes on every node", func() bool { return len(mismatches()) == 0 })
 	t.Logf("final writes seen by every node after %v", time.Since(final).Round(time.Millisecond))
 }
 
-// tolerateKnownCoreBugs makes the test count, log and tolerate the core bugs
-// below instead of failing on them. Set it to false once core is fixed.
+// tolerateKnownCoreBugs makes the test count, log and tolerate the core bug
+// described at knownCoreBug instead of failing on it. Set it to false once
+// core is fixed.
 const tolerateKnownCoreBugs = true
 
 // knownCoreBug reports whether a caller-visible error is one core returns,
 // today, when a GetOrSet with fail-safe and a stale value fails or times
-// out while a newer entry for its key reached L1 (a Set, or a Get that read
-// L2, on the same node while the factory ran): core's throttle step sees an
-// L1 entry newer than the stale one and gives up, so the caller gets the
-// factory's error ("source down") or, at the soft timeout, "timed out and
-// its stale value is gone", instead of the newer entry or the stale value.
+// out while a newer entry for its key reached L1 and went stale itself (a
+// Set on the same node, expired since by a message from another node or a
+// loss of messages): core's throttle step serves a newer entry only when it
+// is fresh, and otherwise gives up, so the caller gets "timed out and its
+// stale value is gone" (or, when the factory failed, its error) instead of
+// the newer stale value or the older one.
 func knownCoreBug(msg string) bool {
 	return tolerateKnownCoreBugs && strings.Contains(msg, ": GetOrSet(") &&
 		(strings.HasSuffix(msg, ": source down") || strings.Contains(msg, "timed out and its stale value is gone"))
 }
-
-// knownCoreBugShadow reports whether a Get of key that missed did so only
-// because of a core bug of today: after a possible loss of messages the
-// node expired its L1 entry, which has the same version as the fresh entry
-// in L2, and core reads an L2 entry only if it is strictly newer than the
-// stale L1 one, so Get misses (and GetOrSet calls the factory) although L2
-// holds the latest value fresh. The value served as stale must then be the
-// latest one: a node holding an older value fails the test all the same.
-func knownCoreBugShadow(ctx context.Context, c *core.Cache, key, want string) bool {
-	if !tolerateKnownCoreBugs {
-		return false
-	}
-	v, ok, err := core.Get[string](ctx, c, key, core.WithAllowStaleOnRead())
-	return err == nil && ok && v == want
-}
-
-// knownCoreBugUnannounced documents a core bug of today that can keep a node
-// serving an older value as fresh after the chaos stops: node A's L2 write
-// fails (queued for auto-recovery) and node B misses A's message; B learns
-// of the loss at A's next message, expires its L1 and re-reads L2, which
-// still holds the old value, and caches it fresh. A's recovery later writes
-// the new value to L2 but publishes nothing, so B serves the old value until
-// its L1 entry expires. The test then only checks that the L1 duration
-// bounds the staleness. (Core could publish again after replaying an L2
-// write, or hold the publish until the write succeeds.)
-const knownCoreBugUnannounced = "replayed L2 writes are not announced"
