@@ -257,10 +257,10 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 // throttle serves a stale value by fail-safe: it re-caches stale in L1 as a
 // stale value for the fail-safe throttle duration, so a failing source is not
 // called again on every request, and returns its value. When a newer entry
-// reached L1 meanwhile, it returns that one instead if it is fresh. It
-// returns false when nothing may be served: the key (or one of its tags, or
-// everything) was removed since, stale is past its fail-safe lifetime, or L1
-// holds a newer entry that is not fresh.
+// reached L1 meanwhile, it returns that one instead (fresh, or stale but
+// still usable by fail-safe). It returns false when nothing may be served:
+// the key (or one of its tags, or everything) was removed since, stale is
+// past its fail-safe lifetime, or L1 holds a newer entry that is gone.
 func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) {
 	now := c.now()
 	if now >= stale.physExpires || f.removed.Load() || c.tags.verdict(stale) == tagsRemoved {
@@ -271,7 +271,8 @@ func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) 
 	c.l1.compute(f.key, func(old *entry) (*entry, bool) {
 		switch {
 		case old != nil && old.created > stale.created:
-			if _, st := c.entryState(old, now); st == stateFresh && !old.stale {
+			// Newer than stale: serve it, fresh or (fail-safe) stale.
+			if _, st := c.entryState(old, now); st != stateAbsent {
 				v, ok = old.value, true
 			}
 			return nil, true

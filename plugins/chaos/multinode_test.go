@@ -323,7 +323,7 @@ func TestThreeNodesUnderChaos(t *testing.T) {
 // tolerateKnownCoreBugs makes the test count, log and tolerate the core bug
 // described at knownCoreBug instead of failing on it. Set it to false once
 // core is fixed.
-const tolerateKnownCoreBugs = true
+const tolerateKnownCoreBugs = false
 
 // knownCoreBug reports whether a caller-visible error is one core returns,
 // today, when a GetOrSet with fail-safe and a stale value fails or times
