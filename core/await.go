@@ -47,9 +47,8 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 			return outcome{value: f.value, source: f.source}
 		}
 		if canStale {
-			if v, ok := c.throttle(f, stale, eo); ok {
-				c.event(ctx, EventFailSafeActivated, f.key, f.err)
-				return outcome{value: v, source: SourceL1, stale: true, failSafe: true}
+			if r, ok := c.serveStale(ctx, f, stale, eo, f.err); ok {
+				return r
 			}
 		}
 		return outcome{err: f.err}
@@ -70,9 +69,8 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 	case <-lock:
 		c.event(ctx, EventLockTimeout, f.key, nil)
 		if canStale {
-			if v, ok := c.throttle(f, stale, eo); ok {
-				c.event(ctx, EventFailSafeActivated, f.key, nil)
-				return outcome{value: v, source: SourceL1, stale: true, failSafe: true}
+			if r, ok := c.serveStale(ctx, f, stale, eo, nil); ok {
+				return r
 			}
 		}
 		// Run the factory without the lock: a flight of our own, not
@@ -94,9 +92,8 @@ func (c *Cache) timedOut(ctx context.Context, f *flight, eo *EntryOptions, stale
 		f.cancel()
 	}
 	if err == nil && eo.FailSafe && stale != nil {
-		if v, ok := c.throttle(f, stale, eo); ok {
-			c.event(ctx, EventFailSafeActivated, f.key, nil)
-			return outcome{value: v, source: SourceL1, stale: true, failSafe: true}
+		if r, ok := c.serveStale(ctx, f, stale, eo, nil); ok {
+			return r
 		}
 	}
 	if err == nil {
@@ -113,4 +110,16 @@ func (c *Cache) launchUnregistered(f *flight, eo *EntryOptions, factory flightRu
 	start := c.invalidations.Load()
 	f.unregistered = func() bool { return c.invalidations.Load() != start }
 	c.launch(f, eo, factory, false)
+}
+
+// serveStale is fail-safe for one waiting caller: the value throttle allows
+// (stale, or a newer one that reached L1), reported as a fail-safe
+// activation caused by cause.
+func (c *Cache) serveStale(ctx context.Context, f *flight, stale *entry, eo *EntryOptions, cause error) (outcome, bool) {
+	v, ok := c.throttle(f, stale, eo)
+	if !ok {
+		return outcome{}, false
+	}
+	c.event(ctx, EventFailSafeActivated, f.key, cause)
+	return outcome{value: v, source: SourceL1, stale: true, failSafe: true}, true
 }
