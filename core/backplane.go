@@ -134,7 +134,7 @@ func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string
 			info.Err = err
 			c.obs.end(pctx, info)
 		}
-		c.logger.Error("strata: backplane message not encodable, dropped", "key", key, "err", err)
+		c.logger.ErrorContext(ctx, "strata: backplane message not encodable, dropped", "key", key, "err", err)
 		return nil // retrying cannot help
 	}
 	err = c.bp.Publish(pctx, c.channel, c.pubBuf)
@@ -145,7 +145,7 @@ func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string
 	if err != nil {
 		c.stats.bpErrors.Add(1)
 		c.event(ctx, EventBackplaneSent, key, err)
-		c.logger.Warn("strata: backplane publish failed", "key", key, "action", action.String(), "err", err)
+		c.logger.WarnContext(ctx, "strata: backplane publish failed", "key", key, "action", action.String(), "err", err)
 		if c.bpBreaker.fail(c.now()) {
 			c.event(ctx, EventCircuitBreakerChange, "backplane:open", nil)
 		}

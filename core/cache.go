@@ -28,9 +28,9 @@ type Cache struct {
 	clock      Clock
 	coarse     *coarseClock
 	obs        observers
-	// hitObs is set when every observer is a HitObserver: hits then take
+	// hitRec is set when every observer is a HitObserver: hits then take
 	// the fast path.
-	hitObs hitObservers
+	hitRec HitRecorder
 
 	l1      *otterL1 // behind l1Store's methods; concrete so hits are not an interface call
 	tags    *tagStore
@@ -133,14 +133,7 @@ func New(o Options) (*Cache, error) {
 	if len(c.obs) == 0 {
 		c.obs = nil
 	}
-	for _, ob := range c.obs {
-		h, ok := ob.(HitObserver)
-		if !ok {
-			c.hitObs = nil
-			break
-		}
-		c.hitObs = append(c.hitObs, h)
-	}
+	c.hitRec = bindHits(c.obs, c.name)
 	if c.closeTimeout == 0 {
 		c.closeTimeout = DefaultCloseTimeout
 	}

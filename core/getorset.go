@@ -19,7 +19,7 @@ import (
 //
 // An L1 hit allocates nothing, per-call options included.
 func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts ...EntryOption) (T, error) {
-	if (c.obs == nil || c.hitObs != nil && !c.hitObs.wantsOp(ctx)) && !c.closed.Load() && key != "" {
+	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.closed.Load() && key != "" {
 		skip, err := scanHit(c.defaults.SkipL1Read, opts)
 		if err == nil && !skip {
 			// The common case inline: a fresh entry whose tags were found
@@ -29,8 +29,8 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale &&
 				e.tagEpoch.Load() == c.tags.epoch.Load() && c.disconnectedAt.Load() == 0 {
 				if v, ok := e.value.(T); ok {
-					if c.hitObs != nil {
-						c.hitObs.hit(ctx, c.name, false)
+					if c.hitRec != nil {
+						c.hitRec.Hit(ctx, false)
 					}
 					if e.eagerAt != 0 && now >= e.eagerAt {
 						startEagerRefresh(ctx, c, key, factory, opts, e)

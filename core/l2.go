@@ -129,17 +129,17 @@ func (c *Cache) l2Del(ctx context.Context, key, storeKey string, timeout time.Du
 func (c *Cache) l2Failed(ctx context.Context, key, op string, err error) {
 	c.stats.l2Errors.Add(1)
 	c.event(ctx, EventL2Error, key, err)
-	c.logger.Warn("strata: L2 "+op+" failed", "key", key, "err", err)
+	c.logger.WarnContext(ctx, "strata: L2 "+op+" failed", "key", key, "err", err)
 	if c.l2breaker.fail(c.now()) {
 		c.event(ctx, EventCircuitBreakerChange, "l2:open", nil)
-		c.logger.Warn("strata: L2 circuit breaker open", "for", time.Duration(c.l2breaker.duration))
+		c.logger.WarnContext(ctx, "strata: L2 circuit breaker open", "for", time.Duration(c.l2breaker.duration))
 	}
 }
 
 func (c *Cache) l2Succeeded(ctx context.Context) {
 	if c.l2breaker.succeed() {
 		c.event(ctx, EventCircuitBreakerChange, "l2:closed", nil)
-		c.logger.Info("strata: L2 circuit breaker closed")
+		c.logger.InfoContext(ctx, "strata: L2 circuit breaker closed")
 		c.recovery.wake()
 	}
 }
@@ -148,7 +148,7 @@ func (c *Cache) l2Succeeded(ctx context.Context) {
 func (c *Cache) l2Corrupt(ctx context.Context, key string, err error) {
 	c.stats.l2Corrupt.Add(1)
 	c.event(ctx, EventL2Error, key, err)
-	c.logger.Warn("strata: corrupt L2 entry treated as a miss", "key", key, "err", err)
+	c.logger.WarnContext(ctx, "strata: corrupt L2 entry treated as a miss", "key", key, "err", err)
 }
 
 // readL2 reads key's entry from L2 into an entry of type T: nil on a miss, a

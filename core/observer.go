@@ -166,25 +166,36 @@ type Observer interface {
 }
 
 // HitObserver is an optional interface of an Observer that keeps L1 hits
-// nearly free: for a hit, core first asks WantsHitOp; when every observer of
-// the cache says false, the hit gets no OpStart/OpEnd (no OpInfo, no clock
-// read) and core calls Hit instead. strataotel uses it to give hits a span
-// only inside a sampled trace while still counting them. Both methods must be
-// fast, must not block, and must not allocate.
+// nearly free. New asks each HitObserver once for a HitRecorder bound to the
+// cache; for a hit of GetOrSet, core first asks the recorder's WantsHitOp,
+// and when every observer of the cache says false, the hit gets no
+// OpStart/OpEnd (no OpInfo, no clock read) and core calls the recorder's Hit
+// instead. If any observer of the cache is not a HitObserver, every hit gets
+// OpStart/OpEnd. strataotel uses it to give hits a span only inside a
+// sampled trace while still counting them.
 type HitObserver interface {
 	Observer
+	// HitRecorder returns the recorder of the hits of the cache named
+	// cache. New calls it once per cache, before the cache serves anything.
+	HitRecorder(cache string) HitRecorder
+}
+
+// HitRecorder is told about the L1 hits of one cache (see HitObserver). Both
+// methods are called concurrently on every hit: they must be fast, must not
+// block, and must not allocate.
+type HitRecorder interface {
 	// WantsHitOp reports whether an L1 hit in ctx needs the full
 	// OpStart/OpEnd treatment.
 	WantsHitOp(ctx context.Context) bool
 	// Hit is told about an L1 hit that got no OpStart/OpEnd. stale is
 	// true for a stale value re-cached by fail-safe.
-	Hit(ctx context.Context, cache string, stale bool)
+	Hit(ctx context.Context, stale bool)
 }
 
-// hitObservers holds the observers when all of them are HitObservers.
-type hitObservers []HitObserver
+// hitRecorders holds the recorders of several HitObservers.
+type hitRecorders []HitRecorder
 
-func (hs hitObservers) wantsOp(ctx context.Context) bool {
+func (hs hitRecorders) WantsHitOp(ctx context.Context) bool {
 	for _, h := range hs {
 		if h.WantsHitOp(ctx) {
 			return true
@@ -193,10 +204,30 @@ func (hs hitObservers) wantsOp(ctx context.Context) bool {
 	return false
 }
 
-func (hs hitObservers) hit(ctx context.Context, cache string, stale bool) {
+func (hs hitRecorders) Hit(ctx context.Context, stale bool) {
 	for _, h := range hs {
-		h.Hit(ctx, cache, stale)
+		h.Hit(ctx, stale)
 	}
+}
+
+// bindHits returns the hit recorder of a cache with observers os: nil when
+// there are none or one of them is not a HitObserver.
+func bindHits(os observers, cache string) HitRecorder {
+	var hs hitRecorders
+	for _, ob := range os {
+		h, ok := ob.(HitObserver)
+		if !ok {
+			return nil
+		}
+		hs = append(hs, h.HitRecorder(cache))
+	}
+	switch len(hs) {
+	case 0:
+		return nil
+	case 1:
+		return hs[0] // one interface call per hit, not a loop
+	}
+	return hs
 }
 
 // observers fans out to several observers; nil means none.

@@ -85,9 +85,11 @@ type hitCounter struct {
 	wants bool
 }
 
+func (h *hitCounter) HitRecorder(string) core.HitRecorder { return h }
+
 func (h *hitCounter) WantsHitOp(context.Context) bool { return h.wants }
 
-func (h *hitCounter) Hit(_ context.Context, cache string, stale bool) {
+func (h *hitCounter) Hit(context.Context, bool) {
 	h.mu.Lock()
 	h.hits++
 	h.mu.Unlock()

@@ -177,7 +177,7 @@ func (c *Cache) setChange(ctx context.Context, key string, e *entry, eo *EntryOp
 		if err != nil {
 			c.stats.serializeErrors.Add(1)
 			c.event(ctx, EventSerializationError, key, err)
-			c.logger.Warn("strata: value not serializable for L2; cached in L1 only", "key", key, "type", fmt.Sprintf("%T", e.value), "err", err)
+			c.logger.WarnContext(ctx, "strata: value not serializable for L2; cached in L1 only", "key", key, "type", fmt.Sprintf("%T", e.value), "err", err)
 		}
 		ch.value = b
 	}
@@ -237,9 +237,9 @@ func callFactory[T any](ctx context.Context, factory Factory[T], fc *FactoryCont
 func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, err error, background bool) {
 	c.event(ctx, EventFactoryError, f.key, err)
 	if _, ok := err.(*PanicError); ok {
-		c.logger.Error("strata: factory panicked", "key", f.key, "err", err)
+		c.logger.ErrorContext(ctx, "strata: factory panicked", "key", f.key, "err", err)
 	} else {
-		c.logger.Debug("strata: factory failed", "key", f.key, "err", err)
+		c.logger.DebugContext(ctx, "strata: factory failed", "key", f.key, "err", err)
 	}
 	c.flights.finish(f, func() {
 		f.err = err
@@ -249,7 +249,7 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 		if v, ok := c.throttle(f, f.stale, eo); ok {
 			f.value, f.hasValue, f.isStale = v, true, true
 			c.event(ctx, EventFailSafeActivated, f.key, err)
-			c.logger.Warn("strata: fail-safe served a stale value", "key", f.key, "err", err)
+			c.logger.WarnContext(ctx, "strata: fail-safe served a stale value", "key", f.key, "err", err)
 		}
 	})
 }

@@ -245,23 +245,33 @@ func (o *Observer) OpEnd(ctx context.Context, op *core.OpInfo) {
 	o.record(ctx, o.state(op.Cache), op, end.Sub(start).Seconds())
 }
 
-// WantsHitOp reports whether an L1 hit in ctx gets a span: when ctx holds a
-// recording span (one the sampler kept), or always with WithRootHitSpans.
-// It implements core.HitObserver.
-func (o *Observer) WantsHitOp(ctx context.Context) bool {
-	// IsRecording rather than the span context's sampled flag: it is a
-	// third cheaper, and this runs on every hit.
-	return o.rootHits || trace.SpanFromContext(ctx).IsRecording()
+// HitRecorder returns the recorder of the L1 hits of the cache named cache,
+// bound to its counters. It implements core.HitObserver.
+func (o *Observer) HitRecorder(cache string) core.HitRecorder {
+	return &hitRecorder{rootHits: o.rootHits, st: o.state(cache)}
 }
 
-// Hit counts an L1 hit that got no span. It implements core.HitObserver and
-// allocates nothing.
-func (o *Observer) Hit(_ context.Context, cache string, stale bool) {
-	h := &o.state(cache).hits[stripe()]
+// hitRecorder counts the L1 hits of one cache that get no span.
+type hitRecorder struct {
+	rootHits bool
+	st       *cacheState
+}
+
+// WantsHitOp reports whether an L1 hit in ctx gets a span: when ctx holds a
+// recording span (one the sampler kept), or always with WithRootHitSpans.
+func (h *hitRecorder) WantsHitOp(ctx context.Context) bool {
+	// IsRecording rather than the span context's sampled flag: it is a
+	// third cheaper, and this runs on every hit.
+	return h.rootHits || trace.SpanFromContext(ctx).IsRecording()
+}
+
+// Hit counts an L1 hit that got no span. It allocates nothing.
+func (h *hitRecorder) Hit(_ context.Context, stale bool) {
+	s := &h.st.hits[stripe()]
 	if stale {
-		h.stale.Add(1)
+		s.stale.Add(1)
 	} else {
-		h.hit.Add(1)
+		s.hit.Add(1)
 	}
 }
 

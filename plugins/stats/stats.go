@@ -68,18 +68,28 @@ func (p *Plugin) OpStart(ctx context.Context, _ *core.OpInfo) context.Context { 
 // OpEnd does nothing.
 func (p *Plugin) OpEnd(context.Context, *core.OpInfo) {}
 
-// WantsHitOp returns false: hits are counted by Hit, on core's fast path.
-func (p *Plugin) WantsHitOp(context.Context) bool { return false }
+// HitRecorder returns the counter of the L1 hits of the cache named cache:
+// they are counted on core's fast path, with no OpStart/OpEnd.
+func (p *Plugin) HitRecorder(cache string) core.HitRecorder { return hitRecorder{p, cache} }
+
+// hitRecorder counts the hits of one cache, if it is the plugin's.
+type hitRecorder struct {
+	p     *Plugin
+	cache string
+}
+
+// WantsHitOp returns false: hits are counted by Hit.
+func (hitRecorder) WantsHitOp(context.Context) bool { return false }
 
 // Hit counts an L1 hit that got no OpStart/OpEnd. It does not allocate.
-func (p *Plugin) Hit(_ context.Context, cache string, stale bool) {
-	if !p.mine(cache) {
+func (h hitRecorder) Hit(_ context.Context, stale bool) {
+	if !h.p.mine(h.cache) {
 		return
 	}
 	if stale {
-		p.stale.add()
+		h.p.stale.add()
 	} else {
-		p.hits.add()
+		h.p.hits.add()
 	}
 }
 
