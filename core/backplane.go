@@ -42,6 +42,21 @@ func (c *Cache) publish(ctx context.Context, action backplane.Action, key string
 	}
 	m := outMsg{action: action, key: key, at: at, traceParent: traceParentOf(ctx)}
 	if !eo.BackgroundBackplane {
+		if len(c.outbox) == 0 && c.pubMu.TryLock() {
+			// Nothing waits to be sent and no send is under way: send
+			// on this goroutine, sparing the hand-off to the publisher
+			// and back (the larger part of a publish's latency on a
+			// busy machine). A message the publisher took just before
+			// may go after this one: receivers order changes by their
+			// versions, not by arrival, and sequence numbers are taken
+			// in sending order all the same.
+			err := c.sendLocked(c.base, action, key, at, m.traceParent)
+			c.pubMu.Unlock()
+			if err != nil {
+				c.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+			}
+			return
+		}
 		m.done = make(chan error, 1)
 	}
 	select {
@@ -107,10 +122,16 @@ func (c *Cache) publisher(ctx context.Context) {
 }
 
 // sendNow encodes and publishes one message with the next sequence number.
-// Only the publisher and the recovery loop call it; pubMu orders them.
+// The publisher and the recovery loop call it, and publish sends through
+// sendLocked directly when nothing is queued; pubMu orders them.
 func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string, at int64, traceParent string) error {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
+	return c.sendLocked(ctx, action, key, at, traceParent)
+}
+
+// sendLocked is sendNow with c.pubMu held.
+func (c *Cache) sendLocked(ctx context.Context, action backplane.Action, key string, at int64, traceParent string) error {
 	pctx, cancel := withTimeout(ctx, c.publishTimeout)
 	defer cancel()
 	var info *OpInfo

@@ -40,21 +40,67 @@ func (o *receiptObserver) Event(_ context.Context, ev core.Event) {
 // with a small count: -bench InvalidationLatency -benchtime 2000x.
 func BenchmarkInvalidationLatency(b *testing.B) {
 	for _, bp := range backplanes {
-		b.Run(bp+"/strata", func(b *testing.B) { benchStrata(b, bp) })
-		b.Run(bp+"/raw", func(b *testing.B) {
-			switch bp {
-			case "redis":
-				benchRawRedis(b)
-			case "nats":
-				benchRawNATS(b)
-			case "amqp":
-				benchRawAMQP(b)
+		b.Run(bp+"/strata", func(b *testing.B) { runTrips(b, strataTrip(b, bp)) })
+		b.Run(bp+"/raw", func(b *testing.B) { runTrips(b, rawTrip(b, bp)) })
+	}
+}
+
+// BenchmarkInvalidationLatencyPaired makes the same trips as
+// BenchmarkInvalidationLatency, a strata trip and a raw one in turn, so
+// that the load of a shared machine falls on both alike, and reports both
+// distributions and the ratio of their p99s (the target is at most 1.3).
+// Run it with -benchtime 3000x.
+func BenchmarkInvalidationLatencyPaired(b *testing.B) {
+	for _, bp := range backplanes {
+		b.Run(bp, func(b *testing.B) {
+			strata, raw := strataTrip(b, bp), rawTrip(b, bp)
+			ls := make([]time.Duration, 0, b.N)
+			lr := make([]time.Duration, 0, b.N)
+			i := 0
+			for b.Loop() {
+				i++
+				ls = append(ls, strata(i))
+				lr = append(lr, raw(i))
 			}
+			s50, s99 := percentiles(ls)
+			r50, r99 := percentiles(lr)
+			b.ReportMetric(s50, "strata-p50-µs")
+			b.ReportMetric(s99, "strata-p99-µs")
+			b.ReportMetric(r50, "raw-p50-µs")
+			b.ReportMetric(r99, "raw-p99-µs")
+			b.ReportMetric(s99/r99, "p99-ratio")
+			b.ReportMetric(0, "ns/op")
 		})
 	}
 }
 
-func benchStrata(b *testing.B, bp string) {
+// trip makes the i-th one-way trip and returns how long it took.
+type trip func(i int) time.Duration
+
+func runTrips(b *testing.B, t trip) {
+	lat := make([]time.Duration, 0, b.N)
+	i := 0
+	for b.Loop() {
+		i++
+		lat = append(lat, t(i))
+	}
+	reportLatency(b, lat)
+}
+
+// rawTrip returns the raw client's publish→receive trip of backplane bp.
+func rawTrip(b *testing.B, bp string) trip {
+	switch bp {
+	case "redis":
+		return rawRedisTrip(b)
+	case "nats":
+		return rawNATSTrip(b)
+	}
+	return rawAMQPTrip(b)
+}
+
+// strataTrip returns a trip from core.Set on node A to the receipt of its
+// backplane message on node B.
+func strataTrip(b *testing.B, bp string) trip {
 	const key = "profile:42"
 	obs := &receiptObserver{key: key, got: make(chan time.Time, 1)}
 	nodes := newCluster(b, clusterConfig{backplane: bp, nodes: 2, direct: true, observers: func(i int) []core.Observer {
@@ -65,17 +111,13 @@ func benchStrata(b *testing.B, bp string) {
 	}})
 	a := nodes[0]
 	ctx := context.Background()
-	lat := make([]time.Duration, 0, b.N)
-	i := 0
-	for b.Loop() {
-		i++
+	return func(i int) time.Duration {
 		start := time.Now()
 		if err := core.Set(ctx, a.Cache, key, strconv.Itoa(i), core.WithDuration(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
-		lat = append(lat, wait(b, obs.got).Sub(start))
+		return wait(b, obs.got).Sub(start)
 	}
-	reportLatency(b, lat)
 }
 
 func wait(b *testing.B, ch <-chan time.Time) time.Time {
@@ -88,19 +130,18 @@ func wait(b *testing.B, ch <-chan time.Time) time.Time {
 	}
 }
 
-func benchRawRedis(b *testing.B) {
+func rawRedisTrip(b *testing.B) trip {
 	ctx := context.Background()
 	pub, sub := redistest.NewClient(b, nil), redistest.NewClient(b, nil)
 	channel := "strata-it-bench-" + redistest.Unique()
 	ps := sub.Subscribe(ctx, channel)
-	defer ps.Close()
+	b.Cleanup(func() { _ = ps.Close() })
 	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
 		b.Fatal(err)
 	}
 	msgs := ps.Channel()
 	payload := make([]byte, 100) // about a backplane message
-	lat := make([]time.Duration, 0, b.N)
-	for b.Loop() {
+	return func(int) time.Duration {
 		start := time.Now()
 		if err := pub.Publish(ctx, channel, payload).Err(); err != nil {
 			b.Fatal(err)
@@ -110,36 +151,34 @@ func benchRawRedis(b *testing.B) {
 		case <-time.After(5 * time.Second):
 			b.Fatal("no message within 5 s")
 		}
-		lat = append(lat, time.Since(start))
+		return time.Since(start)
 	}
-	reportLatency(b, lat)
 }
 
-func benchRawNATS(b *testing.B) {
+func rawNATSTrip(b *testing.B) trip {
 	url := natstest.URL(b)
 	pub, err := nats.Connect(url)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pub.Close()
+	b.Cleanup(pub.Close)
 	sub, err := nats.Connect(url)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer sub.Close()
+	b.Cleanup(sub.Close)
 	subject := "strata-it-bench." + redistest.Unique()
 	msgs := make(chan *nats.Msg, 1)
 	s, err := sub.ChanSubscribe(subject, msgs)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = s.Unsubscribe() }()
+	b.Cleanup(func() { _ = s.Unsubscribe() })
 	if err := sub.Flush(); err != nil {
 		b.Fatal(err)
 	}
 	payload := make([]byte, 100)
-	lat := make([]time.Duration, 0, b.N)
-	for b.Loop() {
+	return func(int) time.Duration {
 		start := time.Now()
 		if err := pub.Publish(subject, payload); err != nil {
 			b.Fatal(err)
@@ -149,12 +188,11 @@ func benchRawNATS(b *testing.B) {
 		case <-time.After(5 * time.Second):
 			b.Fatal("no message within 5 s")
 		}
-		lat = append(lat, time.Since(start))
+		return time.Since(start)
 	}
-	reportLatency(b, lat)
 }
 
-func benchRawAMQP(b *testing.B) {
+func rawAMQPTrip(b *testing.B) trip {
 	url := rabbittest.URL(b)
 	exchange := "strata-it-bench-" + redistest.Unique()
 	b.Cleanup(func() { rabbittest.DeleteExchanges(b, url, []string{exchange}) })
@@ -187,8 +225,7 @@ func benchRawAMQP(b *testing.B) {
 	}
 	ctx := context.Background()
 	payload := make([]byte, 100)
-	lat := make([]time.Duration, 0, b.N)
-	for b.Loop() {
+	return func(int) time.Duration {
 		start := time.Now()
 		if err := pub.PublishWithContext(ctx, exchange, "", false, false, amqp.Publishing{Body: payload}); err != nil {
 			b.Fatal(err)
@@ -198,9 +235,8 @@ func benchRawAMQP(b *testing.B) {
 		case <-time.After(5 * time.Second):
 			b.Fatal("no message within 5 s")
 		}
-		lat = append(lat, time.Since(start))
+		return time.Since(start)
 	}
-	reportLatency(b, lat)
 }
 
 // reportLatency reports the p50 and p99 of lat in microseconds.
@@ -208,10 +244,16 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
+	p50, p99 := percentiles(lat)
+	b.ReportMetric(p50, "p50-µs")
+	b.ReportMetric(p99, "p99-µs")
+}
+
+// percentiles sorts lat and returns its p50 and p99 in microseconds.
+func percentiles(lat []time.Duration) (p50, p99 float64) {
 	slices.Sort(lat)
 	q := func(p float64) float64 {
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Microsecond)
 	}
-	b.ReportMetric(q(0.50), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
+	return q(0.50), q(0.99)
 }
