@@ -1,0 +1,107 @@
+package scale
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stratacache/strata/core"
+)
+
+// fanoutBound is the fan-out p99 TestFanout accepts: far above what
+// loopback delivery to 50 nodes takes (about a millisecond without the race
+// detector, 5 to 20 ms with it on a busy 2-core machine; docs/scaling.md),
+// so that only broken or stalled delivery fails it, not a slow machine.
+func fanoutBound() time.Duration {
+	if raceEnabled {
+		return 150 * time.Millisecond
+	}
+	return 50 * time.Millisecond
+}
+
+// TestFanout: on 50 nodes per backplane (and once with a shared Redis L2),
+// 100 changes, alternately core.Set and Cache.Remove, each from another
+// node, on keys every node holds in L1. Every other node must apply every
+// change (its observer tells), exactly once, with no loss reported, and
+// must then no longer serve its old copy: with no L2 it misses, with the
+// Redis L2 it reads the new value (or misses after a Remove).
+func TestFanout(t *testing.T) {
+	for _, s := range []setup{
+		{backplane: "redis", nodes: 50},
+		{backplane: "redis", redisL2: true, nodes: 50},
+		{backplane: "nats", nodes: 50},
+		{backplane: "amqp", nodes: 50},
+	} {
+		t.Run(s.String(), func(t *testing.T) { testFanout(t, s, 100) })
+	}
+}
+
+func testFanout(t *testing.T, s setup, changes int) {
+	cl := newCluster(t, s)
+	var lat latencies
+	sent := make([]uint64, s.nodes)
+	for i := range changes {
+		key := fmt.Sprintf("user:%d", i)
+		cl.seed(t, key, "old")
+		sender := (i * 7) % s.nodes // 7 and 50 are coprime: every node sends
+		remove := i%2 == 1
+		value := fmt.Sprintf("v%d", i)
+		ch := cl.change(t, sender, key, value, remove)
+		ch.wait(t, 10*time.Second)
+		lat.add(ch)
+		sent[sender]++
+		senderWant, othersWant := value, value // "" is a miss
+		if remove {
+			senderWant, othersWant = "", ""
+		} else if !s.redisL2 {
+			othersWant = "" // nothing can tell them the new value
+		}
+		cl.checkServes(t, key, sender, senderWant, othersWant)
+	}
+	if n := cl.rec.untracked.Load(); n != 0 {
+		t.Errorf("%d receipts of keys no change made", n)
+	}
+	if n := cl.rec.repeats.Load(); n != 0 {
+		t.Errorf("%d changes applied twice by a node", n)
+	}
+	if n := cl.rec.losses.Load(); n != 0 {
+		t.Errorf("%d backplane losses reported on a healthy server", n)
+	}
+	for i, c := range cl.nodes {
+		st := c.Stats()
+		if want := uint64(changes) - sent[i]; st.BackplaneReceived != want || st.BackplaneSent != sent[i] || st.BackplaneErrors != 0 {
+			t.Errorf("%s: received %d (want %d), sent %d (want %d), %d publish errors",
+				c.InstanceID(), st.BackplaneReceived, want, st.BackplaneSent, sent[i], st.BackplaneErrors)
+		}
+	}
+	sum := lat.summary()
+	t.Logf("%s, %d nodes, %d changes: %v", s, s.nodes, changes, sum)
+	if bound := fanoutBound(); sum.p99 > bound {
+		t.Errorf("fan-out p99 %v over %v: delivery is broken or stalled (%v)", sum.p99, bound, sum)
+	}
+}
+
+// checkServes checks what every node serves for key after a change from
+// sender: the sender senderWant, the others othersWant ("" is a miss).
+// Every node held "old" in L1 before the change.
+func (cl *cluster) checkServes(t *testing.T, key string, sender int, senderWant, othersWant string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, c := range cl.nodes {
+		want := othersWant
+		if i == sender {
+			want = senderWant
+		}
+		v, ok, err := core.Get[string](ctx, c, key)
+		switch {
+		case err != nil:
+			t.Fatalf("Get(%q) on %s: %v", key, c.InstanceID(), err)
+		case want == "" && ok:
+			t.Fatalf("%s serves %q for %q after the change from n%d: want a miss", c.InstanceID(), v, key, sender)
+		case want != "" && (!ok || v != want):
+			t.Fatalf("%s serves %q (found %v) for %q after the change from n%d: want %q", c.InstanceID(), v, ok, key, sender, want)
+		}
+	}
+}
