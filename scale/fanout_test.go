@@ -146,7 +146,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // summary is the p50, p99 and max of the slowest node per change, and the
 // p50 and p99 of every delivery.
 type summary struct {
-	p50, p99, max   time.Duration
+	p50, p99, max    time.Duration
 	nodeP50, nodeP99 time.Duration
 }
 
