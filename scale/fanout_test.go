@@ -54,6 +54,10 @@ func (r *recorder) track(key string, sender int) *change {
 	return ch
 }
 
+// forget stops tracking a finished change: a later receipt of its key
+// counts as untracked.
+func (r *recorder) forget(ch *change) { r.changes.Delete(ch.key) }
+
 func (r *recorder) applied(node int, key string) {
 	at := r.now()
 	v, ok := r.changes.Load(key)
