@@ -147,8 +147,19 @@ func New(o Options) (*Cache, error) {
 		o.L1MaxEntries = DefaultL1MaxEntries
 	}
 	var onEvict func(string)
+	var evicted chan string
 	if c.obs != nil {
-		onEvict = func(key string) { c.obs.event(context.Background(), EventEviction, c.name, key, nil) }
+		// Observers hear of evictions from a goroutine of the cache's:
+		// otter reports them under its eviction lock, where an observer
+		// calling the cache could deadlock it.
+		evicted = make(chan string, evictionEventBuffer)
+		onEvict = func(key string) {
+			select {
+			case evicted <- key:
+			default:
+				c.stats.evictionEventsDropped.Add(1)
+			}
+		}
 	}
 	l1, err := newOtterL1(&o, onEvict)
 	if err != nil {
@@ -156,6 +167,9 @@ func New(o Options) (*Cache, error) {
 	}
 	c.l1 = l1
 	c.base, c.cancelBase = context.WithCancel(context.Background())
+	if evicted != nil {
+		c.goBackground(func() { c.reportEvictions(evicted) })
+	}
 	if c.clock == nil {
 		c.coarse = acquireCoarseClock()
 	}
@@ -326,6 +340,22 @@ func (c *Cache) Close() error {
 		}
 	})
 	return err
+}
+
+// evictionEventBuffer bounds the evictions waiting to be told to observers;
+// past it they are counted in Stats.EvictionEventsDropped instead.
+const evictionEventBuffer = 1024
+
+// reportEvictions tells observers about the keys L1 evicted, until Close.
+func (c *Cache) reportEvictions(evicted <-chan string) {
+	for {
+		select {
+		case key := <-evicted:
+			c.obs.event(context.Background(), EventEviction, c.name, key, nil)
+		case <-c.base.Done():
+			return
+		}
+	}
 }
 
 // CloseTimeoutError is returned by Close when background work (factories

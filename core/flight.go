@@ -24,6 +24,9 @@ type flight struct {
 	// when background completion is off).
 	ctx    context.Context
 	cancel context.CancelFunc
+	// inline: the flight runs on its only caller's goroutine, which cannot
+	// stop waiting (no timeout, a context that cannot be cancelled).
+	inline bool
 
 	// superseded is set by a Set, Remove or Expire of the key while the
 	// factory runs: the result is then returned to the waiters but not

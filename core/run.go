@@ -35,6 +35,7 @@ func (c *Cache) launch(f *flight, eo *EntryOptions, factory flightRunner, backgr
 func (c *Cache) runInline(f *flight, eo *EntryOptions, factory flightRunner) {
 	feo := *eo
 	feo.Tags = append([]string(nil), eo.Tags...)
+	f.inline = true
 	defer f.cancel()
 	stop := context.AfterFunc(c.base, f.cancel)
 	defer stop()
@@ -187,6 +188,13 @@ func (c *Cache) setChange(ctx context.Context, key string, e *entry, eo *EntryOp
 // fromL2 reads f's key from L2 and, if it holds an entry, hands it to
 // endWithL2Entry.
 func fromL2[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) bool {
+	if f.inline && l2Timeout(eo, f.stale != nil) <= 0 {
+		// Nothing may cut this read short but Close, which does not wait
+		// for a caller's own run: a context that cannot be cancelled spares
+		// the store the goroutine that would watch for it. The read is
+		// still bounded by the store client's own timeouts.
+		ctx = context.WithoutCancel(ctx)
+	}
 	e, err := readL2[T](ctx, c, f.key, eo, f.stale != nil)
 	f.l2Failed = err != nil
 	return e != nil && c.endWithL2Entry(f, e, eo)

@@ -5,16 +5,17 @@ import "sync/atomic"
 // counters are the cache's own counts of what went wrong (and some of what
 // went right) in its distributed parts, readable with Stats.
 type counters struct {
-	l2Errors        atomic.Uint64
-	l2Corrupt       atomic.Uint64
-	bpSent          atomic.Uint64
-	bpErrors        atomic.Uint64
-	bpReceived      atomic.Uint64
-	bpCorrupt       atomic.Uint64
-	bpRejected      atomic.Uint64
-	lossEvents      atomic.Uint64
-	recoveryDropped atomic.Uint64
-	serializeErrors atomic.Uint64
+	l2Errors              atomic.Uint64
+	l2Corrupt             atomic.Uint64
+	bpSent                atomic.Uint64
+	bpErrors              atomic.Uint64
+	bpReceived            atomic.Uint64
+	bpCorrupt             atomic.Uint64
+	bpRejected            atomic.Uint64
+	lossEvents            atomic.Uint64
+	recoveryDropped       atomic.Uint64
+	serializeErrors       atomic.Uint64
+	evictionEventsDropped atomic.Uint64
 }
 
 // Stats is a snapshot of a cache's counters.
@@ -42,6 +43,9 @@ type Stats struct {
 	// SerializationErrors counts factory results that could not be
 	// serialized for L2 (cached in L1 only).
 	SerializationErrors uint64
+	// EvictionEventsDropped counts L1 evictions not told to observers
+	// (EventEviction) because they came faster than observers took them.
+	EvictionEventsDropped uint64
 	// Disconnected reports whether the backplane is down now.
 	Disconnected bool
 }
@@ -49,17 +53,18 @@ type Stats struct {
 // Stats returns a snapshot of the cache's counters.
 func (c *Cache) Stats() Stats {
 	s := Stats{
-		L2Errors:            c.stats.l2Errors.Load(),
-		L2Corrupt:           c.stats.l2Corrupt.Load(),
-		BackplaneSent:       c.stats.bpSent.Load(),
-		BackplaneErrors:     c.stats.bpErrors.Load(),
-		BackplaneReceived:   c.stats.bpReceived.Load(),
-		BackplaneCorrupt:    c.stats.bpCorrupt.Load(),
-		BackplaneRejected:   c.stats.bpRejected.Load(),
-		LossEvents:          c.stats.lossEvents.Load(),
-		RecoveryDropped:     c.stats.recoveryDropped.Load(),
-		SerializationErrors: c.stats.serializeErrors.Load(),
-		Disconnected:        c.disconnectedAt.Load() != 0,
+		L2Errors:              c.stats.l2Errors.Load(),
+		L2Corrupt:             c.stats.l2Corrupt.Load(),
+		BackplaneSent:         c.stats.bpSent.Load(),
+		BackplaneErrors:       c.stats.bpErrors.Load(),
+		BackplaneReceived:     c.stats.bpReceived.Load(),
+		BackplaneCorrupt:      c.stats.bpCorrupt.Load(),
+		BackplaneRejected:     c.stats.bpRejected.Load(),
+		LossEvents:            c.stats.lossEvents.Load(),
+		RecoveryDropped:       c.stats.recoveryDropped.Load(),
+		SerializationErrors:   c.stats.serializeErrors.Load(),
+		EvictionEventsDropped: c.stats.evictionEventsDropped.Load(),
+		Disconnected:          c.disconnectedAt.Load() != 0,
 	}
 	if c.recovery != nil {
 		s.RecoveryQueued = uint64(c.recovery.len())

@@ -63,7 +63,9 @@ func newCluster(tb testing.TB, cfg clusterConfig) []*node {
 	for i := range nodes {
 		o := core.Options{Name: name, InstanceID: fmt.Sprintf("node-%d", i)}
 		if cfg.redisL2 {
-			client := redistest.NewClient(tb, nil)
+			// ContextTimeoutEnabled, as docs/redis.md advises: calls
+			// with a deadline then need no goroutine each.
+			client := redistest.NewClient(tb, &redis.Options{ContextTimeoutEnabled: true})
 			store, err := redisl2.New(client, &redisl2.Options{KeyPrefix: prefix})
 			if err != nil {
 				tb.Fatal(err)
@@ -111,7 +113,7 @@ func newBackplane(tb testing.TB, kind, connName string, direct bool) (backplane.
 			addr, cut, restore = proxy.Addr(), proxy.Cut, proxy.Restore
 		}
 		client := redistest.NewClient(tb, &redis.Options{Addr: addr, DialTimeout: time.Second,
-			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1})
+			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: true})
 		bp, err := redisbackplane.New(client, &redisbackplane.Options{HealthCheckInterval: 100 * time.Millisecond})
 		if err != nil {
 			tb.Fatal(err)

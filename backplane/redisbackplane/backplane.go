@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/internal/rediscall"
 )
 
 // DefaultHealthCheckInterval is Options.HealthCheckInterval's default.
@@ -37,6 +38,7 @@ type Options struct {
 // for concurrent use.
 type Backplane struct {
 	client   redis.UniversalClient
+	call     rediscall.Runner
 	sharded  bool
 	interval time.Duration
 	owned    bool // made by the URL opener: Close closes the client
@@ -80,6 +82,7 @@ func New(client redis.UniversalClient, opts *Options) (*Backplane, error) {
 	}
 	return &Backplane{
 		client:   client,
+		call:     rediscall.For(client),
 		sharded:  o.Sharded,
 		interval: o.HealthCheckInterval,
 		subs:     make(map[*subscription]struct{}),
@@ -98,11 +101,12 @@ func (b *Backplane) Publish(ctx context.Context, channel string, payload []byte)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisbackplane: publish on %q: %w", channel, err)
 	}
-	if ctx.Done() != nil {
-		// The command may outlive the call (see do): it gets a copy.
+	if !b.call.Inline(ctx) {
+		// The command may outlive the call (see rediscall.Do): it gets
+		// a copy.
 		payload = bytes.Clone(payload)
 	}
-	_, err := do(ctx, func(ctx context.Context) (int64, error) {
+	_, err := rediscall.Do(b.call, ctx, func(ctx context.Context) (int64, error) {
 		if b.sharded {
 			return b.client.SPublish(ctx, channel, payload).Result()
 		}

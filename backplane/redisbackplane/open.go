@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/internal/rediscall"
 )
 
 func init() {
@@ -66,8 +67,11 @@ func open(ctx context.Context, u *url.URL) (backplane.Backplane, error) {
 	if err != nil {
 		return nil, bad("%v (own options: sharded, health_check_interval)", err)
 	}
+	// The client is the backplane's own: it applies contexts' deadlines itself, so
+	// calls with a deadline run without a goroutine each (rediscall.Do).
+	ropts.ContextTimeoutEnabled = true
 	client := redis.NewClient(ropts)
-	_, err = do(ctx, func(ctx context.Context) (string, error) { return client.Ping(ctx).Result() })
+	_, err = rediscall.Do(rediscall.For(client), ctx, func(ctx context.Context) (string, error) { return client.Ping(ctx).Result() })
 	if err != nil {
 		_ = client.Close()
 		return nil, wrap(ctx, fmt.Sprintf("open %q: ping", u.Redacted()), err)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stratacache/strata/internal/rediscall"
 )
 
 // setIfNewer stores ARGV[1] (an entry: version header, then value) under
@@ -48,7 +50,7 @@ func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl ti
 	keys := []string{s.prefix + key}
 	entry := appendEntry(nil, version, value)
 	ms := px.Milliseconds()
-	stored, err := do(ctx, func(ctx context.Context) (int64, error) {
+	stored, err := rediscall.Do(s.call, ctx, func(ctx context.Context) (int64, error) {
 		return setIfNewer.Run(ctx, s.client, keys, entry, ms).Int64()
 	})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stratacache/strata/internal/rediscall"
 )
 
 // GetMany returns the value of each key, in order: nil for a missing or
@@ -31,7 +33,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if s.mget {
 		get = s.mgetAll
 	}
-	vals, err := do(ctx, func(ctx context.Context) ([][]byte, error) { return get(ctx, full) })
+	vals, err := rediscall.Do(s.call, ctx, func(ctx context.Context) ([][]byte, error) { return get(ctx, full) })
 	if err != nil {
 		return nil, wrap(ctx, "get many", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stratacache/strata/internal/rediscall"
 	"github.com/stratacache/strata/l2"
 )
 
@@ -41,7 +42,7 @@ func (s *Store) TryLock(ctx context.Context, key string, ttl time.Duration) (str
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token, k := hex.EncodeToString(b[:]), s.prefix+key
-	_, err = do(ctx, func(ctx context.Context) (string, error) {
+	_, err = rediscall.Do(s.call, ctx, func(ctx context.Context) (string, error) {
 		return s.client.SetArgs(ctx, k, token, redis.SetArgs{Mode: "NX", TTL: px}).Result()
 	})
 	if errors.Is(err, redis.Nil) {
@@ -61,7 +62,7 @@ func (s *Store) Unlock(ctx context.Context, key, token string) error {
 		return err
 	}
 	keys := []string{s.prefix + key}
-	_, err := do(ctx, func(ctx context.Context) (int64, error) {
+	_, err := rediscall.Do(s.call, ctx, func(ctx context.Context) (int64, error) {
 		return unlock.Run(ctx, s.client, keys, token).Int64()
 	})
 	return wrap(ctx, "unlock", err)

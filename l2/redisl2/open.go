@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stratacache/strata/internal/rediscall"
 	"github.com/stratacache/strata/l2"
 )
 
@@ -40,8 +41,11 @@ func open(ctx context.Context, u *url.URL) (l2.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisl2: URL %q: %v (own options: key_prefix)", u.Redacted(), err)
 	}
+	// The client is the store's own: it applies contexts' deadlines itself, so
+	// calls with a deadline run without a goroutine each (rediscall.Do).
+	ropts.ContextTimeoutEnabled = true
 	client := redis.NewClient(ropts)
-	_, err = do(ctx, func(ctx context.Context) (string, error) { return client.Ping(ctx).Result() })
+	_, err = rediscall.Do(rediscall.For(client), ctx, func(ctx context.Context) (string, error) { return client.Ping(ctx).Result() })
 	if err != nil {
 		_ = client.Close()
 		return nil, wrap(ctx, fmt.Sprintf("open %q: ping", u.Redacted()), err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stratacache/strata/internal/rediscall"
 	"github.com/stratacache/strata/l2"
 )
 
@@ -28,6 +29,7 @@ type Options struct {
 // All methods are safe for concurrent use.
 type Store struct {
 	client redis.UniversalClient
+	call   rediscall.Runner
 	prefix string
 	// mget: the client talks to one node (*redis.Client: single or
 	// failover), so GetMany can send one MGET for all keys.
@@ -52,7 +54,7 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisl2: New: nil client")
 	}
-	s := &Store{client: client}
+	s := &Store{client: client, call: rediscall.For(client)}
 	if opts != nil {
 		s.prefix = opts.KeyPrefix
 	}
@@ -68,7 +70,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	k := s.prefix + key
-	raw, err := do(ctx, func(ctx context.Context) ([]byte, error) {
+	raw, err := rediscall.Do(s.call, ctx, func(ctx context.Context) ([]byte, error) {
 		return s.client.Get(ctx, k).Bytes()
 	})
 	if errors.Is(err, redis.Nil) {
@@ -97,7 +99,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 		return err
 	}
 	k, entry := s.prefix+key, appendEntry(nil, math.MinInt64, value)
-	_, err = do(ctx, func(ctx context.Context) (string, error) {
+	_, err = rediscall.Do(s.call, ctx, func(ctx context.Context) (string, error) {
 		return s.client.Set(ctx, k, entry, px).Result()
 	})
 	return wrap(ctx, "set", err)
@@ -109,7 +111,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	k := s.prefix + key
-	_, err := do(ctx, func(ctx context.Context) (int64, error) {
+	_, err := rediscall.Do(s.call, ctx, func(ctx context.Context) (int64, error) {
 		return s.client.Del(ctx, k).Result()
 	})
 	return wrap(ctx, "delete", err)
