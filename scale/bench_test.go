@@ -47,7 +47,7 @@ func BenchmarkFanout(b *testing.B) {
 				b.StartTimer()
 				cpu0 := processCPU()
 				ch := cl.change(b, i%s.nodes, key, "new", i%2 == 1)
-				ch.wait(b, 10*time.Second)
+				cl.wait(b, ch, 10*time.Second)
 				cpu += processCPU() - cpu0
 				lat.add(ch)
 				cl.rec.forget(ch)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,22 +99,24 @@ func (o *nodeObserver) Event(_ context.Context, ev core.Event) {
 }
 
 // wait waits until every node but the sender has applied ch, failing tb
-// after d with the nodes still missing.
-func (ch *change) wait(tb testing.TB, d time.Duration) {
+// after d with the nodes still missing and their counters.
+func (cl *cluster) wait(tb testing.TB, ch *change, d time.Duration) {
 	tb.Helper()
 	select {
 	case <-ch.done:
 		return
 	case <-time.After(d):
 	}
-	var missing []int
+	var missing []string
 	for i := range ch.applied {
 		if i != ch.sender && ch.applied[i].Load() == 0 {
-			missing = append(missing, i)
+			st := cl.nodes[i].Stats()
+			missing = append(missing, fmt.Sprintf("%s (received %d, losses %d, disconnected %v)",
+				cl.nodes[i].InstanceID(), st.BackplaneReceived, st.LossEvents, st.Disconnected))
 		}
 	}
-	tb.Fatalf("change of %q from node %d: %d of %d nodes had not applied it after %v: %v",
-		ch.key, ch.sender, len(missing), len(ch.applied)-1, d, missing)
+	tb.Fatalf("change of %q from n%d: %d of %d nodes had not applied it after %v: %s",
+		ch.key, ch.sender, len(missing), len(ch.applied)-1, d, strings.Join(missing, ", "))
 }
 
 // latencies holds fan-out latencies of finished changes: per change, the
@@ -233,7 +236,7 @@ func (cl *cluster) burst(tb testing.TB, round, senders, perSender int) ([]*chang
 	}
 	var last int64
 	for _, ch := range all {
-		ch.wait(tb, 30*time.Second)
+		cl.wait(tb, ch, time.Minute)
 		for i := range ch.applied {
 			last = max(last, ch.applied[i].Load())
 		}

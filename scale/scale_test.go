@@ -48,7 +48,7 @@ func testFanout(t *testing.T, s setup, changes int) {
 		remove := i%2 == 1
 		value := fmt.Sprintf("v%d", i)
 		ch := cl.change(t, sender, key, value, remove)
-		ch.wait(t, 10*time.Second)
+		cl.wait(t, ch, 10*time.Second)
 		lat.add(ch)
 		sent[sender]++
 		senderWant, othersWant := value, value // "" is a miss
