@@ -181,9 +181,10 @@ func (m *Message) validate() error {
 
 // DecodeMessage decodes a message written by AppendBinary. Any input that is
 // not exactly one valid message of WireVersion is an error wrapping
-// ErrCorrupt that says what is wrong and at which byte offset. It never
-// panics, does not retain data, and allocates no more than the strings the
-// input holds.
+// ErrCorrupt that says what is wrong and at which byte offset; input longer
+// than MaxMessageLen is refused before any field is read. It never panics,
+// does not retain data, and allocates no more than the strings the input
+// holds.
 func DecodeMessage(data []byte) (Message, error) {
 	var m Message
 	if err := m.decode(data); err != nil {
@@ -203,6 +204,11 @@ func (m *Message) decode(data []byte) error {
 	}
 	if len(data) < minMessageLen {
 		return d.fail(len(data), fmt.Sprintf("truncated: %d bytes, a message has at least %d", len(data), minMessageLen))
+	}
+	if len(data) > MaxMessageLen {
+		// Refused before any field is read: an oversized payload costs
+		// nothing but this comparison.
+		return d.fail(MaxMessageLen, fmt.Sprintf("%d bytes, longer than any message (MaxMessageLen is %d)", len(data), MaxMessageLen))
 	}
 	if m.Flags = data[1]; m.Flags != 0 {
 		return d.fail(1, fmt.Sprintf("unsupported flags 0x%02x", m.Flags))

@@ -21,6 +21,11 @@ const FlagSigned uint8 = 1 << 0
 // SignatureLen is the length of the HMAC-SHA256 trailer of a sealed message.
 const SignatureLen = sha256.Size
 
+// MaxPayloadLen is the length of the longest payload a node publishes: a
+// signed message of MaxMessageLen bytes. Keyring.Open refuses a longer one
+// before computing anything, and a transport may drop one on receipt.
+const MaxPayloadLen = MaxMessageLen + SignatureLen
+
 // MinSigningKeyLen is the shortest key a Keyring accepts.
 const MinSigningKeyLen = 16
 
@@ -63,8 +68,13 @@ func (k *Keyring) Seal(msg []byte) ([]byte, error) {
 
 // Open verifies a sealed payload and returns the message it holds, ready for
 // DecodeMessage, written into dst (which may be payload[:0] to reuse it). An
-// unsigned payload or a bad signature is an error wrapping ErrBadSignature.
+// unsigned payload, one longer than MaxPayloadLen (refused before the
+// signature is computed or anything is copied) or a bad signature is an
+// error wrapping ErrBadSignature.
 func (k *Keyring) Open(dst, payload []byte) ([]byte, error) {
+	if len(payload) > MaxPayloadLen {
+		return nil, fmt.Errorf("%w: %d bytes, longer than any signed message (MaxPayloadLen is %d)", ErrBadSignature, len(payload), MaxPayloadLen)
+	}
 	if len(payload) < 2+SignatureLen || payload[1]&FlagSigned == 0 {
 		return nil, fmt.Errorf("%w: unsigned or too short (%d bytes)", ErrBadSignature, len(payload))
 	}
