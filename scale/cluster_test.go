@@ -28,12 +28,17 @@ type setup struct {
 	backplane string // "redis", "nats" or "amqp"
 	redisL2   bool   // share a Redis L2, else none
 	nodes     int
+	// stampedeLock turns on Options.DistributedStampedeLock (needs redisL2).
+	stampedeLock bool
 }
 
 func (s setup) String() string {
 	l2 := "no-l2"
 	if s.redisL2 {
 		l2 = "redis-l2"
+	}
+	if s.stampedeLock {
+		l2 += "/lock"
 	}
 	return s.backplane + "/" + l2
 }
@@ -80,7 +85,8 @@ func newCluster(tb testing.TB, s setup) *cluster {
 	cl := &cluster{rec: newRecorder(s.nodes)}
 	for i := range s.nodes {
 		id := fmt.Sprintf("n%d", i)
-		o := core.Options{Name: name, InstanceID: id, Observers: []core.Observer{cl.rec.observer(i)}}
+		o := core.Options{Name: name, InstanceID: id, Observers: []core.Observer{cl.rec.observer(i)},
+			DistributedStampedeLock: s.stampedeLock}
 		o.Backplane = dialBackplane(tb, s.backplane, name+"-"+id)
 		if s.redisL2 {
 			store, err := redisl2.New(redistest.NewClient(tb, nil), &redisl2.Options{KeyPrefix: prefix})
