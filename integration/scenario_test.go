@@ -99,7 +99,7 @@ func testPropagation(t *testing.T, bp string, withL2 bool) {
 // Redis L2, which it still reaches), and once the connection is restored
 // it hears invalidations again.
 func TestReconnect(t *testing.T) {
-	for _, bp := range []string{"redis", "nats"} {
+	for _, bp := range backplanes {
 		t.Run(bp+"/redis-l2", func(t *testing.T) {
 			t.Parallel()
 			testReconnect(t, bp)

@@ -25,7 +25,8 @@
 // replace the connection's disconnect or reconnect handlers): each
 // subscription reports backplane.Disconnected when the client loses the
 // server and backplane.Reconnected when it is back (the client re-subscribes
-// by itself). While the connection is not up, Publish fails at once with an
+// by itself; Reconnected waits for a round trip on the new connection, so
+// the server has the subscription again by then). While the connection is not up, Publish fails at once with an
 // error wrapping ErrNotConnected instead of letting the client buffer the
 // message in its reconnect buffer, so that core can queue it and replay it.
 // The caller decides how the connection reconnects: use

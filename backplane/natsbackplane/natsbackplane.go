@@ -213,6 +213,23 @@ func (b *Backplane) Close() error {
 	return nil
 }
 
+// retryPause is how long the monitor waits before it tries the round trip
+// of a reconnection again.
+const retryPause = 100 * time.Millisecond
+
+// anyDown reports whether a subscription has been told Disconnected and
+// not yet Reconnected.
+func (b *Backplane) anyDown() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		if s.down {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *Backplane) isClosed() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -223,7 +240,17 @@ func (b *Backplane) isClosed() bool {
 // reads the current status on each change (changes may come in bursts) and
 // compares the client's reconnect counter, so that a drop and reconnect too
 // quick to be seen as two changes is still reported.
+//
+// Reconnected is reported only once a round trip to the server has
+// succeeded on the new connection: nats.go sends the subscriptions again
+// before it reports the reconnection, and the round trip makes sure the
+// server has them, so a message published after core hears Reconnected
+// cannot miss this node. While the round trip fails the node stays down,
+// and the monitor tries again every retryPause.
 func (b *Backplane) monitor(reconnects uint64) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-b.done:
@@ -232,10 +259,17 @@ func (b *Backplane) monitor(reconnects uint64) {
 			if !ok {
 				return
 			}
+		case <-retry.C:
 		}
 		st := b.nc.Status()
 		n := b.nc.Stats().Reconnects
 		err := b.nc.LastError()
+		if st == nats.CONNECTED && (n != reconnects || b.anyDown()) {
+			if ferr := b.nc.FlushTimeout(min(b.flushTimeout, time.Second)); ferr != nil {
+				st, err = nats.RECONNECTING, fmt.Errorf("natsbackplane: no round trip on the new connection: %w", ferr)
+				retry.Reset(retryPause)
+			}
+		}
 		if err == nil {
 			err = fmt.Errorf("%w (%v)", ErrNotConnected, st)
 		}
