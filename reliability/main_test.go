@@ -1,0 +1,29 @@
+// Package reliability runs strata's failure scenarios against the real
+// servers (Redis at $STRATA_REDIS_ADDR, NATS at $STRATA_NATS_URL, RabbitMQ
+// at $STRATA_AMQP_URL), with the coherence checker (internal/coherence)
+// watching every read: five nodes with fail-safe on, a Redis L2 and one of
+// the three backplanes, each node reaching each server through Toxiproxy
+// proxies of its own (internal/toxitest). A missing server skips the
+// tests, or fails them when $CI is "true".
+//
+// By default the faults last 3 s (30 s × STRATA_RELIABILITY_SCALE, whose
+// default is 0.1) and each backplane runs a representative subset of the
+// scenarios; STRATA_RELIABILITY_SCALE=1 runs every scenario on every
+// backplane with 30 s faults (about 15 minutes). docs/reliability.md has
+// the scenarios, the rule and the figures.
+package reliability
+
+import (
+	"testing"
+
+	"github.com/redis/go-redis/v9/logging"
+	"go.uber.org/goleak"
+)
+
+// TestMain silences go-redis's log (a line per failed dial while a proxy
+// is down) and fails the run if a goroutine outlives the tests: every
+// cache, client, proxy and server process is closed by then.
+func TestMain(m *testing.M) {
+	logging.Disable()
+	goleak.VerifyTestMain(m)
+}

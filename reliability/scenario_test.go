@@ -1,0 +1,314 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+
+	"github.com/stratacache/strata/internal/coherence"
+	"github.com/stratacache/strata/internal/natstest"
+	"github.com/stratacache/strata/internal/rabbittest"
+	"github.com/stratacache/strata/internal/redistest"
+	"github.com/stratacache/strata/internal/toxitest"
+)
+
+// Settings every scenario's nodes and checker share.
+const (
+	nodes         = 5
+	bound         = time.Second // Options.BackplaneStalenessBound
+	recoveryDelay = time.Second // Options.AutoRecoveryDelay
+	slack         = time.Second // on top of bound for delivery and scheduling
+	// convergence is the promise after a fault: the auto-recovery delay
+	// plus 1 s.
+	convergence = recoveryDelay + time.Second
+)
+
+// scale returns STRATA_RELIABILITY_SCALE (default 0.1): faults last 30 s
+// times the scale.
+func scale(t *testing.T) float64 {
+	raw := os.Getenv("STRATA_RELIABILITY_SCALE")
+	if raw == "" {
+		return 0.1
+	}
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil || f <= 0 {
+		t.Fatalf("STRATA_RELIABILITY_SCALE=%q: want a number > 0", raw)
+	}
+	return f
+}
+
+// long reports whether the full matrix runs (scale 1 or more).
+func long(t *testing.T) bool { return scale(t) >= 1 }
+
+// env is what a scenario's fault acts on.
+type env struct {
+	t       *testing.T
+	bp      string
+	toxi    *toxitest.Server
+	cluster *coherence.Cluster
+	// restart, when set, stops the cluster's private servers (stop) and
+	// starts them again (start); only the restart scenario has them.
+	stop, start func()
+}
+
+// scenario is one failure: inject starts it and returns the function that
+// ends it.
+type scenario struct {
+	name string
+	// cut returns the nodes whose backplane the fault cuts (their changes
+	// reach the others only once it ends); nil for none.
+	cut func(bp string) []int
+	// private: the cluster runs on servers of the test's own (restart).
+	private bool
+	// queues: small transport queues, so a slow consumer drops messages.
+	queues bool
+	inject func(e *env) (heal func())
+}
+
+func all(string) []int {
+	out := make([]int, nodes)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var scenarios = []scenario{
+	{name: "l2-down", inject: func(e *env) func() {
+		m := toxitest.Match{Role: toxitest.RoleL2}
+		must(e.t, e.toxi.Down(m))
+		return func() { must(e.t, e.toxi.Up(m)) }
+	}},
+	{name: "backplane-down", cut: all, inject: func(e *env) func() {
+		m := toxitest.Match{Role: toxitest.RoleBackplane}
+		must(e.t, e.toxi.Down(m))
+		return func() { must(e.t, e.toxi.Up(m)) }
+	}},
+	{name: "l2-latency-500ms", inject: func(e *env) func() {
+		m := toxitest.Match{Role: toxitest.RoleL2}
+		must(e.t, e.toxi.Latency(m, 250*time.Millisecond, 0)) // each way: +500 ms per round trip
+		return func() { must(e.t, e.toxi.Clear(m)) }
+	}},
+	{name: "partition", cut: func(string) []int { return []int{2} }, inject: func(e *env) func() {
+		const victim = 2
+		m := toxitest.Match{Node: coherence.NodeName(victim)}
+		must(e.t, e.toxi.Down(m))
+		return func() { must(e.t, e.toxi.Up(m)) }
+	}},
+	{name: "restart", private: true, cut: all, inject: func(e *env) func() {
+		// The private Redis (L2, and the backplane when it is Redis) and
+		// NATS servers are killed and started again, empty; RabbitMQ,
+		// shared, is taken away by its proxies instead.
+		e.stop()
+		if e.bp == "amqp" {
+			must(e.t, e.toxi.Down(toxitest.Match{Role: toxitest.RoleBackplane}))
+		}
+		return func() {
+			e.start()
+			if e.bp == "amqp" {
+				must(e.t, e.toxi.Up(toxitest.Match{Role: toxitest.RoleBackplane}))
+			}
+		}
+	}},
+	{name: "slow-consumer", queues: true, cut: func(bp string) []int {
+		if bp == "redis" {
+			return []int{1} // the connection toxic closes its publishing connections too
+		}
+		return nil
+	}, inject: func(e *env) func() {
+		// Node 1 handles each message 20 ms late: NATS drops what
+		// overflows its 16-message queue (and reports it), RabbitMQ drops
+		// the oldest beyond 16 queued (the gap shows), and Redis, which
+		// keeps buffering for a slow subscriber until its output-buffer
+		// limit, then closes its connection: a limit_data toxic closes it
+		// after every 4 KiB instead.
+		const victim = 1
+		e.cluster.Slow[victim].SetDelay(20 * time.Millisecond)
+		m := toxitest.Match{Node: coherence.NodeName(victim), Role: toxitest.RoleBackplane}
+		if e.bp == "redis" {
+			must(e.t, e.toxi.AddToxic(m, "output-buffer-limit", "limit_data", toxitest.Downstream,
+				toxiclient.Attributes{"bytes": 4096}))
+		}
+		return func() {
+			e.cluster.Slow[victim].SetDelay(0)
+			if e.bp == "redis" {
+				must(e.t, e.toxi.Clear(m))
+			}
+		}
+	}},
+}
+
+// ciSubset is the scenarios each backplane runs in the short form: every
+// backplane is checked in CI, and every scenario runs on at least one.
+var ciSubset = map[string][]string{
+	"redis": {"l2-down", "backplane-down", "partition", "restart", "slow-consumer"},
+	"nats":  {"l2-latency-500ms", "partition", "restart", "slow-consumer"},
+	"amqp":  {"l2-down", "backplane-down", "partition", "slow-consumer"},
+}
+
+// TestScenarios runs each failure scenario on each backplane with the
+// checker's workload going, and asserts: no caller-visible error, no
+// panic, no read breaking the staleness rule, and every node serving the
+// latest value of every key within the auto-recovery delay plus 1 s after
+// the fault ends.
+func TestScenarios(t *testing.T) {
+	for _, bp := range coherence.Backplanes {
+		t.Run(bp, func(t *testing.T) {
+			t.Parallel()
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					if !long(t) && !contains(ciSubset[bp], sc.name) {
+						t.Skipf("short form: %s runs on other backplanes (STRATA_RELIABILITY_SCALE=1 runs them all)", sc.name)
+					}
+					runScenario(t, bp, sc)
+				})
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// runScenario builds a cluster, starts the checker, lets it warm up,
+// injects the fault for 30 s × scale, ends it, measures convergence, and
+// checks the report.
+func runScenario(t *testing.T, bp string, sc scenario) {
+	ctx := context.Background()
+	fault := time.Duration(float64(30*time.Second) * scale(t))
+	e := &env{t: t, bp: bp, toxi: toxitest.Start(t)}
+	cfg := coherence.ClusterConfig{Nodes: nodes, Backplane: bp, Toxi: e.toxi, Bound: bound, RecoveryDelay: recoveryDelay}
+	if sc.private {
+		redisSrv := startServer(t, "redis-server", redisArgs(t.TempDir()))
+		cfg.RedisAddr = redisSrv.Addr()
+		servers := []*server{redisSrv}
+		switch bp {
+		case "nats":
+			natsSrv := startServer(t, "nats-server", natsArgs)
+			cfg.NATSURL = "nats://" + natsSrv.Addr()
+			servers = append(servers, natsSrv)
+		case "amqp":
+			cfg.AMQPURL = rabbittest.URL(t)
+		}
+		e.stop = func() {
+			for _, s := range servers {
+				s.stop()
+			}
+		}
+		e.start = func() {
+			for _, s := range servers {
+				s.start()
+			}
+		}
+	} else {
+		cfg.RedisAddr = redistest.Addr(t)
+		switch bp {
+		case "nats":
+			cfg.NATSURL = natstest.URL(t)
+		case "amqp":
+			cfg.AMQPURL = rabbittest.URL(t)
+		}
+	}
+	if sc.queues {
+		cfg.NATSQueueSize, cfg.AMQPMaxQueueLength = 16, 16
+	}
+	cluster, err := coherence.NewCluster(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cluster = cluster
+	t.Cleanup(func() {
+		if err := e.toxi.Heal(); err != nil {
+			t.Errorf("heal the proxies: %v", err)
+		}
+		if err := cluster.Close(); err != nil {
+			t.Errorf("close the cluster: %v", err)
+		}
+	})
+
+	checker, err := coherence.New(coherence.Config{Nodes: cluster.Caches, Bound: bound, Slack: slack,
+		RecoveryDelay: recoveryDelay, Workers: 2, Pause: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker.Start(ctx)
+	stop := sync.OnceValue(checker.Stop)
+	defer stop()
+	time.Sleep(time.Second) // warm up: every node holds entries in L1
+
+	var cut []int
+	if sc.cut != nil {
+		cut = sc.cut(bp)
+	}
+	f := checker.BeginFault(sc.name, cut...)
+	heal := sc.inject(e)
+	time.Sleep(fault)
+	heal()
+	recovery, recErr := f.End(ctx)
+	time.Sleep(500 * time.Millisecond)
+	rep := stop()
+	t.Logf("%s on %s, fault %v:\n%s", sc.name, bp, fault, rep)
+	record(t, bp, sc.name, fault, rep)
+
+	if recErr != nil {
+		t.Error(recErr)
+	} else if recovery > convergence {
+		t.Errorf("the nodes converged %v after the fault ended, want within %v (AutoRecoveryDelay + 1s)", recovery, convergence)
+	}
+	if rep.Errors != 0 {
+		t.Errorf("%d caller-visible errors with fail-safe on, want 0; first: %q", rep.Errors, rep.FirstErrors)
+	}
+	if rep.Panics != 0 {
+		t.Errorf("%d panics", rep.Panics)
+	}
+	if rep.Violations != 0 {
+		t.Errorf("%d reads broke the staleness rule, want 0; first: %v", rep.Violations, rep.FirstViolations)
+	}
+	if rep.Reads == 0 || rep.Sets == 0 {
+		t.Errorf("the workload did nothing: %d reads, %d sets", rep.Reads, rep.Sets)
+	}
+}
+
+// record appends the run's figures as a Markdown table row to the file
+// named by $STRATA_RELIABILITY_REPORT, when set (docs/reliability.md's
+// tables come from it).
+func record(t *testing.T, bp, name string, fault time.Duration, r coherence.Report) {
+	path := os.Getenv("STRATA_RELIABILITY_REPORT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	rec := "did not converge"
+	if len(r.Faults) > 0 && r.Faults[0].Converged {
+		rec = r.Faults[0].Recovery.Round(time.Millisecond).String()
+	}
+	_, err = fmt.Fprintf(f, "| %s | %s | %v | %d | %d | %d | %v | %v | %s |\n", bp, name, fault, r.Ops, r.Violations, r.Errors,
+		r.ReadP99.Round(time.Millisecond), r.P99.Round(time.Millisecond), rec)
+	if err != nil {
+		t.Errorf("report: %v", err)
+	}
+}
