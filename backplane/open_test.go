@@ -56,10 +56,10 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"foo://x", `backplane: unknown scheme "foo" in "foo://x" (known: ` + known + `)`},
 		{"redis://user:secret@host:6379/0", `backplane: unknown scheme "redis" in "redis://user:xxxxx@host:6379/0" (known: ` + known + `)`},
-		{"", `backplane: no scheme in URL "" (known: ` + known + `)`},
-		{"localhost/x", `backplane: no scheme in URL "localhost/x" (known: ` + known + `)`},
-		{"test-open://u:secret@host:port", `backplane: cannot parse URL "test-open://u:xxxxx@host:port": invalid port ":port" after host (known: ` + known + `)`},
-		{"::", `backplane: cannot parse URL "::": missing protocol scheme (known: ` + known + `)`},
+		{"", `backplane: missing scheme in "" (known: ` + known + `)`},
+		{"localhost/x", `backplane: missing scheme in "localhost/x" (known: ` + known + `)`},
+		{"test-open://u:secret@host:port", `backplane: bad URL "test-open://u:xxxxx@host:port": invalid port ":port" after host (known: ` + known + `)`},
+		{"::", `backplane: bad URL "::": missing protocol scheme (known: ` + known + `)`},
 	} {
 		_, err := Open(context.Background(), tc.url)
 		if err == nil {
@@ -99,10 +99,10 @@ func TestRegisterPanics(t *testing.T) {
 		open   Opener
 		want   string
 	}{
-		{"empty", "", open, "empty scheme"},
-		{"upper case", "Mem", open, `malformed scheme "Mem"`},
-		{"digit first", "1mem", open, `malformed scheme "1mem"`},
-		{"colon", "mem:", open, `malformed scheme "mem:"`},
+		{"empty", "", open, `invalid scheme ""`},
+		{"upper case", "Mem", open, `invalid scheme "Mem"`},
+		{"digit first", "1mem", open, `invalid scheme "1mem"`},
+		{"colon", "mem:", open, `invalid scheme "mem:"`},
 		{"nil opener", "test-nil", nil, "nil Opener"},
 		{"duplicate", "test-open", open, `twice for scheme "test-open"`},
 	} {
@@ -128,22 +128,5 @@ func TestRegisterPanics(t *testing.T) {
 	}
 	if slices.Contains(Schemes(), "test-nil") {
 		t.Error("a failed Register left its scheme registered")
-	}
-}
-
-func TestRedact(t *testing.T) {
-	for in, want := range map[string]string{
-		"a://u:p@h":        "a://u:xxxxx@h",
-		"a://u:p/w@h/x":    "a://u:xxxxx@h/x",
-		"a://u@h":          "a://u@h",
-		"a://h:1/x":        "a://h:1/x",
-		"no scheme:p@h":    "no scheme:p@h",
-		"a://u:p@h:x@y/z":  "a://u:xxxxx@y/z",
-		"a://h:1/x?u=a@b":  "a://h:xxxxx@b",
-		"a://u:p%zz@h:bad": "a://u:xxxxx@h:bad",
-	} {
-		if got := redact(in); got != want {
-			t.Errorf("redact(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
