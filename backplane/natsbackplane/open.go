@@ -2,18 +2,10 @@ package natsbackplane
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/url"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/internal/natsurl"
 )
 
 // Scheme is the URL scheme this package registers with backplane.Register.
@@ -23,11 +15,9 @@ func init() {
 	backplane.Register(Scheme, openURL)
 }
 
-// urlParams are the query parameters a nats:// URL may carry.
-var urlParams = []string{
-	"connect_timeout", "creds", "flush_timeout", "max_reconnects", "name",
-	"queue_size", "reconnect_wait", "tls", "tls_ca", "tls_cert", "tls_key",
-}
+// ownParams are the query parameters of a nats:// URL besides
+// natsurl.Common.
+var ownParams = []string{"flush_timeout", "queue_size"}
 
 // openURL opens a Backplane that owns its connection, from
 //
@@ -35,33 +25,13 @@ var urlParams = []string{
 //
 // See the package documentation for the parameters.
 func openURL(ctx context.Context, u *url.URL) (backplane.Backplane, error) {
-	servers, connOpts, opts, err := parseURL(u)
+	p, opts, err := parseURL(u)
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("natsbackplane: open %q: %w", u.Redacted(), err)
-	}
-	d := &ctxDialer{ctx: ctx}
-	d.d.Timeout = nats.GetDefaultOptions().Timeout
-	connOpts = append(connOpts, nats.SetCustomDialer(d), func(o *nats.Options) error {
-		d.d.Timeout = o.Timeout // as set by ?connect_timeout=, before the cut below
-		return nil
-	})
-	if deadline, ok := ctx.Deadline(); ok {
-		// The handshake after the dial (INFO, TLS, CONNECT) waits this long.
-		connOpts = append(connOpts, func(o *nats.Options) error {
-			o.Timeout = min(o.Timeout, max(time.Until(deadline), time.Millisecond))
-			return nil
-		})
-	}
-	nc, err := nats.Connect(strings.Join(servers, ","), connOpts...)
-	d.release() // reconnects dial without the caller's ctx
+	nc, err := p.Connect(ctx)
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			err = fmt.Errorf("%w (%v)", cerr, err)
-		}
-		return nil, fmt.Errorf("natsbackplane: connect to %q: %w", u.Redacted(), err)
+		return nil, err
 	}
 	b, err := New(nc, &opts)
 	if err != nil {
@@ -72,135 +42,22 @@ func openURL(ctx context.Context, u *url.URL) (backplane.Backplane, error) {
 	return b, nil
 }
 
-// parseURL checks a nats:// URL and turns it into server URLs, client
-// options and Options.
-func parseURL(u *url.URL) (servers []string, connOpts []nats.Option, opts Options, err error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("natsbackplane: bad URL %q: %s", u.Redacted(), fmt.Sprintf(format, args...))
+// parseURL checks a nats:// URL and reads the Options it sets.
+func parseURL(u *url.URL) (*natsurl.URL, Options, error) {
+	var opts Options
+	p, err := natsurl.Parse("natsbackplane", u, ownParams, "nats://[user:password@]host[:port][,host[:port]...][?param=value...]")
+	if err != nil {
+		return nil, opts, err
 	}
-	if u.Opaque != "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
-		return nil, nil, opts, bad("want nats://[user:password@]host[:port][,host[:port]...][?param=value...]")
-	}
-	q := u.Query()
-	for key := range q {
-		if !slices.Contains(urlParams, key) {
-			return nil, nil, opts, bad("unknown parameter %q (known: %s)", key, strings.Join(urlParams, ", "))
+	if p.Has("flush_timeout") {
+		if opts.FlushTimeout, err = p.Duration("flush_timeout"); err != nil {
+			return nil, opts, err
 		}
 	}
-	get := func(key string) string { return q.Get(key) }
-	duration := func(key string) (time.Duration, error) {
-		d, err := time.ParseDuration(get(key))
-		if err != nil || d <= 0 {
-			return 0, bad("%s %q is not a positive duration such as 2s", key, get(key))
-		}
-		return d, nil
-	}
-
-	useTLS := false
-	if q.Has("tls") {
-		if useTLS, err = strconv.ParseBool(get("tls")); err != nil {
-			return nil, nil, opts, bad("tls %q is not a boolean", get("tls"))
+	if p.Has("queue_size") {
+		if opts.QueueSize, err = p.PositiveInt("queue_size"); err != nil {
+			return nil, opts, err
 		}
 	}
-	if q.Has("tls_ca") || q.Has("tls_cert") || q.Has("tls_key") {
-		useTLS = true
-	}
-	scheme := "nats"
-	if useTLS {
-		scheme = "tls"
-	}
-	for h := range strings.SplitSeq(u.Host, ",") {
-		if h == "" {
-			return nil, nil, opts, bad("empty host in the server list")
-		}
-		if _, _, err := net.SplitHostPort(h); err != nil {
-			h = net.JoinHostPort(strings.Trim(h, "[]"), "4222")
-		}
-		servers = append(servers, scheme+"://"+h)
-	}
-
-	// Never give up reconnecting; notice a silent, half-open connection
-	// within about 30 s (the client default: several minutes).
-	connOpts = append(connOpts, nats.MaxReconnects(-1), nats.Name("strata natsbackplane"),
-		nats.PingInterval(10*time.Second), nats.MaxPingsOutstanding(2))
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			connOpts = append(connOpts, nats.UserInfo(u.User.Username(), pw))
-		} else {
-			connOpts = append(connOpts, nats.Token(u.User.Username()))
-		}
-	}
-	if q.Has("name") {
-		connOpts = append(connOpts, nats.Name(get("name")))
-	}
-	if q.Has("connect_timeout") {
-		d, err := duration("connect_timeout")
-		if err != nil {
-			return nil, nil, opts, err
-		}
-		connOpts = append(connOpts, nats.Timeout(d))
-	}
-	if q.Has("reconnect_wait") {
-		d, err := duration("reconnect_wait")
-		if err != nil {
-			return nil, nil, opts, err
-		}
-		connOpts = append(connOpts, nats.ReconnectWait(d))
-	}
-	if q.Has("max_reconnects") {
-		n, err := strconv.Atoi(get("max_reconnects"))
-		if err != nil || n < -1 {
-			return nil, nil, opts, bad("max_reconnects %q is not an integer >= -1 (-1: forever)", get("max_reconnects"))
-		}
-		connOpts = append(connOpts, nats.MaxReconnects(n))
-	}
-	if q.Has("flush_timeout") {
-		if opts.FlushTimeout, err = duration("flush_timeout"); err != nil {
-			return nil, nil, opts, err
-		}
-	}
-	if q.Has("queue_size") {
-		n, err := strconv.Atoi(get("queue_size"))
-		if err != nil || n <= 0 {
-			return nil, nil, opts, bad("queue_size %q is not a positive integer", get("queue_size"))
-		}
-		opts.QueueSize = n
-	}
-	if q.Has("creds") {
-		connOpts = append(connOpts, nats.UserCredentials(get("creds")))
-	}
-	if useTLS {
-		connOpts = append(connOpts, nats.Secure())
-		if q.Has("tls_ca") {
-			connOpts = append(connOpts, nats.RootCAs(get("tls_ca")))
-		}
-		if q.Has("tls_cert") != q.Has("tls_key") {
-			return nil, nil, opts, bad("tls_cert and tls_key go together")
-		}
-		if q.Has("tls_cert") {
-			connOpts = append(connOpts, nats.ClientCert(get("tls_cert"), get("tls_key")))
-		}
-	}
-	return servers, connOpts, opts, nil
-}
-
-// ctxDialer dials with the context of the Open call while it runs, so that
-// the first connection honours it, and without it afterwards (reconnects).
-type ctxDialer struct {
-	mu  sync.Mutex
-	ctx context.Context
-	d   net.Dialer
-}
-
-func (d *ctxDialer) Dial(network, address string) (net.Conn, error) {
-	d.mu.Lock()
-	ctx := d.ctx
-	d.mu.Unlock()
-	return d.d.DialContext(ctx, network, address)
-}
-
-func (d *ctxDialer) release() {
-	d.mu.Lock()
-	d.ctx = context.Background()
-	d.mu.Unlock()
+	return p, opts, nil
 }
