@@ -25,6 +25,7 @@ type recorder struct {
 
 	untracked atomic.Uint64 // receipts of keys no change tracks
 	repeats   atomic.Uint64 // second receipts of a change by one node
+	own       atomic.Uint64 // receipts of a change by its own sender
 	losses    atomic.Uint64 // EventBackplaneLoss on any node
 }
 
@@ -67,6 +68,10 @@ func (r *recorder) applied(node int, key string) {
 		return
 	}
 	ch := v.(*change)
+	if node == ch.sender {
+		r.own.Add(1) // core must ignore its own messages
+		return
+	}
 	if !ch.applied[node].CompareAndSwap(0, at) {
 		r.repeats.Add(1)
 		return

@@ -65,6 +65,9 @@ func testFanout(t *testing.T, s setup, changes int) {
 	if n := cl.rec.repeats.Load(); n != 0 {
 		t.Errorf("%d changes applied twice by a node", n)
 	}
+	if n := cl.rec.own.Load(); n != 0 {
+		t.Errorf("%d changes applied by their own sender", n)
+	}
 	if n := cl.rec.losses.Load(); n != 0 {
 		t.Errorf("%d backplane losses reported on a healthy server", n)
 	}
