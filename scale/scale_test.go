@@ -9,16 +9,13 @@ import (
 	"github.com/stratacache/strata/core"
 )
 
-// fanoutBound is the fan-out p99 TestFanout accepts: far above what
-// loopback delivery to 50 nodes takes (about a millisecond without the race
-// detector, 5 to 20 ms with it on a busy 2-core machine; docs/scaling.md),
-// so that only broken or stalled delivery fails it, not a slow machine.
-func fanoutBound() time.Duration {
-	if raceEnabled {
-		return 150 * time.Millisecond
-	}
-	return 50 * time.Millisecond
-}
+// fanoutBound is the fan-out p99 TestFanout accepts. It catches broken
+// delivery, not a slow machine: a change that reaches a node only through
+// a retry or a replay takes seconds (core's publish timeout and
+// auto-recovery delay are 2 s), while working delivery to 50 nodes takes
+// about a millisecond on a quiet 2-core machine, 5 to 20 ms with -race, and
+// up to 300 ms with -race at a load average of 30 (docs/scaling.md).
+const fanoutBound = time.Second
 
 // TestFanout: on 50 nodes per backplane (and once with a shared Redis L2),
 // 100 changes, alternately core.Set and Cache.Remove, each from another
@@ -80,8 +77,8 @@ func testFanout(t *testing.T, s setup, changes int) {
 	}
 	sum := lat.summary()
 	t.Logf("%s, %d nodes, %d changes: %v", s, s.nodes, changes, sum)
-	if bound := fanoutBound(); sum.p99 > bound {
-		t.Errorf("fan-out p99 %v over %v: delivery is broken or stalled (%v)", sum.p99, bound, sum)
+	if sum.p99 > fanoutBound {
+		t.Errorf("fan-out p99 %v over %v: delivery is broken or stalled (%v)", sum.p99, fanoutBound, sum)
 	}
 }
 
