@@ -7,7 +7,6 @@ import (
 	"html"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 	"os"
@@ -15,13 +14,15 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/stratacache/strata/internal/plot"
 )
 
 // The waterfall: a cross-node trace drawn from Jaeger's JSON API, the write
 // on one node, then the receipts it caused on the other node, on one time
 // axis, with an arrow for each link. The layout is a list of shapes drawn
-// twice: as SVG, and as PNG with the standard library's image packages and a
-// bitmap font (font.go).
+// twice: as SVG, and as PNG with internal/plot's canvas (the standard
+// library's image packages and a bitmap font).
 
 // row is one span of the picture.
 type row struct {
@@ -101,20 +102,20 @@ const (
 	wfTop     = 78
 	wfBarH    = 14
 	wfIndent  = 14
-	wfCharW   = 7 // the bitmap font's advance; the SVG font is sized to match
+	wfCharW   = plot.CharWidth // the bitmap font's advance; the SVG font is sized to match
 	wfFontPx  = 11.5
 	wfPadding = 16
 )
 
 var (
-	colBackground = color.RGBA{255, 255, 255, 255}
-	colText       = color.RGBA{33, 37, 41, 255}
-	colMuted      = color.RGBA{108, 117, 125, 255}
-	colGrid       = color.RGBA{222, 226, 230, 255}
+	colBackground = plot.Background
+	colText       = plot.Ink
+	colMuted      = plot.Muted
+	colGrid       = plot.Grid
 	colStripe     = color.RGBA{248, 249, 250, 255}
 	colLink       = color.RGBA{214, 51, 132, 255}
 	colError      = color.RGBA{220, 53, 69, 255}
-	serviceColors = []color.RGBA{{76, 120, 168, 255}, {245, 133, 24, 255}, {84, 162, 75, 255}, {183, 121, 177, 255}}
+	serviceColors = []color.RGBA{plot.Palette[0], plot.Palette[1], plot.Palette[2], plot.Palette[4]} // no red: it marks errors
 )
 
 // layout turns rows into shapes; height is the picture's height.
@@ -126,7 +127,7 @@ func layout(rows []row, title string) (shapes []shape, height int) {
 	}
 	span := max(t1-t0, 1)
 	// A round time axis.
-	step := niceStep(float64(span) / 8)
+	step := plot.NiceStep(float64(span) / 8)
 	axisEnd := math.Ceil(float64(span)/step) * step
 	xOf := func(us int64) float64 { return wfChartX + float64(us-t0)/axisEnd*wfChartW }
 
@@ -256,20 +257,6 @@ func shortService(svc string) string {
 	return "[" + svc + "]"
 }
 
-// niceStep rounds d up to 1, 2 or 5 times a power of ten.
-func niceStep(d float64) float64 {
-	if d <= 0 {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(d)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= d {
-			return m * p
-		}
-	}
-	return 10 * p
-}
-
 func formatDuration(d time.Duration) string {
 	switch {
 	case d == 0:
@@ -335,94 +322,30 @@ func writeSVG(w io.Writer, shapes []shape, width, height int) error {
 func colorHex(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
 
 // drawPNG rasterizes shapes.
-func drawPNG(shapes []shape, width, height int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
+func drawPNG(shapes []shape, width, height int) *plot.Canvas {
+	c := plot.NewCanvas(width, height, colBackground)
 	for _, s := range shapes {
 		switch s.kind {
 		case shapeRect:
 			r := image.Rect(int(math.Round(s.x)), int(math.Round(s.y)), int(math.Round(s.x+s.w)), int(math.Round(s.y+s.h)))
-			fillRect(img, r, s.fill)
+			c.FillRect(r, s.fill)
 			if s.strokeWidth > 0 {
-				t := int(math.Round(s.strokeWidth))
-				fillRect(img, image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+t), s.stroke)
-				fillRect(img, image.Rect(r.Min.X, r.Max.Y-t, r.Max.X, r.Max.Y), s.stroke)
-				fillRect(img, image.Rect(r.Min.X, r.Min.Y, r.Min.X+t, r.Max.Y), s.stroke)
-				fillRect(img, image.Rect(r.Max.X-t, r.Min.Y, r.Max.X, r.Max.Y), s.stroke)
+				c.StrokeRect(r, s.stroke, int(math.Round(s.strokeWidth)))
 			}
 		case shapeText:
 			x := int(math.Round(s.x))
 			if s.end {
-				x -= len([]rune(s.text)) * wfCharW
+				x -= plot.TextWidth(s.text)
 			}
-			drawText(img, x, int(math.Round(s.y)), s.text, s.fill, s.bold)
+			c.Text(x, int(math.Round(s.y)), s.text, s.fill, s.bold)
 		case shapeLine:
-			drawLine(img, s.x, s.y, s.w, s.h, s.stroke, s.dashed, s.strokeWidth > 1.2)
+			c.Line(s.x, s.y, s.w, s.h, s.stroke, s.dashed, s.strokeWidth > 1.2)
 			if s.arrow {
-				drawArrowHead(img, s.x, s.y, s.w, s.h, s.stroke)
+				c.ArrowHead(s.x, s.y, s.w, s.h, s.stroke)
 			}
 		}
 	}
-	return img
-}
-
-func fillRect(img *image.RGBA, r image.Rectangle, c color.RGBA) {
-	r = r.Intersect(img.Bounds())
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			img.SetRGBA(x, y, c)
-		}
-	}
-}
-
-// drawText draws s with its baseline at y; characters the font lacks are
-// drawn as '?'.
-func drawText(img *image.RGBA, x, y int, s string, c color.RGBA, bold bool) {
-	top := y - 11
-	for _, r := range s {
-		if r == 'µ' {
-			r = 'u'
-		}
-		if r == '…' {
-			r = '~'
-		}
-		if r < 32 || r > 126 {
-			r = '?'
-		}
-		g := glyphs[r-32]
-		for gy, bits := range g {
-			for gx := 0; gx < 6; gx++ {
-				if bits&(0x80>>gx) != 0 {
-					img.SetRGBA(x+gx, top+gy, c)
-					if bold {
-						img.SetRGBA(x+gx+1, top+gy, c)
-					}
-				}
-			}
-		}
-		x += wfCharW
-	}
-}
-
-func drawLine(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA, dashed, thick bool) {
-	n := int(math.Max(math.Abs(x1-x0), math.Abs(y1-y0)))
-	for i := 0; i <= n; i++ {
-		if dashed && (i/4)%2 == 1 {
-			continue
-		}
-		t := float64(i) / math.Max(float64(n), 1)
-		x, y := int(math.Round(x0+(x1-x0)*t)), int(math.Round(y0+(y1-y0)*t))
-		img.SetRGBA(x, y, c)
-		if thick {
-			img.SetRGBA(x+1, y, c)
-		}
-	}
-}
-
-func drawArrowHead(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA) {
-	a := math.Atan2(y1-y0, x1-x0)
-	for _, d := range []float64{-0.45, 0.45} {
-		drawLine(img, x1, y1, x1-8*math.Cos(a+d), y1-8*math.Sin(a+d), c, false, true)
-	}
+	return c
 }
 
 // renderWaterfall returns the SVG and PNG pictures of cn.
@@ -436,7 +359,7 @@ func renderWaterfall(cn *crossNode, title string) (svg, pngData []byte, err erro
 	if err := writeSVG(&s, shapes, wfWidth, height); err != nil {
 		return nil, nil, err
 	}
-	if err := png.Encode(&p, drawPNG(shapes, wfWidth, height)); err != nil {
+	if err := drawPNG(shapes, wfWidth, height).WritePNG(&p); err != nil {
 		return nil, nil, err
 	}
 	return s.Bytes(), p.Bytes(), nil

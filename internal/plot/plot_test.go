@@ -1,0 +1,197 @@
+package plot
+
+import (
+	"bytes"
+	"cmp"
+	"image"
+	"image/png"
+	"math"
+	"testing"
+)
+
+// decode encodes c as PNG and decodes it back, as a reader of the file would.
+func decode(t *testing.T, write func(*bytes.Buffer) error) image.Image {
+	t.Helper()
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// inked counts the pixels of r that are not the background colour.
+func inked(img image.Image, r image.Rectangle) int {
+	n := 0
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			if cr>>8 != 255 || cg>>8 != 255 || cb>>8 != 255 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestChartsRenderAtTheirSize(t *testing.T) {
+	line := &LineChart{Title: "hit ratio", XLabel: "zipf s", YLabel: "hits", Markers: true, YFromZero: true, Width: 480, Height: 300,
+		Series: []Series{{Name: "a", X: []float64{1.01, 1.1, 1.2}, Y: []float64{0.4, 0.5, 0.6}},
+			{Name: "b", X: []float64{1.01, 1.1, 1.2}, Y: []float64{0.3, 0.45, 0.55}, Dashed: true}}}
+	cdf := &LineChart{Title: "latency", XLabel: "µs", LogX: true, Width: 400, Height: 260,
+		Series: []Series{CDF("redis", []float64{50, 60, 70, 400, 2000}), CDF("nats", []float64{100, 120})}}
+	bar := &BarChart{Title: "ops/s", YLabel: "ops/s", Categories: []string{"1 core", "2 cores"}, Width: 420, Height: 280,
+		Series: []BarSeries{{Name: "strata", Values: []float64{30e6, 55e6}}, {Name: "other", Values: []float64{3e6, 2e6}}}}
+	for _, tc := range []struct {
+		name string
+		w, h int
+		png  func(*bytes.Buffer) error
+	}{
+		{"line", 480, 300, func(b *bytes.Buffer) error { return line.WritePNG(b) }},
+		{"cdf", 400, 260, func(b *bytes.Buffer) error { return cdf.WritePNG(b) }},
+		{"bar", 420, 280, func(b *bytes.Buffer) error { return bar.WritePNG(b) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := decode(t, tc.png)
+			if b := img.Bounds(); b.Dx() != tc.w || b.Dy() != tc.h {
+				t.Fatalf("size %v, want %dx%d", b, tc.w, tc.h)
+			}
+			// The title is drawn, and the middle of the plot area holds
+			// lines, bars or grid.
+			if n := inked(img, image.Rect(0, 0, tc.w, 36)); n < 20 {
+				t.Errorf("title band has %d inked pixels", n)
+			}
+			if n := inked(img, image.Rect(tc.w/4, tc.h/4, tc.w/2, 3*tc.h/4)); n < 50 {
+				t.Errorf("plot area has %d inked pixels", n)
+			}
+		})
+	}
+}
+
+// TestBarsAreProportional: a bar twice the value of another is about twice
+// as tall (measured in the series' colour down the middle of each bar).
+func TestBarsAreProportional(t *testing.T) {
+	bc := &BarChart{Width: 300, Height: 300, Categories: []string{"x"}, Series: []BarSeries{{Name: "a", Values: []float64{100}}, {Name: "b", Values: []float64{50}}}}
+	c := bc.Draw()
+	height := func(col int) int {
+		n := 0
+		for x := c.Bounds().Min.X; x < c.Bounds().Max.X; x++ {
+			h := 0
+			for y := range c.Bounds().Dy() {
+				if c.RGBAAt(x, y) == Palette[col] {
+					h++
+				}
+			}
+			n = max(n, h)
+		}
+		return n
+	}
+	a, b := height(0), height(1)
+	if b == 0 || math.Abs(float64(a)/float64(b)-2) > 0.1 {
+		t.Errorf("bar heights %d and %d, want a ratio of 2", a, b)
+	}
+}
+
+func TestDegenerateInputDoesNotPanic(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	charts := map[string]interface{ Draw() *Canvas }{
+		"empty line":        &LineChart{},
+		"empty bar":         &BarChart{},
+		"one point":         &LineChart{Series: []Series{{Name: "p", X: []float64{1}, Y: []float64{1}}}},
+		"ragged":            &LineChart{Series: []Series{{X: []float64{1, 2, 3}, Y: []float64{1}}}},
+		"non-finite":        &LineChart{Series: []Series{{X: []float64{nan, 1, inf}, Y: []float64{1, nan, 2}}}},
+		"log of zero":       &LineChart{LogX: true, LogY: true, Series: []Series{{X: []float64{0, -1}, Y: []float64{0, 5}}}},
+		"empty cdf":         &LineChart{LogX: true, Series: []Series{CDF("none", nil)}},
+		"bars missing":      &BarChart{Categories: []string{"a", "b"}, Series: []BarSeries{{Values: []float64{nan}}}},
+		"negative bars":     &BarChart{Categories: []string{"a"}, Series: []BarSeries{{Values: []float64{-3}}}},
+		"tiny picture":      &LineChart{Width: 3, Height: 3, Title: "a long title", Series: []Series{{Name: "long legend entry", X: []float64{1, 2}, Y: []float64{1, 2}}}},
+		"huge values":       &LineChart{Series: []Series{{X: []float64{0, 1e300}, Y: []float64{-1e300, 1e300}}}},
+		"all equal values":  &BarChart{Categories: []string{"a"}, Series: []BarSeries{{Values: []float64{0}}}},
+		"unicode in labels": &BarChart{Title: "π ≈ 3 … µs", Categories: []string{"ü"}, Series: []BarSeries{{Name: "é", Values: []float64{1}}}},
+	}
+	for name, c := range charts {
+		// Small pictures keep the test fast under -race.
+		switch c := c.(type) {
+		case *LineChart:
+			c.Width, c.Height = cmp.Or(c.Width, 240), cmp.Or(c.Height, 160)
+		case *BarChart:
+			c.Width, c.Height = cmp.Or(c.Width, 240), cmp.Or(c.Height, 160)
+		}
+		t.Run(name, func(t *testing.T) {
+			if c.Draw() == nil {
+				t.Fatal("nil canvas")
+			}
+		})
+	}
+}
+
+func TestCDF(t *testing.T) {
+	in := []float64{3, 1, math.NaN(), 2}
+	s := CDF("x", in)
+	if len(s.X) != 3 || s.X[0] != 1 || s.X[2] != 3 || s.Y[0] != 1.0/3 || s.Y[2] != 1 {
+		t.Errorf("CDF = %v %v", s.X, s.Y)
+	}
+	if in[0] != 3 {
+		t.Error("CDF sorted its input")
+	}
+}
+
+func TestNiceStepAndFormat(t *testing.T) {
+	for _, tc := range []struct{ in, want float64 }{{0.7, 1}, {1, 1}, {1.2, 2}, {3, 5}, {7, 10}, {120, 200}, {0, 1}, {math.NaN(), 1}} {
+		if got := NiceStep(tc.in); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("NiceStep(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	for in, want := range map[float64]string{0: "0", 0.25: "0.25", 1.5: "1.5", 12.5: "12.5", 850: "850", 12_000: "12k", 35e6: "35M", 2.5e9: "2.5G", 1234: "1234"} {
+		if got := FormatNumber(in); got != want {
+			t.Errorf("FormatNumber(%v) = %q, want %q", in, got, want)
+		}
+	}
+	// A tick at zero reached from below is labelled "0", not "-0".
+	if got := FormatNumber(math.Copysign(0, -1)); got != "0" {
+		t.Errorf("FormatNumber(-0) = %q", got)
+	}
+	for _, v := range newAxis([]float64{-0.3, 0.6}, false, false, 0, 1).ticks(6) {
+		if s := FormatNumber(v); s == "-0" {
+			t.Errorf("tick %q", s)
+		}
+	}
+}
+
+func TestLogAxisTicks(t *testing.T) {
+	a := newAxis([]float64{40, 3000}, true, false, 0, 100)
+	if a.lo != 10 || a.hi != 10000 {
+		t.Fatalf("range [%v, %v], want [10, 10000]", a.lo, a.hi)
+	}
+	got := a.ticks(0)
+	want := []float64{10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000}
+	if len(got) != len(want) {
+		t.Fatalf("ticks %v, want %v", got, want)
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-6 {
+			t.Fatalf("ticks %v, want %v", got, want)
+		}
+	}
+	if p := a.pos(100); math.Abs(p-100.0/3) > 1e-9 {
+		t.Errorf("pos(100) = %v, want a third of the way", p)
+	}
+}
+
+func TestTextDrawsGlyphs(t *testing.T) {
+	c := NewCanvas(100, 20, Background)
+	c.Text(2, 14, "Aµ", Ink, false)
+	if n := inked(c, image.Rect(0, 0, 9, 20)); n == 0 {
+		t.Error("'A' drew nothing")
+	}
+	if n := inked(c, image.Rect(9, 0, 16, 20)); n == 0 {
+		t.Error("'µ' drew nothing")
+	}
+	if w := TextWidth("Aµ"); w != 2*CharWidth {
+		t.Errorf("TextWidth = %d", w)
+	}
+}
