@@ -57,3 +57,36 @@ func TestOversizedValueIsNotReplayedForever(t *testing.T) {
 		t.Errorf("the store was asked %d times in 500 ms to write a value it refuses as too large; queued now: %d", n, c.Stats().RecoveryQueued)
 	}
 }
+
+// TestUnencodableEntryDoesNotOpenTheL2Breaker: an entry core cannot encode
+// for L2 (here an ETag longer than l2.MaxETagLen, which nothing checks
+// before the encoder) is a fault of that one entry, yet core reports it as
+// an L2 failure, which opens the L2 circuit breaker: for
+// L2CircuitBreakerDuration no node-local write of any key reaches L2. See
+// docs/hardening.md ("Known gaps"). Skipped until core is fixed;
+// STRATA_SHOW_CORE_BUGS=1 runs it.
+func TestUnencodableEntryDoesNotOpenTheL2Breaker(t *testing.T) {
+	if os.Getenv("STRATA_SHOW_CORE_BUGS") == "" {
+		t.Skip("core bug (docs/hardening.md, \"Known gaps\"): an envelope encode error counts as an L2 failure and opens the L2 circuit breaker; STRATA_SHOW_CORE_BUGS=1 runs this test")
+	}
+	ctx := context.Background()
+	store := meml2.New(nil)
+	c, err := core.New(core.Options{Name: "unencodable", L2: store, L2CircuitBreakerDuration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	etag := strings.Repeat("e", l2.MaxETagLen+1)
+	if _, err := core.GetOrSet(ctx, c, "huge-etag", func(_ context.Context, fc *core.FactoryContext[string]) (string, error) {
+		return fc.Modified("v", etag, time.Time{})
+	}); err != nil {
+		t.Fatalf("GetOrSet: %v", err)
+	}
+	if err := core.Set(ctx, c, "other", "w"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := store.Get(ctx, "other"); err != nil || !found {
+		t.Errorf("after one entry with a %d-byte ETag, a Set of another key did not reach L2 (found %v, %v); L2 errors: %d",
+			len(etag), found, err, c.Stats().L2Errors)
+	}
+}
