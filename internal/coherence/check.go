@@ -37,21 +37,30 @@ func (c *Checker) check(node int, key, value string, ver int, readAt time.Time, 
 		return
 	}
 	c.mu.Lock()
-	until, ok := c.allowedUntil(node, newer)
+	until, deferred, ok := c.allowedUntil(node, newer)
 	c.mu.Unlock()
-	if ok && readAt.After(until) {
-		why := "served after its replacement"
-		if probe {
-			why += " (recovery probe)"
-		}
-		c.violate(Violation{Node: node, Key: key, Value: value, ReadAt: readAt, Latest: ver + len(newer),
-			Allowed: until, Why: why})
+	if !ok || !readAt.After(until) {
+		return
+	}
+	why := "served after its replacement"
+	if deferred {
+		why = "served after the replay of a change made while its writer was cut off"
+	}
+	if probe {
+		why += " (recovery probe)"
+	}
+	v := Violation{Node: node, Key: key, Value: value, ReadAt: readAt, Latest: ver + len(newer), Allowed: until, Why: why}
+	if deferred {
+		c.late(v)
+	} else {
+		c.violate(v)
 	}
 }
 
 // allowedUntil returns the time until which node may serve a value that
-// the versions newer replaced, and false while no limit applies yet. c.mu
-// is held.
+// the versions newer replaced, whether that limit comes from a change made
+// by a cut-off writer (deferred), and false while no limit applies yet.
+// c.mu is held.
 //
 // A write that returned at t, made by a node whose backplane was not cut
 // while it ran, or read by a node whose backplane was cut at t, allows the
@@ -64,12 +73,10 @@ func (c *Checker) check(node int, key, value string, ver int, readAt time.Time, 
 // + Slack, if sooner. The earliest limit among the newer versions counts.
 // A write still running sets no limit, nor do the versions after it (the
 // key's writes are serialised).
-func (c *Checker) allowedUntil(node int, newer []version) (time.Time, bool) {
-	var until time.Time
-	found := false
-	better := func(t time.Time) {
+func (c *Checker) allowedUntil(node int, newer []version) (until time.Time, deferred, found bool) {
+	better := func(t time.Time, d bool) {
 		if !found || t.Before(until) {
-			until, found = t, true
+			until, deferred, found = t, d, true
 		}
 	}
 	normal := c.cfg.Bound + c.cfg.Slack
@@ -78,17 +85,17 @@ func (c *Checker) allowedUntil(node int, newer []version) (time.Time, bool) {
 			break
 		}
 		if v.writer < 0 || !c.cutDuring(v.writer, v.start, v.done) || c.cutDuring(node, v.done, v.done) {
-			better(v.done.Add(normal))
+			better(v.done.Add(normal), false)
 			break
 		}
 		if end, healed := c.cutEnd(v.writer, v.done); healed {
-			better(end.Add(c.cfg.RecoveryDelay + c.cfg.Slack))
+			better(end.Add(c.cfg.RecoveryDelay+c.cfg.Slack), true)
 		}
 		if d, cut := c.nextCut(node, v.done); cut {
-			better(d.Add(normal))
+			better(d.Add(normal), false)
 		}
 	}
-	return until, found
+	return until, deferred, found
 }
 
 // cutDuring reports whether node's backplane was cut at some time in
@@ -122,6 +129,17 @@ func (c *Checker) nextCut(node int, t time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// late records a read breaking the convergence promise for a change made
+// by a cut-off writer.
+func (c *Checker) late(v Violation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rep.Late++
+	if len(c.rep.FirstLate) < 10 {
+		c.rep.FirstLate = append(c.rep.FirstLate, v)
+	}
 }
 
 func (c *Checker) violate(v Violation) {

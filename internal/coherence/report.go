@@ -19,10 +19,18 @@ type Report struct {
 	FirstErrors []string
 	// Panics counts panics recovered in the workers.
 	Panics int64
-	// Violations counts reads that broke the rule; FirstViolations holds
-	// the first few.
+	// Violations counts reads that broke the staleness bound (a value
+	// served longer than Bound+Slack after a change every node could hear
+	// of, or the reader stopped hearing); FirstViolations holds the first
+	// few.
 	Violations      int64
 	FirstViolations []Violation
+	// Late counts reads of a value that a cut-off node replaced, served
+	// longer than RecoveryDelay+Slack after that node was back (its
+	// change arrived late: the convergence promise, not the bound);
+	// FirstLate holds the first few.
+	Late      int64
+	FirstLate []Violation
 	// ReadP50, ReadP99, WriteP99 and P99 are latency percentiles (P99 of
 	// all operations).
 	ReadP50, ReadP99, WriteP99, P99, Max time.Duration
@@ -58,6 +66,7 @@ func (c *Checker) Stop() Report {
 	r := c.rep
 	r.FirstErrors = slices.Clone(r.FirstErrors)
 	r.FirstViolations = slices.Clone(r.FirstViolations)
+	r.FirstLate = slices.Clone(r.FirstLate)
 	r.Duration = time.Since(c.begun)
 	r.Panics = c.panics.Load()
 	var reads, writes []time.Duration
@@ -101,7 +110,7 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "%v: %d ops (%d reads, %d sets, %d removes, %d tag removals), %.0f ops/s\n",
 		r.Duration.Round(time.Millisecond), r.Ops, r.Reads, r.Sets, r.Removes, r.TagRemovals,
 		float64(r.Ops)/max(r.Duration.Seconds(), 1e-9))
-	fmt.Fprintf(&b, "violations %d, caller-visible errors %d, panics %d\n", r.Violations, r.Errors, r.Panics)
+	fmt.Fprintf(&b, "violations %d, late reads %d, caller-visible errors %d, panics %d\n", r.Violations, r.Late, r.Errors, r.Panics)
 	fmt.Fprintf(&b, "latency: read p50 %v p99 %v, write p99 %v, all p99 %v, max %v\n",
 		r.ReadP50.Round(time.Microsecond), r.ReadP99.Round(time.Microsecond), r.WriteP99.Round(time.Microsecond),
 		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond))
@@ -121,6 +130,9 @@ func (r Report) String() string {
 	}
 	for _, v := range r.FirstViolations {
 		fmt.Fprintf(&b, "violation: %s\n", v)
+	}
+	for _, v := range r.FirstLate {
+		fmt.Fprintf(&b, "late: %s\n", v)
 	}
 	return b.String()
 }
