@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The profile API demo: three instances of examples/profileapi on
+# 127.0.0.1:8081-8083, no load balancer, sharing one database and strata's
+# L2 and backplane. Every instance caches profile 42; instance 1 revokes its
+# can_delete_orders permission; instances 2 and 3 must serve the new profile
+# at once, not their cached copy. Exits non-zero if one serves the old value.
+#
+#   examples/profileapi/demo.sh            # Redis (127.0.0.1:6379) as L2 and backplane, a SQLite file
+#
+# Environment (all optional):
+#   CACHE_L2_URL         default redis://127.0.0.1:6379 ("none": no L2)
+#   CACHE_BACKPLANE_URL  default redis://127.0.0.1:6379; or nats://127.0.0.1:4222,
+#                        amqp://guest:guest@127.0.0.1:5672 ("none": see the problem)
+#   DATABASE_URL         postgres://... instead of a SQLite file in a temporary directory
+#   DEMO_PORTS           default "8081 8082 8083"
+# Needs Go, curl, and the servers the URLs name.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+export CACHE_L2_URL="${CACHE_L2_URL:-redis://127.0.0.1:6379}"
+export CACHE_BACKPLANE_URL="${CACHE_BACKPLANE_URL:-redis://127.0.0.1:6379}"
+read -r -a ports <<<"${DEMO_PORTS:-8081 8082 8083}"
+run="$(date +%s)-$$"
+# Names of this run only: a shared Redis keeps other runs' entries.
+export CACHE_NAME="profileapi-demo-$run"
+export CACHE_KEY_PREFIX="profileapi-demo:$run:"
+
+work="$(mktemp -d)"
+pids=()
+status=1
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "$status" -ne 0 ]; then
+    for f in "$work"/instance-*.log; do
+      [ -f "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }
+    done
+  fi
+  if [ -n "${PROFILES_TABLE:-}" ] && command -v psql >/dev/null; then
+    psql -q "$DATABASE_URL" -c "DROP TABLE IF EXISTS $PROFILES_TABLE" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -n "${DATABASE_URL:-}" ]; then
+  # A table of this run's own (dropped at the end when psql is there), so
+  # profile 42 starts as seeded and other runs' tables are left alone.
+  export PROFILES_TABLE="profileapi_demo_${run//-/_}"
+  db="PostgreSQL, table $PROFILES_TABLE"
+else
+  export SQLITE_PATH="$work/profiles.db"
+  db="SQLite file $SQLITE_PATH"
+fi
+
+echo "== building examples/profileapi"
+go build -o "$work/profileapi" ./examples/profileapi
+
+for port in "${ports[@]}"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: port $port is in use; set DEMO_PORTS to three free ports" >&2
+    exit 1
+  fi
+done
+
+# start N PORT: starts instance N and waits (at most 30s) until it answers.
+start() {
+  ADDR="127.0.0.1:$2" INSTANCE="instance-$1" "$work/profileapi" >"$work/instance-$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$2/healthz" 2>/dev/null; then return 0; fi
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: instance $1 exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "demo: instance $1 did not answer on port $2 within 30s" >&2
+  exit 1
+}
+
+hide() { sed 's#//[^/@]*@#//***@#' <<<"$1"; } # no passwords on the screen
+echo "== starting 3 instances: L2 $(hide "$CACHE_L2_URL"), backplane $(hide "$CACHE_BACKPLANE_URL"), $db"
+# One after the other: the first creates and seeds the table.
+for i in 1 2 3; do start "$i" "${ports[$i - 1]}"; done
+
+# field JSON NAME: the value of "NAME" in the service's indented JSON.
+field() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" <<<"$1" | head -n 1; }
+
+# show JSON: one line about what an instance answered.
+show() {
+  printf '   %s: role=%-7s can_delete_orders=%-5s version=%s  (from %s)\n' "$(field "$1" instance)" \
+    "$(field "$1" role)" "$(field "$1" can_delete_orders)" "$(field "$1" version)" "$(field "$1" source)"
+}
+
+get() { curl -fsS --max-time 5 "http://127.0.0.1:${ports[$1 - 1]}/profile/42"; }
+
+echo "== GET /profile/42 on every instance, twice: the first read fills the caches, the second is a hit"
+for round in 1 2; do
+  for i in 1 2 3; do show "$(get "$i")"; done
+done
+before="$(field "$(get 1)" can_delete_orders)"
+old_version="$(field "$(get 1)" version)"
+if [ "$before" = true ]; then after=false; else after=true; fi
+
+echo "== POST /profile/42 on instance 1: can_delete_orders -> $after"
+resp="$(curl -fsS --max-time 5 -X POST -H 'Content-Type: application/json' \
+  -d "{\"can_delete_orders\": $after}" "http://127.0.0.1:${ports[0]}/profile/42")"
+show "$resp"
+new_version="$(field "$resp" version)"
+
+echo "== GET /profile/42 on instances 2 and 3, right after the update"
+stale=0
+for i in 2 3; do
+  r="$(get "$i")"
+  show "$r"
+  if [ "$(field "$r" can_delete_orders)" != "$after" ] || [ "$(field "$r" version)" != "$new_version" ]; then
+    echo "   FAIL: instance-$i serves the old profile (version $old_version)" >&2
+    stale=1
+  fi
+done
+echo "== and once more (now from their memory)"
+for i in 2 3; do show "$(get "$i")"; done
+
+if [ "$stale" -ne 0 ]; then
+  echo "demo: FAILED: an instance served the old value after the update" >&2
+  exit 1
+fi
+echo "== OK: instances 2 and 3 served version $new_version (can_delete_orders=$after) right after instance 1's update"
+status=0
