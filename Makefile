@@ -55,7 +55,7 @@ SOAK_DURATION ?= 10m
 fuzz-long:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -parallel 1 ./l2
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) -parallel 1 ./backplane
-	$(GO) test -run '^$$' -fuzz '^FuzzKeyringOpen$$' -fuzztime $(FUZZTIME) -parallel 1 ./backplane
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyringOpenReseal$$' -fuzztime $(FUZZTIME) -parallel 1 ./backplane
 
 soak: services
 	STRATA_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -race -count=1 -run '^TestSoak$$' -v -timeout 30m ./soak

@@ -14,14 +14,14 @@ import (
 	"testing"
 )
 
-// The committed corpora of FuzzDecodeMessage and FuzzKeyringOpen live in
+// The committed corpora of FuzzDecodeMessage and FuzzKeyringOpenReseal live in
 // testdata/fuzz/<name>, so that every `go test` replays them. The files
 // named seed-* are written from messageSeeds and sealedSeeds (regenerate
 // them with STRATA_WRITE_SEEDS=1 go test -run SeedCorpus ./backplane); the
 // others are inputs a long fuzzing run found that reached new code (see
 // docs/hardening.md).
 
-// fuzzKey is the signing key of the FuzzKeyringOpen corpus.
+// fuzzKey is the signing key of the FuzzKeyringOpenReseal corpus.
 var fuzzKey = []byte("strata-fuzz-signing-key-32-bytes")
 
 // messageSeeds returns the named inputs of FuzzDecodeMessage's seed corpus:
@@ -117,7 +117,7 @@ func messageSeeds(t testing.TB) map[string][]byte {
 	return seeds
 }
 
-// sealedSeeds returns the named inputs of FuzzKeyringOpen's seed corpus:
+// sealedSeeds returns the named inputs of FuzzKeyringOpenReseal's seed corpus:
 // messages sealed with fuzzKey (they open), the same with a byte of the
 // body or of the signature changed, unsigned, and too short.
 func sealedSeeds(t testing.TB) map[string][]byte {
@@ -207,7 +207,7 @@ func TestMessageSeedCorpus(t *testing.T) {
 	writeOrCheckSeeds(t, "FuzzDecodeMessage", seeds)
 }
 
-// TestSealedSeedCorpus does the same for FuzzKeyringOpen.
+// TestSealedSeedCorpus does the same for FuzzKeyringOpenReseal.
 func TestSealedSeedCorpus(t *testing.T) {
 	keyring, _ := NewKeyring(fuzzKey)
 	seeds := sealedSeeds(t)
@@ -217,15 +217,15 @@ func TestSealedSeedCorpus(t *testing.T) {
 			t.Errorf("seed %s: Open error %v", name, err)
 		}
 	}
-	writeOrCheckSeeds(t, "FuzzKeyringOpen", seeds)
+	writeOrCheckSeeds(t, "FuzzKeyringOpenReseal", seeds)
 }
 
-// FuzzKeyringOpen checks that Open never panics, that every error wraps
+// FuzzKeyringOpenReseal checks that Open never panics, that every error wraps
 // ErrBadSignature, and that what it accepts is the payload's body with
 // FlagSigned cleared, which Seal turns back into the very same payload.
 //
-//	go test -run '^$' -fuzz FuzzKeyringOpen -fuzztime 60s ./backplane
-func FuzzKeyringOpen(f *testing.F) {
+//	go test -run '^$' -fuzz FuzzKeyringOpenReseal -fuzztime 60s ./backplane
+func FuzzKeyringOpenReseal(f *testing.F) {
 	for _, s := range sealedSeeds(f) {
 		f.Add(s)
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -397,6 +398,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	checkConverges(t, cl)
+	writeHeapProfile(t)
 
 	cl.close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -405,6 +407,25 @@ func TestSoak(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > baseline {
 		t.Errorf("%d goroutines 10s after Close, %d before the nodes were made", n, baseline)
+	}
+}
+
+// writeHeapProfile writes the live heap, before the nodes close, to the
+// file named by $STRATA_SOAK_HEAPPROFILE, if set (read it with go tool
+// pprof -sample_index=inuse_space).
+func writeHeapProfile(t *testing.T) {
+	path := os.Getenv("STRATA_SOAK_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Fatal(err)
 	}
 }
 
