@@ -15,7 +15,9 @@ const DefaultDistributedLockTTL = 10 * time.Second
 // once in total. While another node holds it, this one polls L2 for the
 // value that node will write: found, the flight ends with it (done). After
 // the lock timeout (EntryOptions.LockTimeout, else the lock's TTL) or on a
-// lock error, the flight runs its factory without the lock. The returned
+// lock error, the flight runs its factory without the lock. Having taken the
+// lock, it reads L2 once more: the previous holder may have written the
+// value since. The returned
 // release (nil if not taken) must be called when the factory's value is in
 // L2 or the factory failed: the lock is never held past the factory's end.
 func distributedLock[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) (release func(), done bool) {
@@ -37,13 +39,22 @@ func distributedLock[T any](ctx context.Context, c *Cache, f *flight, eo *EntryO
 			return nil, false
 		}
 		if ok {
-			return func() {
+			release := func() {
 				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 				defer cancel()
 				if err := c.locker.Unlock(uctx, lockKey, token); err != nil {
 					c.l2Failed(ctx, f.key, "unlock", err)
 				}
-			}, false
+			}
+			// The holder before this one may have written the value and
+			// released the lock since this flight last read L2 (a slow
+			// goroutine can miss a whole factory run): read it once more
+			// under the lock.
+			if fromL2[T](ctx, c, f, eo) {
+				release()
+				return nil, true
+			}
+			return release, false
 		}
 		t := time.NewTimer(backoff)
 		select {

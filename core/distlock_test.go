@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/l2/meml2"
 )
 
 func TestDistributedStampedeLock(t *testing.T) {
@@ -49,5 +50,49 @@ func TestDistributedStampedeLock(t *testing.T) {
 				t.Fatalf("3 nodes ran the factory %d times without the lock, want one per node (3)", calls.Load())
 			}
 		})
+	}
+}
+
+// racingLocker is a node's L2 whose first TryLock lets another node write
+// the key's value and release its lock just before: as when this node's
+// flight read L2 before the other node's factory ended and takes the lock
+// after it.
+type racingLocker struct {
+	*meml2.Store
+	before func()
+	once   sync.Once
+}
+
+func (r *racingLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (string, bool, error) {
+	r.once.Do(r.before)
+	return r.Store.TryLock(ctx, key, ttl)
+}
+
+// TestDistributedLockRereadsL2: a node that gets the lock after another
+// node wrote the value finds it in L2 and does not run its factory again.
+func TestDistributedLockRereadsL2(t *testing.T) {
+	name := t.Name()
+	storeA, err := meml2.NewShared(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer storeA.Close()
+	storeB, err := meml2.NewShared(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer storeB.Close()
+	a := newCache(t, core.Options{Name: "c", InstanceID: "a", L2: storeA, DistributedStampedeLock: true})
+	racing := &racingLocker{Store: storeB, before: func() {
+		if err := core.Set(context.Background(), a, "hot", "from-a"); err != nil {
+			t.Error(err)
+		}
+	}}
+	b := newCache(t, core.Options{Name: "c", InstanceID: "b", L2: racing, DistributedStampedeLock: true})
+	v, err := core.GetOrSet(context.Background(), b, "hot", func(context.Context, *core.FactoryContext[string]) (string, error) {
+		return "from-b", nil
+	})
+	if err != nil || v != "from-a" {
+		t.Fatalf("GetOrSet on B = %q, %v; want A's value from L2, B's factory not run", v, err)
 	}
 }
