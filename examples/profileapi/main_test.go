@@ -7,17 +7,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
+	"github.com/stratacache/strata/core"
 	"github.com/stratacache/strata/internal/redistest"
+	"github.com/stratacache/strata/otel/strataotel"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -336,5 +342,33 @@ func TestDatabaseDownServesStale(t *testing.T) {
 	// Profile 7 was never cached: nothing to fall back on.
 	if _, status := n.get(t, 7); status != http.StatusServiceUnavailable {
 		t.Fatalf("database down, nothing cached: status %d, want 503", status)
+	}
+}
+
+// TestTracing checks that a request is one trace: the request span, the
+// cache's operation (strataotel) and the database query inside it.
+func TestTracing(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	obs := strataotel.New(strataotel.WithTracerProvider(tp))
+	t.Cleanup(func() {
+		obs.Shutdown()
+		tp.Shutdown(context.Background())
+	})
+	n := startInstances(t, 1, config{L2URL: "none", BackplaneURL: "none",
+		Tracer: tp.Tracer("test"), Observers: []core.Observer{obs}})[0]
+	if _, status := n.get(t, 42); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	spans := map[string]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		spans[s.Name] = s
+	}
+	req, op, query := spans["GET /profile/{id}"], spans["strata.get_or_set"], spans["SELECT profiles"]
+	if !req.SpanContext.IsValid() || !op.SpanContext.IsValid() || !query.SpanContext.IsValid() {
+		t.Fatalf("spans %v: want the request, strata.get_or_set and SELECT profiles", slices.Collect(maps.Keys(spans)))
+	}
+	if op.Parent.SpanID() != req.SpanContext.SpanID() || query.SpanContext.TraceID() != req.SpanContext.TraceID() {
+		t.Errorf("strata.get_or_set is not inside the request's trace, or the query is not")
 	}
 }
