@@ -46,11 +46,13 @@ jaeger-example: jaeger
 # for $(FUZZTIME) (10 minutes) on one worker, one after the other; inputs
 # that reach new code land in $(go env GOCACHE)/fuzz (copy the small ones
 # into the package's testdata/fuzz/<Fuzzer>/ to replay them in every run).
-# soak: the soak test for $(SOAK_DURATION) (10 minutes) with the race
-# detector; STRATA_SOAK_BACKPLANE=nats or amqp picks another backplane.
-# soak-short: the 18-second version `make test` runs.
+# soak: the soak test for $(SOAK_DURATION) (10 minutes), without the race
+# detector so that the load is heavier (SOAK_FLAGS=-race adds it; `make
+# test` runs the short version with it); STRATA_SOAK_BACKPLANE=nats or amqp
+# picks another backplane. soak-short: the 18-second version `make test` runs.
 FUZZTIME ?= 10m
 SOAK_DURATION ?= 10m
+SOAK_FLAGS ?=
 .PHONY: fuzz-long soak soak-short
 fuzz-long:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -parallel 1 ./l2
@@ -58,7 +60,7 @@ fuzz-long:
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyringOpenReseal$$' -fuzztime $(FUZZTIME) -parallel 1 ./backplane
 
 soak: services
-	STRATA_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -race -count=1 -run '^TestSoak$$' -v -timeout 30m ./soak
+	STRATA_SOAK_DURATION=$(SOAK_DURATION) $(GO) test $(SOAK_FLAGS) -count=1 -run '^TestSoak$$' -v -timeout 30m ./soak
 
 soak-short: services
 	$(GO) test -race -count=1 -run '^TestSoak$$' -v ./soak

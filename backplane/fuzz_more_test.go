@@ -274,8 +274,8 @@ func TestDecodeMessageRefusesOversizedInput(t *testing.T) {
 		t.Fatalf("DecodeMessage of %d bytes: %v, want ErrCorrupt naming the size and the limit", len(over), err)
 	}
 	huge := append(bytes.Clone(b), make([]byte, 1<<20)...)
-	if perRun := allocatedPerRun(func() { _, _ = DecodeMessage(huge) }); perRun > 512 {
-		t.Errorf("DecodeMessage of %d bytes allocates %d bytes per call, want only its error", len(huge), perRun)
+	if perRun := allocatedPerRun(func() { _, _ = DecodeMessage(huge) }); perRun > 4096 {
+		t.Errorf("DecodeMessage of %d bytes allocates %d bytes per call, want a few hundred (its error), nothing like the input", len(huge), perRun)
 	}
 }
 
@@ -300,8 +300,8 @@ func TestKeyringOpenRefusesOversizedPayload(t *testing.T) {
 	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), fmt.Sprintf("MaxPayloadLen is %d", MaxPayloadLen)) {
 		t.Fatalf("Open of %d bytes: %v, want ErrBadSignature naming the limit", len(huge), err)
 	}
-	if perRun := allocatedPerRun(func() { _, _ = keyring.Open(nil, huge) }); perRun > 512 {
-		t.Errorf("Open of %d bytes allocates %d bytes per call, want only its error", len(huge), perRun)
+	if perRun := allocatedPerRun(func() { _, _ = keyring.Open(nil, huge) }); perRun > 4096 {
+		t.Errorf("Open of %d bytes allocates %d bytes per call, want a few hundred (its error), nothing like the input", len(huge), perRun)
 	}
 }
 
