@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,4 +90,40 @@ func TestUnencodableEntryDoesNotOpenTheL2Breaker(t *testing.T) {
 		t.Errorf("after one entry with a %d-byte ETag, a Set of another key did not reach L2 (found %v, %v); L2 errors: %d",
 			len(etag), found, err, c.Stats().L2Errors)
 	}
+}
+
+// TestPerKeyStateIsBoundedByL1: a cache whose L1 holds at most 1,000
+// entries keeps, after Sets of 100,000 distinct keys, a record of the
+// version of each of the last 65,536 of them (core's floors), key strings
+// included; an L1-only cache too, though floors only matter for entries read
+// from L2. The soak shows the same growth through backplane messages
+// (docs/hardening.md, "Known gaps", 1). Skipped until core is fixed;
+// STRATA_SHOW_CORE_BUGS=1 runs it.
+func TestPerKeyStateIsBoundedByL1(t *testing.T) {
+	if os.Getenv("STRATA_SHOW_CORE_BUGS") == "" {
+		t.Skip("core bug (docs/hardening.md, \"Known gaps\", 1): per-key floors outlive L1, up to 65,536 keys per cache, bounded by count, not bytes or age; STRATA_SHOW_CORE_BUGS=1 runs this test")
+	}
+	ctx := context.Background()
+	c, err := core.New(core.Options{Name: "floors", L1MaxEntries: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := liveHeap()
+	pad := strings.Repeat("k", 56)
+	for i := range 100_000 {
+		if err := core.Set(ctx, c, fmt.Sprintf("%s%08d", pad, i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grew := int64(liveHeap()) - int64(before); grew > 2<<20 {
+		t.Errorf("after 100,000 Sets of distinct 64-byte keys into an L1 of 1,000 entries, the live heap grew by %.1f MiB", float64(grew)/(1<<20))
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
