@@ -1,0 +1,304 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/core"
+
+	// The backplane URL schemes InvalidationLatency opens.
+	_ "github.com/stratacache/strata/backplane/natsbackplane"
+	_ "github.com/stratacache/strata/backplane/rabbitbackplane"
+	_ "github.com/stratacache/strata/backplane/redisbackplane"
+)
+
+// Transports are the backplanes measured, in report order.
+var Transports = []string{"redis", "nats", "amqp"}
+
+// Servers are the addresses of the real servers.
+type Servers struct {
+	RedisAddr string // host:port
+	NATSURL   string
+	AMQPURL   string
+}
+
+// ServersFromEnv reads $STRATA_REDIS_ADDR, $STRATA_NATS_URL and
+// $STRATA_AMQP_URL, with the test defaults (the local servers) for those
+// unset.
+func ServersFromEnv() Servers {
+	return Servers{
+		RedisAddr: cmp.Or(os.Getenv("STRATA_REDIS_ADDR"), "127.0.0.1:6379"),
+		NATSURL:   cmp.Or(os.Getenv("STRATA_NATS_URL"), nats.DefaultURL),
+		AMQPURL:   cmp.Or(os.Getenv("STRATA_AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+	}
+}
+
+// backplaneURL is the URL backplane.Open takes for transport.
+func (s Servers) backplaneURL(transport string) (string, error) {
+	switch transport {
+	case "redis":
+		return "redis://" + s.RedisAddr, nil
+	case "nats":
+		return s.NATSURL, nil
+	case "amqp":
+		return s.AMQPURL, nil
+	}
+	return "", fmt.Errorf("bench: unknown transport %q (want one of %v)", transport, Transports)
+}
+
+// roundTimeout bounds one measured trip.
+const roundTimeout = 5 * time.Second
+
+// warmup is the number of trips made before measuring, to open
+// connections and fill pools.
+const warmup = 20
+
+// receipts is a core.Observer sending the time each backplane message
+// about key arrives.
+type receipts struct {
+	key string
+	got chan time.Time
+}
+
+func (o *receipts) OpStart(ctx context.Context, _ *core.OpInfo) context.Context { return ctx }
+func (o *receipts) OpEnd(context.Context, *core.OpInfo)                         {}
+func (o *receipts) Event(_ context.Context, ev core.Event) {
+	if ev.Kind == core.EventBackplaneReceived && ev.Key == o.key {
+		select {
+		case o.got <- time.Now():
+		default:
+		}
+	}
+}
+
+// InvalidationLatency makes two strata nodes, A and B, on one backplane of
+// the given transport (no L2), and returns n trips, each the time from
+// A's core.Set until B's observer sees the backplane message for the key.
+// Trips run one at a time. Every cache, backplane and exchange it makes is
+// released before it returns.
+func InvalidationLatency(ctx context.Context, s Servers, transport string, n int) (lat []time.Duration, err error) {
+	url, err := s.backplaneURL(transport)
+	if err != nil {
+		return nil, err
+	}
+	name := "strata-bench-" + unique()
+	const key = "profile:42"
+	obs := &receipts{key: key, got: make(chan time.Time, 1)}
+	var nodes [2]*core.Cache
+	for i := range nodes {
+		bp, err := backplane.Open(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = bp.Close() }()
+		o := core.Options{Name: name, InstanceID: "node-" + strconv.Itoa(i), Backplane: bp}
+		if i == 1 {
+			o.Observers = []core.Observer{obs}
+		}
+		c, err := core.New(o)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = c.Close() }() // before its backplane (deferred calls run last in, first out)
+		nodes[i] = c
+	}
+	if transport == "amqp" {
+		defer func() { err = errors.Join(err, deleteExchange(s.AMQPURL, backplane.ChannelName(name))) }()
+	}
+	for _, c := range nodes {
+		if err := waitConnected(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	lat = make([]time.Duration, 0, n)
+	for i := range warmup + n {
+		start := time.Now()
+		if err := core.Set(ctx, nodes[0], key, strconv.Itoa(i), core.WithDuration(time.Hour)); err != nil {
+			return nil, err
+		}
+		select {
+		case t := <-obs.got:
+			if i >= warmup {
+				lat = append(lat, t.Sub(start))
+			}
+		case <-time.After(roundTimeout):
+			return nil, fmt.Errorf("bench: %s: node B heard nothing of set %d within %v", transport, i, roundTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return lat, nil
+}
+
+func waitConnected(ctx context.Context, c *core.Cache) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().Disconnected {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: %s's backplane did not connect within 10 s", c.InstanceID())
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// RawLatency returns n trips of the transport's own client, each the time
+// from publishing a 100-byte message on one connection until another
+// connection subscribed to it receives it: the floor under
+// InvalidationLatency.
+func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time.Duration, error) {
+	var (
+		publish func() error
+		recv    <-chan struct{}
+		closers []func() error
+	)
+	defer func() {
+		for _, c := range slices.Backward(closers) {
+			_ = c()
+		}
+	}()
+	payload := make([]byte, 100) // about a backplane message
+	name := "strata-bench-raw-" + unique()
+	got := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}
+	recv = got
+	switch transport {
+	case "redis":
+		pub, sub := redis.NewClient(&redis.Options{Addr: s.RedisAddr}), redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+		closers = append(closers, pub.Close, sub.Close)
+		ps := sub.Subscribe(ctx, name)
+		closers = append(closers, ps.Close)
+		if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
+			return nil, fmt.Errorf("bench: redis subscribe: %w", err)
+		}
+		msgs := ps.Channel()
+		go func() {
+			for range msgs {
+				signal()
+			}
+		}()
+		publish = func() error { return pub.Publish(ctx, name, payload).Err() }
+	case "nats":
+		var conns [2]*nats.Conn
+		for i := range conns {
+			nc, err := nats.Connect(s.NATSURL)
+			if err != nil {
+				return nil, fmt.Errorf("bench: nats connect: %w", err)
+			}
+			closers = append(closers, func() error { nc.Close(); return nil })
+			conns[i] = nc
+		}
+		if _, err := conns[1].Subscribe(name, func(*nats.Msg) { signal() }); err != nil {
+			return nil, err
+		}
+		if err := conns[1].Flush(); err != nil {
+			return nil, err
+		}
+		publish = func() error { return conns[0].Publish(name, payload) }
+	case "amqp":
+		closers = append(closers, func() error { return deleteExchange(s.AMQPURL, name) })
+		var chans [2]*amqp.Channel
+		for i := range chans {
+			conn, err := amqp.Dial(s.AMQPURL)
+			if err != nil {
+				return nil, fmt.Errorf("bench: amqp dial: %w", err)
+			}
+			closers = append(closers, conn.Close)
+			if chans[i], err = conn.Channel(); err != nil {
+				return nil, err
+			}
+			if err := chans[i].ExchangeDeclare(name, amqp.ExchangeFanout, false, false, false, false, nil); err != nil {
+				return nil, err
+			}
+		}
+		q, err := chans[1].QueueDeclare("", false, true, true, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := chans[1].QueueBind(q.Name, "", name, false, nil); err != nil {
+			return nil, err
+		}
+		deliveries, err := chans[1].Consume(q.Name, "", true, true, false, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			for range deliveries {
+				signal()
+			}
+		}()
+		publish = func() error {
+			return chans[0].PublishWithContext(ctx, name, "", false, false, amqp.Publishing{Body: payload})
+		}
+	default:
+		return nil, fmt.Errorf("bench: unknown transport %q (want one of %v)", transport, Transports)
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := range warmup + n {
+		start := time.Now()
+		if err := publish(); err != nil {
+			return nil, fmt.Errorf("bench: %s publish: %w", transport, err)
+		}
+		select {
+		case <-recv:
+			if i >= warmup {
+				lat = append(lat, time.Since(start))
+			}
+		case <-time.After(roundTimeout):
+			return nil, fmt.Errorf("bench: %s: no message %d within %v", transport, i, roundTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return lat, nil
+}
+
+// deleteExchange deletes a fanout exchange the benchmark declared (they
+// are not auto-deleted, and the server is shared).
+func deleteExchange(url, name string) error {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return fmt.Errorf("bench: delete exchange %q: %w", name, err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("bench: delete exchange %q: %w", name, err)
+	}
+	if err := ch.ExchangeDelete(name, false, false); err != nil {
+		return fmt.Errorf("bench: delete exchange %q: %w", name, err)
+	}
+	return nil
+}
+
+// Percentile returns the p-quantile (0 <= p <= 1) of sorted by the
+// nearest-rank method, or 0 when sorted is empty.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func unique() string { return rand.Text()[:12] }

@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stratacache/strata/internal/natstest"
+	"github.com/stratacache/strata/internal/rabbittest"
+	"github.com/stratacache/strata/internal/redistest"
+)
+
+// servers returns the test servers, skipping tb (failing it under
+// CI=true) when one does not answer.
+func servers(tb testing.TB) Servers {
+	tb.Helper()
+	return Servers{RedisAddr: redistest.Addr(tb), NATSURL: natstest.URL(tb), AMQPURL: rabbittest.URL(tb)}
+}
+
+// BenchmarkInvalidationLatency reports the p50 and p99 of one trip, strata
+// (set on A → message on B) and raw (publish → receive), per transport.
+// b.N is the number of trips: run with -benchtime 2000x.
+func BenchmarkInvalidationLatency(b *testing.B) {
+	s := servers(b)
+	for _, tr := range Transports {
+		for _, kind := range []string{"strata", "raw"} {
+			b.Run(tr+"/"+kind, func(b *testing.B) {
+				measure := InvalidationLatency
+				if kind == "raw" {
+					measure = RawLatency
+				}
+				lat, err := measure(context.Background(), s, tr, b.N)
+				if err != nil {
+					b.Fatal(err)
+				}
+				slices.Sort(lat)
+				b.ReportMetric(float64(Percentile(lat, 0.5).Microseconds()), "p50-µs")
+				b.ReportMetric(float64(Percentile(lat, 0.99).Microseconds()), "p99-µs")
+			})
+		}
+	}
+}
+
+// TestLatencyTrips: a few trips on each transport, strata and raw, each
+// measured and plausible (positive, under the per-trip timeout).
+func TestLatencyTrips(t *testing.T) {
+	s := servers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tr := range Transports {
+		t.Run(tr, func(t *testing.T) {
+			for kind, measure := range map[string]func(context.Context, Servers, string, int) ([]time.Duration, error){
+				"strata": InvalidationLatency, "raw": RawLatency,
+			} {
+				lat, err := measure(ctx, s, tr, 5)
+				if err != nil {
+					t.Fatalf("%s: %v", kind, err)
+				}
+				if len(lat) != 5 {
+					t.Fatalf("%s: %d trips, want 5", kind, len(lat))
+				}
+				for _, d := range lat {
+					if d <= 0 || d >= roundTimeout {
+						t.Errorf("%s: trip of %v", kind, d)
+					}
+				}
+			}
+		})
+	}
+	if _, err := RawLatency(ctx, s, "carrier-pigeon", 1); err == nil {
+		t.Error("an unknown transport is not an error")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	d := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for p, want := range map[float64]time.Duration{0: 1, 0.5: 5, 0.9: 9, 0.99: 10, 1: 10} {
+		if got := Percentile(d, p); got != want {
+			t.Errorf("Percentile(%v) = %v, want %v", p, got, want)
+		}
+	}
+	if Percentile(nil, 0.5) != 0 {
+		t.Error("Percentile of nothing is not 0")
+	}
+}
