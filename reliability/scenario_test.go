@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	toxiclient "github.com/Shopify/toxiproxy/v2/client"
-
 	"github.com/stratacache/strata/internal/coherence"
 	"github.com/stratacache/strata/internal/natstest"
 	"github.com/stratacache/strata/internal/rabbittest"
@@ -52,111 +50,6 @@ func scale(t *testing.T) float64 {
 // long reports whether the full matrix runs (scale 1 or more).
 func long(t *testing.T) bool { return scale(t) >= 1 }
 
-// env is what a scenario's fault acts on.
-type env struct {
-	t       *testing.T
-	bp      string
-	toxi    *toxitest.Server
-	cluster *coherence.Cluster
-	// restart, when set, stops the cluster's private servers (stop) and
-	// starts them again (start); only the restart scenario has them.
-	stop, start func()
-}
-
-// scenario is one failure: inject starts it and returns the function that
-// ends it.
-type scenario struct {
-	name string
-	// cut returns the nodes whose backplane the fault cuts (their changes
-	// reach the others only once it ends); nil for none.
-	cut func(bp string) []int
-	// private: the cluster runs on servers of the test's own (restart).
-	private bool
-	// queues: small transport queues, so a slow consumer drops messages.
-	queues bool
-	inject func(e *env) (heal func())
-}
-
-func all(string) []int {
-	out := make([]int, nodes)
-	for i := range out {
-		out[i] = i
-	}
-	return out
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-var scenarios = []scenario{
-	{name: "l2-down", inject: func(e *env) func() {
-		m := toxitest.Match{Role: toxitest.RoleL2}
-		must(e.t, e.toxi.Down(m))
-		return func() { must(e.t, e.toxi.Up(m)) }
-	}},
-	{name: "backplane-down", cut: all, inject: func(e *env) func() {
-		m := toxitest.Match{Role: toxitest.RoleBackplane}
-		must(e.t, e.toxi.Down(m))
-		return func() { must(e.t, e.toxi.Up(m)) }
-	}},
-	{name: "l2-latency-500ms", inject: func(e *env) func() {
-		m := toxitest.Match{Role: toxitest.RoleL2}
-		must(e.t, e.toxi.Latency(m, 250*time.Millisecond, 0)) // each way: +500 ms per round trip
-		return func() { must(e.t, e.toxi.Clear(m)) }
-	}},
-	{name: "partition", cut: func(string) []int { return []int{2} }, inject: func(e *env) func() {
-		const victim = 2
-		m := toxitest.Match{Node: coherence.NodeName(victim)}
-		must(e.t, e.toxi.Down(m))
-		return func() { must(e.t, e.toxi.Up(m)) }
-	}},
-	{name: "restart", private: true, cut: all, inject: func(e *env) func() {
-		// The private Redis (L2, and the backplane when it is Redis) and
-		// NATS servers are killed and started again, empty; RabbitMQ,
-		// shared, is taken away by its proxies instead.
-		e.stop()
-		if e.bp == "amqp" {
-			must(e.t, e.toxi.Down(toxitest.Match{Role: toxitest.RoleBackplane}))
-		}
-		return func() {
-			e.start()
-			if e.bp == "amqp" {
-				must(e.t, e.toxi.Up(toxitest.Match{Role: toxitest.RoleBackplane}))
-			}
-		}
-	}},
-	{name: "slow-consumer", queues: true, cut: func(bp string) []int {
-		if bp == "redis" {
-			return []int{1} // the connection toxic closes its publishing connections too
-		}
-		return nil
-	}, inject: func(e *env) func() {
-		// Node 1 handles each message 20 ms late: NATS drops what
-		// overflows its 16-message queue (and reports it), RabbitMQ drops
-		// the oldest beyond 16 queued (the gap shows), and Redis, which
-		// keeps buffering for a slow subscriber until its output-buffer
-		// limit, then closes its connection: a limit_data toxic closes it
-		// after every 4 KiB instead.
-		const victim = 1
-		e.cluster.Slow[victim].SetDelay(20 * time.Millisecond)
-		m := toxitest.Match{Node: coherence.NodeName(victim), Role: toxitest.RoleBackplane}
-		if e.bp == "redis" {
-			must(e.t, e.toxi.AddToxic(m, "output-buffer-limit", "limit_data", toxitest.Downstream,
-				toxiclient.Attributes{"bytes": 4096}))
-		}
-		return func() {
-			e.cluster.Slow[victim].SetDelay(0)
-			if e.bp == "redis" {
-				must(e.t, e.toxi.Clear(m))
-			}
-		}
-	}},
-}
-
 // ciSubset is the scenarios each backplane runs in the short form: every
 // backplane is checked in CI, and every scenario runs on at least one.
 var ciSubset = map[string][]string{
@@ -176,10 +69,10 @@ func TestScenarios(t *testing.T) {
 	for _, bp := range coherence.Backplanes {
 		t.Run(bp, func(t *testing.T) {
 			t.Parallel()
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					if !long(t) && !contains(ciSubset[bp], sc.name) {
-						t.Skipf("short form: %s runs on other backplanes (STRATA_RELIABILITY_SCALE=1 runs them all)", sc.name)
+			for _, sc := range coherence.Faults {
+				t.Run(sc.Name, func(t *testing.T) {
+					if !long(t) && !contains(ciSubset[bp], sc.Name) {
+						t.Skipf("short form: %s runs on other backplanes (STRATA_RELIABILITY_SCALE=1 runs them all)", sc.Name)
 					}
 					runScenario(t, bp, sc)
 				})
@@ -200,52 +93,50 @@ func contains(list []string, s string) bool {
 // runScenario builds a cluster, starts the checker, lets it warm up,
 // injects the fault for 30 s × scale, ends it, measures convergence, and
 // checks the report.
-func runScenario(t *testing.T, bp string, sc scenario) {
+func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 	ctx := context.Background()
 	fault := time.Duration(float64(30*time.Second) * scale(t))
-	e := &env{t: t, bp: bp, toxi: toxitest.Start(t)}
-	cfg := coherence.ClusterConfig{Nodes: nodes, Backplane: bp, Toxi: e.toxi, Bound: bound, RecoveryDelay: recoveryDelay}
-	if sc.private {
-		redisSrv := startServer(t, "redis-server", redisArgs(t.TempDir()))
-		cfg.RedisAddr = redisSrv.Addr()
-		servers := []*server{redisSrv}
-		switch bp {
-		case "nats":
-			natsSrv := startServer(t, "nats-server", natsArgs)
-			cfg.NATSURL = "nats://" + natsSrv.Addr()
-			servers = append(servers, natsSrv)
-		case "amqp":
-			cfg.AMQPURL = rabbittest.URL(t)
+	e := &coherence.FaultEnv{Backplane: bp, Toxi: toxitest.Start(t)}
+	cfg := coherence.ClusterConfig{Nodes: nodes, Backplane: bp, Toxi: e.Toxi, Bound: bound, RecoveryDelay: recoveryDelay}
+	switch bp {
+	case "nats":
+		cfg.NATSURL = natstest.URL(t)
+	case "amqp":
+		cfg.AMQPURL = rabbittest.URL(t)
+	}
+	cfg.RedisAddr = redistest.Addr(t)
+	if sc.Private {
+		// Servers of the test's own, restarted by the fault (never the
+		// shared ones); RabbitMQ stays shared.
+		servers := []*server{startServer(t, "redis-server", redisArgs(t.TempDir()))}
+		cfg.RedisAddr = servers[0].Addr()
+		if bp == "nats" {
+			servers = append(servers, startServer(t, "nats-server", natsArgs))
+			cfg.NATSURL = "nats://" + servers[1].Addr()
 		}
-		e.stop = func() {
+		e.StopServers = func() error {
 			for _, s := range servers {
 				s.stop()
 			}
+			return nil
 		}
-		e.start = func() {
+		e.StartServers = func() error {
 			for _, s := range servers {
 				s.start()
 			}
-		}
-	} else {
-		cfg.RedisAddr = redistest.Addr(t)
-		switch bp {
-		case "nats":
-			cfg.NATSURL = natstest.URL(t)
-		case "amqp":
-			cfg.AMQPURL = rabbittest.URL(t)
+			return nil
 		}
 	}
-	if sc.queues {
-		cfg.NATSQueueSize, cfg.AMQPMaxQueueLength = 16, 16
+	if sc.SmallQueues {
+		cfg.NATSQueueSize, cfg.AMQPMaxQueueLength = coherence.SmallQueue, coherence.SmallQueue
 	}
 	cluster, err := coherence.NewCluster(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.cluster = cluster
+	e.Cluster = cluster
 	t.Cleanup(func() {
-		if err := e.toxi.Heal(); err != nil {
+		if err := e.Toxi.Heal(); err != nil {
 			t.Errorf("heal the proxies: %v", err)
 		}
 		if err := cluster.Close(); err != nil {
@@ -263,19 +154,20 @@ func runScenario(t *testing.T, bp string, sc scenario) {
 	defer stop()
 	time.Sleep(time.Second) // warm up: every node holds entries in L1
 
-	var cut []int
-	if sc.cut != nil {
-		cut = sc.cut(bp)
+	f := checker.BeginFault(sc.Name, sc.Cut(bp, nodes)...)
+	heal, err := sc.Inject(e)
+	if err != nil {
+		t.Fatalf("inject %s: %v", sc.Name, err)
 	}
-	f := checker.BeginFault(sc.name, cut...)
-	heal := sc.inject(e)
 	time.Sleep(fault)
-	heal()
+	if err := heal(); err != nil {
+		t.Fatalf("end %s: %v", sc.Name, err)
+	}
 	recovery, recErr := f.End(ctx)
 	time.Sleep(500 * time.Millisecond)
 	rep := stop()
-	t.Logf("%s on %s, fault %v:\n%s", sc.name, bp, fault, rep)
-	record(t, bp, sc.name, fault, rep)
+	t.Logf("%s on %s, fault %v:\n%s", sc.Name, bp, fault, rep)
+	record(t, bp, sc.Name, fault, rep)
 
 	switch {
 	case recErr != nil:
@@ -296,7 +188,7 @@ func runScenario(t *testing.T, bp string, sc scenario) {
 		t.Errorf("%d panics", rep.Panics)
 	}
 	if rep.Violations != 0 {
-		t.Errorf("%d reads broke the staleness rule, want 0; first: %v", rep.Violations, rep.FirstViolations)
+		t.Errorf("%d reads broke the staleness bound, want 0; first: %v", rep.Violations, rep.FirstViolations)
 	}
 	if rep.Reads == 0 || rep.Sets == 0 {
 		t.Errorf("the workload did nothing: %d reads, %d sets", rep.Reads, rep.Sets)
