@@ -70,3 +70,12 @@ soak: services
 
 soak-short: services
 	$(GO) test -race -count=1 -run '^TestSoak$$' -v ./soak
+
+# The side-by-side report of docs/benchmarks.md (the section between the
+# bench-report markers) and its charts docs/img/bench-*.png: strata's L1 hit
+# vs otter, sturdyc, eko/gocache and go-redis/cache on 1 and 2 cores, their
+# hit ratios on Zipf traces, and set→received latency per backplane vs the
+# raw clients. About 10 minutes on 2 cores; BENCH_FLAGS=-quick for a smoke run.
+.PHONY: bench-report
+bench-report: services
+	$(GO) run ./examples/bench $(BENCH_FLAGS)
