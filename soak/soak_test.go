@@ -33,11 +33,12 @@ import (
 const (
 	nodes          = 3
 	workersPerNode = 2
-	// l1Entries bounds each node's L1; keySpace is four times larger, so
-	// that L1 evicts all the time and many reads go to L2, while hotKeys
-	// (which fit) get most of the calls, so that L1 also hits.
-	l1Entries = 1000
-	keySpace  = 4 * l1Entries
+	// l1Entries bounds each node's L1; keySpace is many times larger, so
+	// that L1 evicts all the time (even at a few dozen calls a second) and
+	// many reads go to L2, while hotKeys (which fit) get most of the calls,
+	// so that L1 also hits.
+	l1Entries = 300
+	keySpace  = 4000
 	hotKeys   = l1Entries / 2
 	hotShare  = 80 // percent of the calls on a key that go to the hot keys
 	tagSpace  = 32
@@ -289,7 +290,7 @@ func (l *load) worker(ctx context.Context, n *soakNode, seed uint64) {
 		case x < 700:
 			op = "GetOrSet"
 			opts := []core.EntryOption{
-				core.WithDuration(time.Duration(2+r.IntN(9)) * time.Second),
+				core.WithDuration(time.Duration(5+r.IntN(26)) * time.Second),
 				core.WithTags(tags(r)...),
 			}
 			switch r.IntN(4) {
@@ -315,7 +316,7 @@ func (l *load) worker(ctx context.Context, n *soakNode, seed uint64) {
 			}
 		case x < 938:
 			op = "Set"
-			err = core.Set(opCtx, n.Cache, key, newItem(id), core.WithDuration(time.Duration(2+r.IntN(9))*time.Second),
+			err = core.Set(opCtx, n.Cache, key, newItem(id), core.WithDuration(time.Duration(5+r.IntN(26))*time.Second),
 				core.WithTags(tags(r)...))
 		case x < 988:
 			op = "Remove"
