@@ -247,8 +247,7 @@ func key(id int64) string { return "profile:" + strconv.FormatInt(id, 10) }
 // database.
 func (a *app) load(id int64) core.Factory[*Profile] {
 	return func(ctx context.Context, fc *core.FactoryContext[*Profile]) (*Profile, error) {
-		ctx, span := a.tracer.Start(ctx, "SELECT "+a.cfg.Table, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("db.system.name", a.db.system())))
+		ctx, span := a.dbSpan(ctx, "SELECT")
 		defer span.End()
 		p, err := a.db.get(ctx, id)
 		switch {
@@ -264,9 +263,8 @@ func (a *app) load(id int64) core.Factory[*Profile] {
 }
 
 func (a *app) getProfile(w http.ResponseWriter, r *http.Request) {
-	ctx, span := a.tracer.Start(r.Context(), "GET /profile/{id}", trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span, id, ok := a.begin(w, r)
 	defer span.End()
-	id, ok := a.profileID(w, r)
 	if !ok {
 		return
 	}
@@ -288,9 +286,8 @@ func (a *app) getProfile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) updateProfile(w http.ResponseWriter, r *http.Request) {
-	ctx, span := a.tracer.Start(r.Context(), "POST /profile/{id}", trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span, id, ok := a.begin(w, r)
 	defer span.End()
-	id, ok := a.profileID(w, r)
 	if !ok {
 		return
 	}
@@ -305,8 +302,7 @@ func (a *app) updateProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	dbCtx, dbSpan := a.tracer.Start(ctx, "UPDATE "+a.cfg.Table, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system.name", a.db.system())))
+	dbCtx, dbSpan := a.dbSpan(ctx, "UPDATE")
 	p, err := a.db.update(dbCtx, id, patch)
 	dbSpan.End()
 	switch {
@@ -345,6 +341,20 @@ func (a *app) health(w http.ResponseWriter, r *http.Request) {
 		"l1_entries":          a.cache.Len(),
 		"stats":               s,
 	})
+}
+
+// begin starts the request's server span and parses its profile id; when
+// the id is bad it has answered 400 and ok is false. The caller ends span.
+func (a *app) begin(w http.ResponseWriter, r *http.Request) (ctx context.Context, span trace.Span, id int64, ok bool) {
+	ctx, span = a.tracer.Start(r.Context(), r.Method+" /profile/{id}", trace.WithSpanKind(trace.SpanKindServer))
+	id, ok = a.profileID(w, r)
+	return ctx, span, id, ok
+}
+
+// dbSpan starts the span of a query (verb is SELECT, UPDATE...).
+func (a *app) dbSpan(ctx context.Context, verb string) (context.Context, trace.Span) {
+	return a.tracer.Start(ctx, verb+" "+a.cfg.Table, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", a.db.system())))
 }
 
 func (a *app) profileID(w http.ResponseWriter, r *http.Request) (int64, bool) {
