@@ -129,6 +129,7 @@ func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 	}
 	if sc.SmallQueues {
 		cfg.NATSQueueSize, cfg.AMQPMaxQueueLength = coherence.SmallQueue, coherence.SmallQueue
+		cfg.AMQPPrefetch = coherence.SmallPrefetch
 	}
 	cluster, err := coherence.NewCluster(ctx, cfg)
 	if err != nil {

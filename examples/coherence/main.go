@@ -106,6 +106,7 @@ func run(bp string, duration time.Duration, nodes int, plan []coherence.FaultSpe
 	for _, f := range plan {
 		if f.SmallQueues {
 			cfg.NATSQueueSize, cfg.AMQPMaxQueueLength = coherence.SmallQueue, coherence.SmallQueue
+			cfg.AMQPPrefetch = coherence.SmallPrefetch
 		}
 	}
 	cluster, err := coherence.NewCluster(ctx, cfg)

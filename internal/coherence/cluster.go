@@ -44,11 +44,11 @@ type ClusterConfig struct {
 	// Bound and RecoveryDelay set every node's BackplaneStalenessBound and
 	// AutoRecoveryDelay (defaults 1s and 1s).
 	Bound, RecoveryDelay time.Duration
-	// NATSQueueSize and AMQPMaxQueueLength, when > 0, set the backplanes'
-	// natsbackplane.Options.QueueSize and
-	// rabbitbackplane.Options.MaxQueueLength (small values make a slow
-	// consumer drop messages sooner).
-	NATSQueueSize, AMQPMaxQueueLength int
+	// NATSQueueSize, AMQPMaxQueueLength and AMQPPrefetch, when > 0, set
+	// the backplanes' natsbackplane.Options.QueueSize and
+	// rabbitbackplane.Options.MaxQueueLength and Prefetch (small values
+	// make a slow consumer drop messages sooner instead of falling behind).
+	NATSQueueSize, AMQPMaxQueueLength, AMQPPrefetch int
 	// Options, when set, adjusts node i's options before core.New.
 	Options func(i int, o *core.Options)
 }
@@ -214,7 +214,8 @@ func (c *Cluster) newBackplane(ctx context.Context, i int) (backplane.Backplane,
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		bp, err := rabbitbackplane.New(dctx, u.String(), &rabbitbackplane.Options{ConnectionName: name + "." + c.Name,
-			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxQueueLength: c.cfg.AMQPMaxQueueLength})
+			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxQueueLength: c.cfg.AMQPMaxQueueLength,
+			Prefetch: c.cfg.AMQPPrefetch})
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,8 @@ type FaultSpec struct {
 	// servers of its own (FaultEnv.StopServers and StartServers).
 	Private bool
 	// SmallQueues: the cluster should be built with small transport queues
-	// (ClusterConfig.NATSQueueSize, AMQPMaxQueueLength = SmallQueue).
+	// (ClusterConfig.NATSQueueSize, AMQPMaxQueueLength = SmallQueue,
+	// AMQPPrefetch = SmallPrefetch).
 	SmallQueues bool
 	// Cut returns the nodes whose backplane the fault cuts, for
 	// Checker.BeginFault.
@@ -42,6 +43,11 @@ type FaultSpec struct {
 // SmallQueue is the transport queue size of clusters built for a fault
 // with SmallQueues.
 const SmallQueue = 16
+
+// SmallPrefetch is the RabbitMQ prefetch of clusters built for a fault
+// with SmallQueues: with the default (256) a slow consumer's unacknowledged
+// messages wait in its client, late, instead of overflowing the queue.
+const SmallPrefetch = 4
 
 // Victims of the faults that hit one node.
 const (
