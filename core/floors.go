@@ -9,14 +9,30 @@ import "sync"
 // slower node's older value, cannot make a node serve what was already
 // replaced. Such an entry is stale (fail-safe may still use it).
 //
-// The map is bounded: past maxFloors keys it forgets about half of them at
-// random, which only gives up that protection for those keys.
+// The map is bounded by about as many keys as L1 holds entries (between
+// minFloors and maxFloors): past that it forgets about half of them at
+// random, which only gives up that protection for those keys. So the state
+// a cache keeps per key stays in proportion to its L1, however many distinct
+// keys pass through it.
 type floors struct {
-	mu sync.Mutex
-	m  map[string]int64
+	mu  sync.Mutex
+	m   map[string]int64
+	max int // 0: maxFloors
 }
 
-const maxFloors = 1 << 16
+const (
+	minFloors = 1 << 10
+	maxFloors = 1 << 16
+)
+
+// floorsFor returns the floor bound of an L1 of l1MaxEntries entries (0 for
+// an L1 bounded by weight).
+func floorsFor(l1MaxEntries int) int {
+	if l1MaxEntries <= 0 {
+		return maxFloors
+	}
+	return min(max(l1MaxEntries, minFloors), maxFloors)
+}
 
 func (fl *floors) raise(key string, version int64) {
 	fl.mu.Lock()
@@ -24,11 +40,15 @@ func (fl *floors) raise(key string, version int64) {
 	if fl.m == nil {
 		fl.m = make(map[string]int64)
 	}
-	if len(fl.m) >= maxFloors {
+	limit := fl.max
+	if limit == 0 {
+		limit = maxFloors
+	}
+	if len(fl.m) >= limit {
 		n := 0
 		for k := range fl.m {
 			delete(fl.m, k)
-			if n++; n >= maxFloors/2 {
+			if n++; n >= limit/2 {
 				break
 			}
 		}
