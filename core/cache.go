@@ -162,6 +162,9 @@ func New(o Options) (*Cache, error) {
 		}
 	}
 	c.floors.max = floorsFor(o.L1MaxEntries)
+	if o.L2 == nil {
+		c.floors.max = -1 // floors only guard reads from L2
+	}
 	l1, err := newOtterL1(&o, onEvict)
 	if err != nil {
 		return nil, &OptionError{Field: "Options.L1MaxEntries", Value: o.L1MaxEntries, Why: "is not accepted by the L1 engine: " + err.Error()}

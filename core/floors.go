@@ -17,7 +17,7 @@ import "sync"
 type floors struct {
 	mu  sync.Mutex
 	m   map[string]int64
-	max int // 0: maxFloors
+	max int // 0: maxFloors; < 0: keep none (no L2, nothing to protect)
 }
 
 const (
@@ -35,6 +35,9 @@ func floorsFor(l1MaxEntries int) int {
 }
 
 func (fl *floors) raise(key string, version int64) {
+	if fl.max < 0 {
+		return
+	}
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if fl.m == nil {
