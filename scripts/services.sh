@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the servers the adapter tests talk to are up on this machine
-# (Redis 6379, NATS with JetStream 4222, RabbitMQ 5672), starting any that is
+# (Redis 6379, NATS with JetStream 4222, RabbitMQ 5672, and PostgreSQL 5432
+# for examples/profileapi), starting any that is
 # down the same way the machine starts them, and waits until each accepts
 # connections. Addresses can be overridden with STRATA_REDIS_ADDR,
 # STRATA_NATS_URL and STRATA_AMQP_URL; then this script only checks them.
@@ -35,7 +36,12 @@ if ! up 127.0.0.1 5672; then
   echo "services: starting rabbitmq"
   rabbitmq-server -detached || true
 fi
+if ! up 127.0.0.1 5432 && command -v pg_ctlcluster >/dev/null; then
+  echo "services: starting postgresql"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
 wait_for redis 127.0.0.1 6379 20 || status=1
 wait_for nats 127.0.0.1 4222 20 || status=1
 wait_for rabbitmq 127.0.0.1 5672 90 || status=1
+wait_for postgresql 127.0.0.1 5432 30 || status=1
 exit $status
