@@ -103,10 +103,10 @@ func memNodes(t *testing.T, n int, withBackplane bool) []*core.Cache {
 // run runs a checker on caches for d with one fault in the middle (no
 // fault is injected: the run only checks the bookkeeping) and returns the
 // report.
-func run(t *testing.T, caches []*core.Cache, d time.Duration) Report {
+func run(t *testing.T, caches []*core.Cache, d, bound time.Duration) Report {
 	t.Helper()
-	c, err := New(Config{Nodes: caches, Keys: 16, Groups: 4, Workers: 2, Bound: time.Second,
-		Slack: 200 * time.Millisecond, RecoveryDelay: time.Second, RecoveryTimeout: 3 * time.Second})
+	c, err := New(Config{Nodes: caches, Keys: 16, Groups: 4, Workers: 2, Pause: 5 * time.Millisecond, Bound: bound,
+		Slack: bound, RecoveryDelay: time.Second, RecoveryTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func run(t *testing.T, caches []*core.Cache, d time.Duration) Report {
 // TestCoherentNodesPass: nodes sharing L2 and a backplane serve nothing
 // replaced, with no errors, and converge.
 func TestCoherentNodesPass(t *testing.T) {
-	rep := run(t, memNodes(t, 3, true), 2*time.Second)
+	rep := run(t, memNodes(t, 3, true), 2*time.Second, time.Second)
 	t.Log(rep)
 	if rep.Violations != 0 || rep.Errors != 0 || rep.Panics != 0 {
 		t.Errorf("%d violations, %d errors, %d panics; want none: %v %v", rep.Violations, rep.Errors, rep.Panics,
@@ -140,10 +140,10 @@ func TestCoherentNodesPass(t *testing.T) {
 
 // TestIncoherentNodesAreCaught: without a backplane nothing tells a node
 // about another node's change, so nodes serve replaced values for their
-// L1 duration (a minute): the checker must report violations and no
-// convergence.
+// L1 duration (a minute), far beyond a bound of 50 ms (+ 50 ms slack):
+// the checker must report violations and no convergence.
 func TestIncoherentNodesAreCaught(t *testing.T) {
-	rep := run(t, memNodes(t, 3, false), 3*time.Second)
+	rep := run(t, memNodes(t, 3, false), 3*time.Second, 50*time.Millisecond)
 	t.Log(rep)
 	if rep.Violations == 0 {
 		t.Error("no violation reported for nodes that never hear of each other's changes")
