@@ -78,6 +78,32 @@ func check(u User) error {
 	return nil
 }
 
+// checked turns a read into one that fails on an error or a wrong value.
+func checked(read func() (User, error)) func() error {
+	return func() error {
+		u, err := read()
+		if err != nil {
+			return err
+		}
+		return check(u)
+	}
+}
+
+// warmGocache returns an eko/gocache cache on ristretto holding the hit
+// key, and a function releasing it.
+func warmGocache(ctx context.Context) (*gocache.Cache[User], func(), error) {
+	rc, err := newRistretto(hitCapacity)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := gocache.New[User](ristrettostore.NewRistretto(rc))
+	if err := c.Set(ctx, hitKey, user42, gocachestore.WithCost(1), gocachestore.WithSynchronousSet()); err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	return c, rc.Close, nil
+}
+
 // newRistretto returns a ristretto cache holding capacity entries of cost
 // 1: ten counters per entry (ristretto's advice) and no internal cost, so
 // that MaxCost counts entries.
@@ -112,67 +138,35 @@ func L1HitCases() []HitCase {
 				_ = c.Close()
 				return nil, nil, err
 			}
-			return func() error {
-				u, err := core.GetOrSet(ctx, c, hitKey, loadUser, core.WithDuration(time.Hour),
+			return checked(func() (User, error) {
+				return core.GetOrSet(ctx, c, hitKey, loadUser, core.WithDuration(time.Hour),
 					core.WithFailSafe(24*time.Hour, 30*time.Second), core.WithFactoryTimeouts(100*time.Millisecond, 2*time.Second))
-				if err != nil {
-					return err
-				}
-				return check(u)
-			}, func() { _ = c.Close() }, nil
+			}), func() { _ = c.Close() }, nil
 		}},
 		{Name: "sturdyc", API: "GetOrFetch", Open: func() (func() error, func(), error) {
 			c := sturdyc.New[User](hitCapacity, 64, time.Hour, 10, sturdyc.WithNoContinuousEvictions())
 			if _, err := c.GetOrFetch(ctx, hitKey, fetchUser); err != nil {
 				return nil, nil, err
 			}
-			return func() error {
-				u, err := c.GetOrFetch(ctx, hitKey, fetchUser)
-				if err != nil {
-					return err
-				}
-				return check(u)
-			}, func() {}, nil
+			return checked(func() (User, error) { return c.GetOrFetch(ctx, hitKey, fetchUser) }), func() {}, nil
 		}},
 		{Name: "eko/gocache + ristretto", API: "Cache.Get", Open: func() (func() error, func(), error) {
-			rc, err := newRistretto(hitCapacity)
+			c, release, err := warmGocache(ctx)
 			if err != nil {
 				return nil, nil, err
 			}
-			c := gocache.New[User](ristrettostore.NewRistretto(rc))
-			if err := c.Set(ctx, hitKey, user42, gocachestore.WithCost(1), gocachestore.WithSynchronousSet()); err != nil {
-				rc.Close()
-				return nil, nil, err
-			}
-			return func() error {
-				u, err := c.Get(ctx, hitKey)
-				if err != nil {
-					return err
-				}
-				return check(u)
-			}, rc.Close, nil
+			return checked(func() (User, error) { return c.Get(ctx, hitKey) }), release, nil
 		}},
 		{Name: "eko/gocache + ristretto", API: "LoadableCache.Get", Open: func() (func() error, func(), error) {
-			rc, err := newRistretto(hitCapacity)
+			inner, release, err := warmGocache(ctx)
 			if err != nil {
-				return nil, nil, err
-			}
-			inner := gocache.New[User](ristrettostore.NewRistretto(rc))
-			if err := inner.Set(ctx, hitKey, user42, gocachestore.WithCost(1), gocachestore.WithSynchronousSet()); err != nil {
-				rc.Close()
 				return nil, nil, err
 			}
 			c := gocache.NewLoadable[User](loadGocache, inner)
-			return func() error {
-					u, err := c.Get(ctx, hitKey)
-					if err != nil {
-						return err
-					}
-					return check(u)
-				}, func() {
-					_ = c.Close()
-					rc.Close()
-				}, nil
+			return checked(func() (User, error) { return c.Get(ctx, hitKey) }), func() {
+				_ = c.Close()
+				release()
+			}, nil
 		}},
 		{Name: "go-redis/cache, local TinyLFU", API: "Once", Open: func() (func() error, func(), error) {
 			c := rediscache.New(&rediscache.Options{LocalCache: rediscache.NewTinyLFU(hitCapacity, time.Hour)})

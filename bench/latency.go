@@ -88,7 +88,7 @@ func (o *receipts) Event(_ context.Context, ev core.Event) {
 // A's core.Set until B's observer sees the backplane message for the key.
 // Trips run one at a time. Every cache, backplane and exchange it makes is
 // released before it returns.
-func InvalidationLatency(ctx context.Context, s Servers, transport string, n int) (lat []time.Duration, err error) {
+func InvalidationLatency(ctx context.Context, s Servers, transport string, n int) (_ []time.Duration, err error) {
 	url, err := s.backplaneURL(transport)
 	if err != nil {
 		return nil, err
@@ -96,6 +96,11 @@ func InvalidationLatency(ctx context.Context, s Servers, transport string, n int
 	name := "strata-bench-" + unique()
 	const key = "profile:42"
 	obs := &receipts{key: key, got: make(chan time.Time, 1)}
+	if transport == "amqp" {
+		// Deferred first, so run last: after the caches and backplanes
+		// closed (a live backplane would declare the exchange again).
+		defer func() { err = errors.Join(err, deleteExchange(s.AMQPURL, backplane.ChannelName(name))) }()
+	}
 	var nodes [2]*core.Cache
 	for i := range nodes {
 		bp, err := backplane.Open(ctx, url)
@@ -114,27 +119,33 @@ func InvalidationLatency(ctx context.Context, s Servers, transport string, n int
 		defer func() { _ = c.Close() }() // before its backplane (deferred calls run last in, first out)
 		nodes[i] = c
 	}
-	if transport == "amqp" {
-		defer func() { err = errors.Join(err, deleteExchange(s.AMQPURL, backplane.ChannelName(name))) }()
-	}
 	for _, c := range nodes {
 		if err := waitConnected(ctx, c); err != nil {
 			return nil, err
 		}
 	}
-	lat = make([]time.Duration, 0, n)
+	return trips(ctx, "strata "+transport, n, func(i int) error {
+		return core.Set(ctx, nodes[0], key, strconv.Itoa(i), core.WithDuration(time.Hour))
+	}, obs.got)
+}
+
+// trips makes warmup+n trips one at a time, each calling send(i) and
+// waiting for the arrival time on got, and returns the last n durations
+// from the call to the arrival.
+func trips(ctx context.Context, what string, n int, send func(i int) error, got <-chan time.Time) ([]time.Duration, error) {
+	lat := make([]time.Duration, 0, n)
 	for i := range warmup + n {
 		start := time.Now()
-		if err := core.Set(ctx, nodes[0], key, strconv.Itoa(i), core.WithDuration(time.Hour)); err != nil {
-			return nil, err
+		if err := send(i); err != nil {
+			return nil, fmt.Errorf("bench: %s: %w", what, err)
 		}
 		select {
-		case t := <-obs.got:
+		case t := <-got:
 			if i >= warmup {
 				lat = append(lat, t.Sub(start))
 			}
 		case <-time.After(roundTimeout):
-			return nil, fmt.Errorf("bench: %s: node B heard nothing of set %d within %v", transport, i, roundTimeout)
+			return nil, fmt.Errorf("bench: %s: trip %d did not arrive within %v", what, i, roundTimeout)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -164,7 +175,7 @@ func waitConnected(ctx context.Context, c *core.Cache) error {
 func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time.Duration, error) {
 	var (
 		publish func() error
-		recv    <-chan struct{}
+		recv    <-chan time.Time
 		closers []func() error
 	)
 	defer func() {
@@ -174,10 +185,10 @@ func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time
 	}()
 	payload := make([]byte, 100) // about a backplane message
 	name := "strata-bench-raw-" + unique()
-	got := make(chan struct{}, 1)
+	got := make(chan time.Time, 1)
 	signal := func() {
 		select {
-		case got <- struct{}{}:
+		case got <- time.Now():
 		default:
 		}
 	}
@@ -253,24 +264,7 @@ func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time
 	default:
 		return nil, fmt.Errorf("bench: unknown transport %q (want one of %v)", transport, Transports)
 	}
-	lat := make([]time.Duration, 0, n)
-	for i := range warmup + n {
-		start := time.Now()
-		if err := publish(); err != nil {
-			return nil, fmt.Errorf("bench: %s publish: %w", transport, err)
-		}
-		select {
-		case <-recv:
-			if i >= warmup {
-				lat = append(lat, time.Since(start))
-			}
-		case <-time.After(roundTimeout):
-			return nil, fmt.Errorf("bench: %s: no message %d within %v", transport, i, roundTimeout)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return lat, nil
+	return trips(ctx, "raw "+transport, n, func(int) error { return publish() }, recv)
 }
 
 // deleteExchange deletes a fanout exchange the benchmark declared (they

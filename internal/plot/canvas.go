@@ -89,38 +89,34 @@ func (c *Canvas) ArrowHead(x0, y0, x1, y1 float64, col color.RGBA) {
 // font lacks are drawn as '?', except 'µ' (drawn) and '…' (drawn as '~').
 // Bold text is drawn twice, one pixel apart.
 func (c *Canvas) Text(x, y int, s string, col color.RGBA, bold bool) {
-	top := y - Ascent
-	for _, r := range s {
-		g := glyph(r)
-		for gy, bits := range g {
-			for gx := range 6 {
-				if bits&(0x80>>gx) != 0 {
-					c.SetRGBA(x+gx, top+gy, col)
-					if bold {
-						c.SetRGBA(x+gx+1, top+gy, col)
-					}
-				}
-			}
+	eachPixel(s, func(gx, gy int) {
+		c.SetRGBA(x+gx, y-Ascent+gy, col)
+		if bold {
+			c.SetRGBA(x+gx+1, y-Ascent+gy, col)
 		}
-		x += CharWidth
-	}
+	})
 }
 
 // TextUp draws s rotated a quarter turn anticlockwise (read from bottom to
 // top), with the left end of its baseline at (x, y): for a vertical axis's
 // title.
 func (c *Canvas) TextUp(x, y int, s string, col color.RGBA) {
-	left := x - Ascent
+	eachPixel(s, func(gx, gy int) { c.SetRGBA(x-Ascent+gy, y-gx, col) })
+}
+
+// eachPixel calls f for each inked pixel of s written from the origin:
+// gx from the left of the first character, gy from the top of the line.
+func eachPixel(s string, f func(gx, gy int)) {
+	left := 0
 	for _, r := range s {
-		g := glyph(r)
-		for gy, bits := range g {
+		for gy, bits := range glyph(r) {
 			for gx := range 6 {
 				if bits&(0x80>>gx) != 0 {
-					c.SetRGBA(left+gy, y-gx, col)
+					f(left+gx, gy)
 				}
 			}
 		}
-		y -= CharWidth
+		left += CharWidth
 	}
 }
 

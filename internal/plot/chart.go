@@ -45,8 +45,13 @@ type LineChart struct {
 	LogX, LogY            bool
 	// YFromZero makes the Y axis start at zero (linear axes only).
 	YFromZero bool
-	// Markers draws a small square at each point.
+	// Markers draws a marker at each point, its shape changing with the
+	// series (filled square, hollow square, plus, cross, dot), so that
+	// series lying on top of each other stay apart.
 	Markers bool
+	// XMax, when positive, ends the X axis there (rounded up to a tick);
+	// what lies beyond is clipped.
+	XMax float64
 	// Width and Height of the picture; zero means DefaultWidth/Height.
 	Width, Height int
 	// XFormat and YFormat write tick labels; nil means FormatNumber.
@@ -107,6 +112,7 @@ type legendItem struct {
 	col    color.RGBA
 	dashed bool
 	box    bool // a filled box (bars) instead of a line
+	marker int  // 1 + the marker's shape; 0 for none
 }
 
 func seriesColor(c color.RGBA, i int) color.RGBA {
@@ -171,6 +177,9 @@ func (f *frame) drawDecorations() {
 			c.FillRect(image.Rect(f.legendX, y-3, f.legendX+24, y+9), it.col)
 		} else {
 			c.Line(float64(f.legendX), float64(y+3), float64(f.legendX+24), float64(y+3), it.col, it.dashed, true)
+			if it.marker > 0 {
+				c.marker(f.legendX+12, y+3, it.marker-1, it.col)
+			}
 		}
 		c.Text(f.legendX+32, y+8, it.name, Ink, false)
 		y += 20
@@ -204,6 +213,18 @@ func (lc *LineChart) Draw() *Canvas {
 		n := min(len(s.X), len(s.Y))
 		xs, ys = append(xs, s.X[:n]...), append(ys, s.Y[:n]...)
 		legend[i] = legendItem{name: s.Name, col: seriesColor(s.Color, i), dashed: s.Dashed}
+		if lc.Markers {
+			legend[i].marker = i + 1
+		}
+	}
+	if lc.XMax > 0 {
+		keep := xs[:0:0]
+		for _, x := range xs {
+			if x <= lc.XMax {
+				keep = append(keep, x)
+			}
+		}
+		xs = append(keep, lc.XMax)
 	}
 	ya := newAxis(ys, lc.LogY, lc.YFromZero && !lc.LogY, 0, 0)
 	f := newFrame(lc.Width, lc.Height, lc.Title, lc.XLabel, lc.YLabel, legend, maxLabelWidth(ya.ticks(6), yf))
@@ -219,6 +240,8 @@ func (lc *LineChart) Draw() *Canvas {
 		f.c.Text(x-TextWidth(s)/2, p.Max.Y+20, s, Muted, false)
 	}
 	f.drawDecorations()
+	// Series are drawn on the plot area only: a sub-image clips them.
+	area := &Canvas{f.c.SubImage(p.Inset(-1)).(*image.RGBA)}
 	ok := func(x, y float64) bool {
 		return finite(x, y) && (!lc.LogX || x > 0) && (!lc.LogY || y > 0)
 	}
@@ -232,15 +255,34 @@ func (lc *LineChart) Draw() *Canvas {
 			}
 			x, y := xa.pos(s.X[j]), ya.pos(s.Y[j])
 			if have {
-				f.c.Line(px, py, x, y, col, s.Dashed, true)
+				area.Line(px, py, x, y, col, s.Dashed, true)
 			}
 			if lc.Markers {
-				f.c.FillRect(image.Rect(int(x)-3, int(y)-3, int(x)+4, int(y)+4), col)
+				area.marker(int(math.Round(x)), int(math.Round(y)), i, col)
 			}
 			px, py, have = x, y, true
 		}
 	}
 	return f.c
+}
+
+// marker draws marker shape i%5 centred on (x, y).
+func (c *Canvas) marker(x, y, i int, col color.RGBA) {
+	switch i % 5 {
+	case 0:
+		c.FillRect(image.Rect(x-4, y-4, x+5, y+5), col)
+	case 1:
+		c.StrokeRect(image.Rect(x-4, y-4, x+5, y+5), col, 2)
+	case 2:
+		c.FillRect(image.Rect(x-5, y-1, x+6, y+2), col)
+		c.FillRect(image.Rect(x-1, y-5, x+2, y+6), col)
+	case 3:
+		fx, fy := float64(x), float64(y)
+		c.Line(fx-4, fy-4, fx+4, fy+4, col, false, true)
+		c.Line(fx-4, fy+4, fx+4, fy-4, col, false, true)
+	default:
+		c.FillRect(image.Rect(x-2, y-2, x+3, y+3), col)
+	}
 }
 
 // WritePNG renders the chart and encodes it as PNG.

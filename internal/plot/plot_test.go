@@ -195,3 +195,33 @@ func TestTextDrawsGlyphs(t *testing.T) {
 		t.Errorf("TextWidth = %d", w)
 	}
 }
+
+// TestXMaxClipsToThePlotArea: a line running far past XMax is not drawn
+// outside the plot area (over the legend column or the picture's edge).
+func TestXMaxClipsToThePlotArea(t *testing.T) {
+	lc := &LineChart{Width: 300, Height: 200, XMax: 100, Markers: true,
+		Series: []Series{{X: []float64{1, 50, 150}, Y: []float64{0, 0.5, 1}}}}
+	c := lc.Draw()
+	n := 0
+	for y := range 200 {
+		for x := 282; x < 300; x++ { // right of the plot area (which ends at 300-20)
+			if c.RGBAAt(x, y) == Palette[0] {
+				n++
+			}
+		}
+	}
+	if n != 0 {
+		t.Errorf("%d pixels of the series right of the plot area", n)
+	}
+	inside := 0
+	for y := range 200 {
+		for x := range 260 {
+			if c.RGBAAt(x, y) == Palette[0] {
+				inside++
+			}
+		}
+	}
+	if inside < 20 {
+		t.Errorf("only %d pixels of the series inside the plot area", inside)
+	}
+}
