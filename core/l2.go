@@ -224,7 +224,13 @@ func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte,
 	}
 	b, err := env.AppendBinary(nil)
 	if err != nil {
-		c.l2Failed(ctx, key, "encode", err)
+		// The entry itself cannot be stored (an ETag over l2.MaxETagLen,
+		// ...): like a value the serializer refuses, it stays in L1 only.
+		// It is not an L2 failure: the circuit breaker must not stop the
+		// writes of every other key for it.
+		c.stats.serializeErrors.Add(1)
+		c.event(ctx, EventSerializationError, key, err)
+		c.logger.WarnContext(ctx, "strata: entry not encodable for L2; cached in L1 only", "key", key, "err", err)
 		return
 	}
 	storeKey := c.l2key(key)

@@ -241,7 +241,10 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, bool, error) {
 	if r.total > l2.MaxValueLen {
 		return nil, false, nil
 	}
-	v := make([]byte, 0, r.total)
+	// The manifest's total is not allocated on its word alone (a corrupt
+	// one could announce 4 GiB): the buffer grows as chunks arrive, and
+	// the total is checked at the end.
+	v := make([]byte, 0, min(r.total, 1<<20))
 	for n := range r.count {
 		c, err := s.kv.Get(ctx, chunkKey(token, r.id, n))
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
