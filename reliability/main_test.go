@@ -9,7 +9,8 @@
 // By default the faults last 3 s (30 s × STRATA_RELIABILITY_SCALE, whose
 // default is 0.1) and each backplane runs a representative subset of the
 // scenarios; STRATA_RELIABILITY_SCALE=1 runs every scenario on every
-// backplane with 30 s faults (about 15 minutes). docs/reliability.md has
+// backplane with 30 s faults (about 7 minutes), and STRATA_RELIABILITY_ALL=1
+// runs them all at any scale. docs/reliability.md has
 // the scenarios, the rule and the figures.
 package reliability
 
