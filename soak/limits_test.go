@@ -60,16 +60,11 @@ func TestOversizedValueIsNotReplayedForever(t *testing.T) {
 }
 
 // TestUnencodableEntryDoesNotOpenTheL2Breaker: an entry core cannot encode
-// for L2 (here an ETag longer than l2.MaxETagLen, which nothing checks
-// before the encoder) is a fault of that one entry, yet core reports it as
-// an L2 failure, which opens the L2 circuit breaker: for
-// L2CircuitBreakerDuration no node-local write of any key reaches L2. See
-// docs/hardening.md ("Known gaps"). Skipped until core is fixed;
-// STRATA_SHOW_CORE_BUGS=1 runs it.
+// for L2 (here an ETag longer than l2.MaxETagLen) is a fault of that one
+// entry: it must not open the L2 circuit breaker, which would keep every
+// other key's writes from L2 for L2CircuitBreakerDuration (a core bug this
+// test found, fixed).
 func TestUnencodableEntryDoesNotOpenTheL2Breaker(t *testing.T) {
-	if os.Getenv("STRATA_SHOW_CORE_BUGS") == "" {
-		t.Skip("core bug (docs/hardening.md, \"Known gaps\"): an envelope encode error counts as an L2 failure and opens the L2 circuit breaker; STRATA_SHOW_CORE_BUGS=1 runs this test")
-	}
 	ctx := context.Background()
 	store := meml2.New(nil)
 	c, err := core.New(core.Options{Name: "unencodable", L2: store, L2CircuitBreakerDuration: time.Minute})
@@ -93,16 +88,10 @@ func TestUnencodableEntryDoesNotOpenTheL2Breaker(t *testing.T) {
 }
 
 // TestPerKeyStateIsBoundedByL1: a cache whose L1 holds at most 1,000
-// entries keeps, after Sets of 100,000 distinct keys, a record of the
-// version of each of the last 65,536 of them (core's floors), key strings
-// included; an L1-only cache too, though floors only matter for entries read
-// from L2. The soak shows the same growth through backplane messages
-// (docs/hardening.md, "Known gaps", 1). Skipped until core is fixed;
-// STRATA_SHOW_CORE_BUGS=1 runs it.
+// entries does not keep per-key state (core's version floors) for the
+// 100,000 distinct keys it was given (a core bug this test found, fixed:
+// floors are now bounded in proportion to L1, and kept only with an L2).
 func TestPerKeyStateIsBoundedByL1(t *testing.T) {
-	if os.Getenv("STRATA_SHOW_CORE_BUGS") == "" {
-		t.Skip("core bug (docs/hardening.md, \"Known gaps\", 1): per-key floors outlive L1, up to 65,536 keys per cache, bounded by count, not bytes or age; STRATA_SHOW_CORE_BUGS=1 runs this test")
-	}
 	ctx := context.Background()
 	c, err := core.New(core.Options{Name: "floors", L1MaxEntries: 1000})
 	if err != nil {
