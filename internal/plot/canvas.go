@@ -53,14 +53,20 @@ func (c *Canvas) StrokeRect(r image.Rectangle, col color.RGBA, width int) {
 // Line draws a line from (x0, y0) to (x1, y1): dashed (4 pixels on, 4 off)
 // or solid, one pixel wide or, when thick, two.
 func (c *Canvas) Line(x0, y0, x1, y1 float64, col color.RGBA, dashed, thick bool) {
+	c.dashLine(x0, y0, x1, y1, col, dashed, thick, 0)
+}
+
+// dashLine is Line starting phase pixels into the dash pattern; it returns
+// the phase at the end, for the next segment of a polyline to go on with.
+func (c *Canvas) dashLine(x0, y0, x1, y1 float64, col color.RGBA, dashed, thick bool, phase int) int {
 	if !finite(x0, y0, x1, y1) {
-		return
+		return phase
 	}
 	n := int(math.Max(math.Abs(x1-x0), math.Abs(y1-y0)))
 	n = min(n, 1<<16) // a line far outside the picture is clipped anyway
 	steep := math.Abs(y1-y0) > math.Abs(x1-x0)
 	for i := 0; i <= n; i++ {
-		if dashed && (i/4)%2 == 1 {
+		if dashed && ((phase+i)/4)%2 == 1 {
 			continue
 		}
 		t := float64(i) / math.Max(float64(n), 1)
@@ -74,6 +80,7 @@ func (c *Canvas) Line(x0, y0, x1, y1 float64, col color.RGBA, dashed, thick bool
 			}
 		}
 	}
+	return phase + n
 }
 
 // ArrowHead draws the head of an arrow going from (x0, y0) to (x1, y1), at

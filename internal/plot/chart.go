@@ -247,7 +247,7 @@ func (lc *LineChart) Draw() *Canvas {
 	}
 	for i, s := range lc.Series {
 		col := seriesColor(s.Color, i)
-		px, py, have := 0.0, 0.0, false
+		px, py, have, phase := 0.0, 0.0, false, 0
 		for j := range min(len(s.X), len(s.Y)) {
 			if !ok(s.X[j], s.Y[j]) {
 				have = false
@@ -255,7 +255,7 @@ func (lc *LineChart) Draw() *Canvas {
 			}
 			x, y := xa.pos(s.X[j]), ya.pos(s.Y[j])
 			if have {
-				area.Line(px, py, x, y, col, s.Dashed, true)
+				phase = area.dashLine(px, py, x, y, col, s.Dashed, true, phase)
 			}
 			if lc.Markers {
 				area.marker(int(math.Round(x)), int(math.Round(y)), i, col)

@@ -225,3 +225,31 @@ func TestXMaxClipsToThePlotArea(t *testing.T) {
 		t.Errorf("only %d pixels of the series inside the plot area", inside)
 	}
 }
+
+// TestDashesRunAcrossSegments: a dashed series made of many one-pixel
+// segments (a CDF of many samples) still shows gaps.
+func TestDashesRunAcrossSegments(t *testing.T) {
+	xs, ys := make([]float64, 400), make([]float64, 400)
+	for i := range xs {
+		xs[i], ys[i] = float64(i), 1
+	}
+	ys[0] = 0 // the axis spans [0, 1]: the line runs along the top
+	c := (&LineChart{Width: 600, Height: 200, Series: []Series{{X: xs, Y: ys, Dashed: true}}}).Draw()
+	on, off := 0, 0
+	for x := 150; x < 450; x++ {
+		hit := false
+		for y := range 200 {
+			if c.RGBAAt(x, y) == Palette[0] {
+				hit = true
+			}
+		}
+		if hit {
+			on++
+		} else {
+			off++
+		}
+	}
+	if on < 100 || off < 100 { // solid: about 250 and 50
+		t.Errorf("%d columns inked, %d blank along a dashed line; want both", on, off)
+	}
+}

@@ -1,0 +1,61 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/stratacache/strata/bench"
+)
+
+func ExampleZipfTrace() {
+	t := bench.ZipfTrace(1.2, 1000, 10_000, 1)
+	top := 0
+	for _, k := range t.Requests {
+		if k == 0 {
+			top++
+		}
+	}
+	fmt.Println(len(t.Requests), "requests over", len(t.Keys), "keys; the first is", t.Keys[0])
+	fmt.Println("the most popular key takes more than a tenth:", top > 1000)
+	// Output:
+	// 10000 requests over 1000 keys; the first is key:0
+	// the most popular key takes more than a tenth: true
+}
+
+func ExampleHitRatio() {
+	trace := bench.ZipfTrace(1.1, 100_000, 1_000_000, 1)
+	for _, p := range bench.HitRatioPolicies() {
+		r, err := bench.HitRatio(p, 10_000, trace)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("%-24s %.3f (capacity: %s)\n", p.Name, r, p.Capacity)
+	}
+}
+
+func ExampleL1HitCases() {
+	for _, hc := range bench.L1HitCases() {
+		r := testing.Benchmark(hc.Benchmark)
+		fmt.Printf("%s %s: %s\n", hc.Name, hc.API, r)
+	}
+}
+
+func ExampleInvalidationLatency() {
+	ctx := context.Background()
+	s := bench.ServersFromEnv()
+	for _, tr := range bench.Transports {
+		strata, err := bench.InvalidationLatency(ctx, s, tr, 1000)
+		if err != nil {
+			panic(err)
+		}
+		raw, err := bench.RawLatency(ctx, s, tr, 1000)
+		if err != nil {
+			panic(err)
+		}
+		slices.Sort(strata)
+		slices.Sort(raw)
+		fmt.Printf("%s: p99 %v (raw client %v)\n", tr, bench.Percentile(strata, 0.99), bench.Percentile(raw, 0.99))
+	}
+}
