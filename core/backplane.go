@@ -289,9 +289,14 @@ func (c *Cache) onMessage(payload []byte) {
 	}
 	c.stats.bpReceived.Add(1)
 	c.event(ctx, EventBackplaneReceived, m.Key, nil)
-	if c.sequenceGap(m.Source, m.Seq) {
+	gap, late := c.sequenceGap(m.Source, m.Seq, m.Timestamp)
+	switch {
+	case gap:
 		c.logger.Warn("strata: gap in backplane sequence numbers: expiring L1", "source", m.Source, "seq", m.Seq)
 		c.possibleLoss(ctx, "gap")
+	case late:
+		c.logger.Warn("strata: backplane messages arrive late (a slow consumer?): expiring L1", "source", m.Source, "seq", m.Seq)
+		c.possibleLoss(ctx, "late")
 	}
 	c.invalidations.Add(1)
 	switch m.Action {
@@ -330,11 +335,20 @@ func (c *Cache) onMessage(payload []byte) {
 type sources struct {
 	mu   sync.Mutex
 	last map[string]sourceSeq
+	// lateAt is when lateness last expired L1 (at most once per half
+	// bound).
+	lateAt int64
 }
 
 type sourceSeq struct {
 	seq  uint64
 	seen int64
+	// minLag is the smallest receipt time minus change time seen from the
+	// source: the clocks' offset plus the transport's quickest delivery.
+	// A message whose lag exceeds it by more than half the staleness
+	// bound waited in a queue (a slow consumer) and the messages behind it
+	// are waiting too, however the two clocks differ.
+	minLag int64
 }
 
 func (s *sources) reset() {
@@ -348,9 +362,13 @@ func (s *sources) reset() {
 const maxSources = 4096
 
 // sequenceGap records seq from source and reports whether messages from it
-// were skipped. A number at or below the last one (a replay, a duplicate) is
-// no gap.
-func (c *Cache) sequenceGap(source string, seq uint64) bool {
+// were skipped (gap; a number at or below the last one, a replay or a
+// duplicate, is no gap), or arrive late: a change made at changedAt (the
+// sender's clock) delivered more than half Options.BackplaneStalenessBound
+// later than the source's quickest delivery, as when this node consumes
+// slower than others publish and the transport queues messages instead of
+// dropping them. Lateness is reported at most once per half bound.
+func (c *Cache) sequenceGap(source string, seq uint64, changedAt int64) (gap, late bool) {
 	s := &c.sources
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -365,8 +383,18 @@ func (c *Cache) sequenceGap(source string, seq uint64) bool {
 		}
 		delete(s.last, oldest)
 	}
-	if !ok || seq > prev.seq {
-		s.last[source] = sourceSeq{seq: seq, seen: now}
+	lag := now - changedAt
+	cur := prev
+	if !ok || lag < cur.minLag {
+		cur.minLag = lag
 	}
-	return ok && seq > prev.seq+1
+	if !ok || seq > prev.seq {
+		cur.seq, cur.seen = seq, now
+	}
+	s.last[source] = cur
+	if ok && lag-cur.minLag > c.staleBound/2 && now-s.lateAt > c.staleBound/2 {
+		s.lateAt = now
+		late = true
+	}
+	return ok && seq > prev.seq+1, late
 }
