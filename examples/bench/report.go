@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"image/color"
 	"io"
 	"os"
 	"strconv"
@@ -180,6 +181,7 @@ func render(r *results, imgDir string) (string, []chart) {
 		img(fmt.Sprintf("bench-hitratio-%d.png", capacity), fmt.Sprintf("hit ratio per cache, capacity %d", capacity), line)
 	}
 
+	p("The same trace does not always give the same ratio: ristretto applies sets asynchronously, and otter (so strata's L1 too) also gave ratios differing by up to about 0.02 between two full runs on this machine (the cause was not investigated). ")
 	p("strata's L1 is otter v2; where strata hits slightly more often than raw otter, the likely cause is that a strata miss reads L1 twice (before and under the per-key lock), which otter's frequency sketch counts as two accesses: raw otter called that way matched strata's ratio in a separate check.\n\n")
 
 	// Latency.
@@ -213,7 +215,11 @@ func render(r *results, imgDir string) (string, []chart) {
 				us[j] = float64(d) / float64(time.Microsecond)
 			}
 			s := plot.CDF(names[lr.Transport]+", "+path.name, us)
-			s.Color, s.Dashed = plot.Palette[i%len(plot.Palette)], path.name != "strata"
+			s.Color = plot.Palette[i%len(plot.Palette)]
+			if path.name != "strata" {
+				// Lighter and dashed: visible where it lies on strata's line.
+				s.Color, s.Dashed = lighten(s.Color), true
+			}
 			cdf.Series = append(cdf.Series, s)
 		}
 	}
@@ -224,9 +230,14 @@ func render(r *results, imgDir string) (string, []chart) {
 		}
 	}
 	cdf.XMax = xmax
-	p("\nstrata's path includes encoding the message, B's decoding and its L1 update; the raw clients do none of that. Solid lines are strata, dashed lines the raw client on the same server; the chart stops at the largest p99.9 (the max column has the rest).\n\n")
+	p("\nstrata's path includes encoding the message, B's decoding and its L1 update; the raw clients do none of that. Solid lines are strata, lighter dashed lines of the same colour the raw client on the same server; the chart stops at the largest p99.9 (the max column has the rest).\n\n")
 	img("bench-latency-cdf.png", "set-to-received latency CDF per backplane, strata and raw client", cdf)
 	return b.String(), charts
+}
+
+// lighten mixes c halfway with white.
+func lighten(c color.RGBA) color.RGBA {
+	return color.RGBA{R: c.R/2 + 128, G: c.G/2 + 128, B: c.B/2 + 128, A: 255}
 }
 
 func opsPerSec(ns float64) float64 {
