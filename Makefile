@@ -79,3 +79,8 @@ soak-short: services
 .PHONY: bench-report
 bench-report: services
 	$(GO) run ./examples/bench $(BENCH_FLAGS)
+
+# The failure scenarios with 30 s faults on every backplane (docs/reliability.md).
+.PHONY: reliability-long
+reliability-long:
+	STRATA_RELIABILITY_SCALE=1 $(GO) test -race -count=1 -timeout 40m -v ./reliability/
