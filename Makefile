@@ -75,7 +75,8 @@ soak-short: services
 # bench-report markers) and its charts docs/img/bench-*.png: strata's L1 hit
 # vs otter, sturdyc, eko/gocache and go-redis/cache on 1 and 2 cores, their
 # hit ratios on Zipf traces, and set→received latency per backplane vs the
-# raw clients. About 10 minutes on 2 cores; BENCH_FLAGS=-quick for a smoke run.
+# raw clients. 2 to 5 minutes on 2 cores (more under load); BENCH_FLAGS=-quick
+# for a smoke run of about 20 s.
 .PHONY: bench-report
 bench-report: services
 	$(GO) run ./examples/bench $(BENCH_FLAGS)

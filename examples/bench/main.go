@@ -17,8 +17,8 @@
 // The servers are those of the tests: $STRATA_REDIS_ADDR, $STRATA_NATS_URL
 // and $STRATA_AMQP_URL, defaulting to the local ones.
 //
-//	go run ./examples/bench                # the full run, about 10 minutes on 2 cores
-//	go run ./examples/bench -quick         # a smoke run of about a minute
+//	go run ./examples/bench                # the full run, 2 to 5 minutes on 2 cores
+//	go run ./examples/bench -quick         # a smoke run of about 20 seconds
 //	go run ./examples/bench -doc /tmp/b.md -img /tmp/img   # write elsewhere
 //
 // `make bench-report` runs the full one.
@@ -39,7 +39,7 @@ import (
 func main() {
 	testing.Init() // testing.Benchmark reads -test.benchtime
 	cfg := config{}
-	flag.BoolVar(&cfg.Quick, "quick", false, "a smoke run of about a minute: shorter benchmarks, smaller traces, fewer trips")
+	flag.BoolVar(&cfg.Quick, "quick", false, "a smoke run of about 20 seconds: shorter benchmarks, smaller traces, fewer trips")
 	doc := flag.String("doc", "docs/benchmarks.md", "the markdown file whose bench-report section is replaced")
 	img := flag.String("img", "docs/img", "the directory the charts are written to (linked from -doc as a relative path)")
 	flag.IntVar(&cfg.Count, "count", 0, "rounds of the L1 hit benchmark, the median kept (0: 5, or 1 with -quick)")
