@@ -62,14 +62,7 @@ func BenchmarkInvalidationLatencyPaired(b *testing.B) {
 				ls = append(ls, strata(i))
 				lr = append(lr, raw(i))
 			}
-			s50, s99 := percentiles(ls)
-			r50, r99 := percentiles(lr)
-			b.ReportMetric(s50, "strata-p50-µs")
-			b.ReportMetric(s99, "strata-p99-µs")
-			b.ReportMetric(r50, "raw-p50-µs")
-			b.ReportMetric(r99, "raw-p99-µs")
-			b.ReportMetric(s99/r99, "p99-ratio")
-			b.ReportMetric(0, "ns/op")
+			reportPaired(b, ls, lr)
 		})
 	}
 }
@@ -247,6 +240,20 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	p50, p99 := percentiles(lat)
 	b.ReportMetric(p50, "p50-µs")
 	b.ReportMetric(p99, "p99-µs")
+}
+
+// reportPaired reports the p50 and p99 of strata's and the raw client's
+// latencies, in microseconds, and their ratios.
+func reportPaired(b *testing.B, strata, raw []time.Duration) {
+	s50, s99 := percentiles(strata)
+	r50, r99 := percentiles(raw)
+	b.ReportMetric(s50, "strata-p50-µs")
+	b.ReportMetric(s99, "strata-p99-µs")
+	b.ReportMetric(r50, "raw-p50-µs")
+	b.ReportMetric(r99, "raw-p99-µs")
+	b.ReportMetric(s50/r50, "p50-ratio")
+	b.ReportMetric(s99/r99, "p99-ratio")
+	b.ReportMetric(0, "ns/op")
 }
 
 // percentiles sorts lat and returns its p50 and p99 in microseconds.

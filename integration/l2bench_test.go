@@ -106,13 +106,5 @@ func BenchmarkL2ColdHitPaired(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	s50, s99 := percentiles(ls)
-	r50, r99 := percentiles(lr)
-	b.ReportMetric(s50, "strata-p50-µs")
-	b.ReportMetric(s99, "strata-p99-µs")
-	b.ReportMetric(r50, "raw-p50-µs")
-	b.ReportMetric(r99, "raw-p99-µs")
-	b.ReportMetric(s50/r50, "p50-ratio")
-	b.ReportMetric(s99/r99, "p99-ratio")
-	b.ReportMetric(0, "ns/op")
+	reportPaired(b, ls, lr)
 }
