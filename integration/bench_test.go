@@ -80,6 +80,23 @@ func runTrips(b *testing.B, t trip) {
 	reportLatency(b, lat)
 }
 
+// timedTrip returns a raw client's trip: publish, then wait for the next
+// delivery on got.
+func timedTrip[T any](b *testing.B, publish func() error, got <-chan T) trip {
+	return func(int) time.Duration {
+		start := time.Now()
+		if err := publish(); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			b.Fatal("no message within 5 s")
+		}
+		return time.Since(start)
+	}
+}
+
 // rawTrip returns the raw client's publish→receive trip of backplane bp.
 func rawTrip(b *testing.B, bp string) trip {
 	switch bp {
@@ -134,18 +151,7 @@ func rawRedisTrip(b *testing.B) trip {
 	}
 	msgs := ps.Channel()
 	payload := make([]byte, 100) // about a backplane message
-	return func(int) time.Duration {
-		start := time.Now()
-		if err := pub.Publish(ctx, channel, payload).Err(); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-msgs:
-		case <-time.After(5 * time.Second):
-			b.Fatal("no message within 5 s")
-		}
-		return time.Since(start)
-	}
+	return timedTrip(b, func() error { return pub.Publish(ctx, channel, payload).Err() }, msgs)
 }
 
 func rawNATSTrip(b *testing.B) trip {
@@ -171,18 +177,7 @@ func rawNATSTrip(b *testing.B) trip {
 		b.Fatal(err)
 	}
 	payload := make([]byte, 100)
-	return func(int) time.Duration {
-		start := time.Now()
-		if err := pub.Publish(subject, payload); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-msgs:
-		case <-time.After(5 * time.Second):
-			b.Fatal("no message within 5 s")
-		}
-		return time.Since(start)
-	}
+	return timedTrip(b, func() error { return pub.Publish(subject, payload) }, msgs)
 }
 
 func rawAMQPTrip(b *testing.B) trip {
@@ -218,18 +213,9 @@ func rawAMQPTrip(b *testing.B) trip {
 	}
 	ctx := context.Background()
 	payload := make([]byte, 100)
-	return func(int) time.Duration {
-		start := time.Now()
-		if err := pub.PublishWithContext(ctx, exchange, "", false, false, amqp.Publishing{Body: payload}); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-deliveries:
-		case <-time.After(5 * time.Second):
-			b.Fatal("no message within 5 s")
-		}
-		return time.Since(start)
-	}
+	return timedTrip(b, func() error {
+		return pub.PublishWithContext(ctx, exchange, "", false, false, amqp.Publishing{Body: payload})
+	}, deliveries)
 }
 
 // reportLatency reports the p50 and p99 of lat in microseconds.
