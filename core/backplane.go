@@ -289,7 +289,7 @@ func (c *Cache) onMessage(payload []byte) {
 	}
 	c.stats.bpReceived.Add(1)
 	c.event(ctx, EventBackplaneReceived, m.Key, nil)
-	gap, late := c.sequenceGap(m.Source, m.Seq, m.Timestamp)
+	gap, late := c.trackSource(m.Source, m.Seq, m.Timestamp)
 	switch {
 	case gap:
 		c.logger.Warn("strata: gap in backplane sequence numbers: expiring L1", "source", m.Source, "seq", m.Seq)
@@ -361,14 +361,14 @@ func (s *sources) reset() {
 // are forgotten first (a forgotten source's next message cannot show a gap).
 const maxSources = 4096
 
-// sequenceGap records seq from source and reports whether messages from it
+// trackSource records seq from source and reports whether messages from it
 // were skipped (gap; a number at or below the last one, a replay or a
 // duplicate, is no gap), or arrive late: a change made at changedAt (the
 // sender's clock) delivered more than half Options.BackplaneStalenessBound
 // later than the source's quickest delivery, as when this node consumes
 // slower than others publish and the transport queues messages instead of
 // dropping them. Lateness is reported at most once per half bound.
-func (c *Cache) sequenceGap(source string, seq uint64, changedAt int64) (gap, late bool) {
+func (c *Cache) trackSource(source string, seq uint64, changedAt int64) (gap, late bool) {
 	s := &c.sources
 	s.mu.Lock()
 	defer s.mu.Unlock()
