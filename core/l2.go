@@ -234,13 +234,26 @@ func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte,
 		return
 	}
 	storeKey := c.l2key(key)
-	if !c.l2breaker.allow(c.now()) {
-		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: e.created, storeKey: storeKey, value: b, ttl: ttl})
-		return
+	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout) != nil {
+		c.queueL2Write(key, storeKey, env, ttl)
 	}
-	if err := c.l2Put(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout); err != nil {
-		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: e.created, storeKey: storeKey, value: b, ttl: ttl})
+}
+
+// queueL2Write hands a failed L2 write to auto-recovery in its stale form:
+// expired as of its own version, so that the replay gives the other nodes a
+// fail-safe fallback, never a fresh value. While the write waited, another
+// node may have replaced the key without being able to tell anyone (its L2
+// write and its message queued too, or the L2 came back empty after a
+// restart): replayed fresh, the older value would be served by every node
+// that read it until that other node's own replay.
+func (c *Cache) queueL2Write(key, storeKey string, env l2.Envelope, ttl time.Duration) {
+	env.Expires = min(env.Expires, env.Created)
+	env.EagerRefresh = 0
+	b, err := env.AppendBinary(nil)
+	if err != nil {
+		return // not reached: the fresh form of env encoded
 	}
+	c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: env.Created, storeKey: storeKey, value: b, ttl: ttl})
 }
 
 // deleteL2 removes key from L2 as of version at, queueing the write when it

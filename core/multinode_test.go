@@ -338,3 +338,34 @@ func TestMultiNodePublishRecovery(t *testing.T) {
 	a.bp.ClearFault()
 	waitFor(t, "replayed publish reaches B", func() bool { v, _ := get(t, b.Cache, "k"); return v == "v2" })
 }
+
+// TestReplayedL2WriteIsStale: a write that waited for auto-recovery is
+// replayed as a fail-safe fallback, not as a fresh value. While it waited
+// another node may have replaced the key unheard (its own write queued
+// too, or L2 restarted empty): the restart scenario of reliability/ saw
+// nodes serve such an older replay as fresh.
+func TestReplayedL2WriteIsStale(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 3, func(o *core.Options) { o.AutoRecoveryDelay = 20 * time.Millisecond })
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithFailSafe(time.Hour, time.Minute)}
+	a.l2.SetFault(meml2.Fault{Err: errors.New("l2 down")})
+	if err := core.Set(ctx, a.Cache, "k", "written while L2 was down", opts...); err != nil {
+		t.Fatal(err)
+	}
+	if a.Stats().RecoveryQueued == 0 {
+		t.Fatal("the failed L2 write was not queued")
+	}
+	a.l2.ClearFault()
+	waitFor(t, "recovery queue drained", func() bool { return a.Stats().RecoveryQueued == 0 })
+
+	// The others find the replayed entry, but only as a stale one: with
+	// the source failing, it is C's fail-safe fallback; with the source
+	// up, B's factory runs.
+	if v := mustGetOrSet(t, c.Cache, "k", failing[string](errors.New("db down")), opts...); v != "written while L2 was down" {
+		t.Fatalf("C = %q with the source down, want the replayed value as a fallback", v)
+	}
+	if v := mustGetOrSet(t, b.Cache, "k", constant("from the source"), core.WithDuration(time.Hour)); v != "from the source" {
+		t.Fatalf("B = %q: it served the replayed write as fresh", v)
+	}
+}
