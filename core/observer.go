@@ -123,6 +123,16 @@ const (
 	EventNotCachedSuperseded
 	EventBackplaneLoss
 	EventSerializationError
+	// EventBackplaneCorrupt: a backplane message could not be decoded
+	// (garbage, truncated, another wire version) and was dropped. Err,
+	// wrapping backplane.ErrCorrupt, says what is wrong and where; Key is
+	// empty.
+	EventBackplaneCorrupt
+	// EventBackplaneRejected: with signing on, a backplane message was
+	// dropped because it was unsigned, signed with none of the keys or too
+	// long to be signed: a spoofing attempt or a node with other keys. Err,
+	// wrapping backplane.ErrBadSignature, says which; Key is empty.
+	EventBackplaneRejected
 )
 
 var eventNames = [...]string{
@@ -133,6 +143,7 @@ var eventNames = [...]string{
 	EventBackplaneReceived: "backplane_received", EventCircuitBreakerChange: "circuit_breaker_change",
 	EventEviction: "eviction", EventLockTimeout: "lock_timeout", EventNotCachedSuperseded: "not_cached_superseded",
 	EventBackplaneLoss: "backplane_loss", EventSerializationError: "serialization_error",
+	EventBackplaneCorrupt: "backplane_corrupt", EventBackplaneRejected: "backplane_rejected",
 }
 
 // String returns the event's short name, such as "stale_hit".
