@@ -6,7 +6,10 @@
 //   - HitRatioPolicies and ZipfTrace: the hit ratio of each cache's
 //     eviction policy on a Zipf-distributed key trace;
 //   - InvalidationLatency and RawLatency: set on node A until node B hears
-//     of it, per backplane, next to the raw client's publish → receive.
+//     of it, per backplane, next to the raw client's publish → receive;
+//     NewInvalidationPath and NewRawPath make the same trips one at a
+//     time, for a caller that interleaves them (integration's paired
+//     benchmark) or measures one alone (rabbitbackplane's raw client).
 //
 // `go test -bench . ./bench` runs them as benchmarks; `go run
 // ./examples/bench` runs them all and writes the report of

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stratacache/strata/bench"
 )
@@ -58,4 +59,37 @@ func ExampleInvalidationLatency() {
 		slices.Sort(raw)
 		fmt.Printf("%s: p99 %v (raw client %v)\n", tr, bench.Percentile(strata, 0.99), bench.Percentile(raw, 0.99))
 	}
+}
+
+// Paths made side by side let the caller interleave the trips, a strata one
+// and a raw one in turn, so that the load of a shared machine falls on both
+// alike.
+func ExampleNewInvalidationPath() {
+	ctx := context.Background()
+	s := bench.ServersFromEnv()
+	strata, err := bench.NewInvalidationPath(ctx, s, "nats")
+	if err != nil {
+		panic(err)
+	}
+	defer strata.Close()
+	raw, err := bench.NewRawPath(ctx, s, "nats")
+	if err != nil {
+		panic(err)
+	}
+	defer raw.Close()
+	var ls, lr []time.Duration
+	for range 1000 {
+		d, err := strata.Trip(ctx)
+		if err != nil {
+			panic(err)
+		}
+		ls = append(ls, d)
+		if d, err = raw.Trip(ctx); err != nil {
+			panic(err)
+		}
+		lr = append(lr, d)
+	}
+	slices.Sort(ls)
+	slices.Sort(lr)
+	fmt.Printf("p99: strata %v, raw client %v\n", bench.Percentile(ls, 0.99), bench.Percentile(lr, 0.99))
 }

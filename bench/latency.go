@@ -83,12 +83,22 @@ func (o *receipts) Event(_ context.Context, ev core.Event) {
 	}
 }
 
-// InvalidationLatency makes two strata nodes, A and B, on one backplane of
-// the given transport (no L2), and returns n trips, each the time from
-// A's core.Set until B's observer sees the backplane message for the key.
-// Trips run one at a time. Every cache, backplane and exchange it makes is
-// released before it returns.
-func InvalidationLatency(ctx context.Context, s Servers, transport string, n int) (_ []time.Duration, err error) {
+// A Path carries one-way trips, one at a time, and times each from the
+// send until the receiver has it: strata's path (NewInvalidationPath) or a
+// raw client's (NewRawPath). Its methods must not be called concurrently.
+type Path struct {
+	what    string // "strata redis", "raw nats", ...: for errors
+	send    func(ctx context.Context, i int) error
+	got     <-chan time.Time // the receiver's time of each arrival
+	closers []func() error   // what Close releases, last made first
+	trips   int
+}
+
+// NewInvalidationPath makes two strata nodes, A and B, on one backplane of
+// the given transport (no L2). Each trip is the time from A's core.Set
+// until B's observer sees the backplane message for the key. ctx bounds
+// the set-up; Close releases every cache, backplane and exchange it makes.
+func NewInvalidationPath(ctx context.Context, s Servers, transport string) (_ *Path, err error) {
 	url, err := s.backplaneURL(transport)
 	if err != nil {
 		return nil, err
@@ -96,10 +106,16 @@ func InvalidationLatency(ctx context.Context, s Servers, transport string, n int
 	name := "strata-bench-" + unique()
 	const key = "profile:42"
 	obs := &receipts{key: key, got: make(chan time.Time, 1)}
+	p := &Path{what: "strata " + transport, got: obs.got}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, p.Close())
+		}
+	}()
 	if transport == "amqp" {
-		// Deferred first, so run last: after the caches and backplanes
-		// closed (a live backplane would declare the exchange again).
-		defer func() { err = errors.Join(err, deleteExchange(s.AMQPURL, backplane.ChannelName(name))) }()
+		// First, so released last: after the caches and backplanes closed
+		// (a live backplane would declare the exchange again).
+		p.closers = append(p.closers, func() error { return deleteExchange(s.AMQPURL, backplane.ChannelName(name)) })
 	}
 	var nodes [2]*core.Cache
 	for i := range nodes {
@@ -107,7 +123,7 @@ func InvalidationLatency(ctx context.Context, s Servers, transport string, n int
 		if err != nil {
 			return nil, err
 		}
-		defer func() { _ = bp.Close() }()
+		p.closers = append(p.closers, bp.Close)
 		o := core.Options{Name: name, InstanceID: "node-" + strconv.Itoa(i), Backplane: bp}
 		if i == 1 {
 			o.Observers = []core.Observer{obs}
@@ -116,7 +132,7 @@ func InvalidationLatency(ctx context.Context, s Servers, transport string, n int
 		if err != nil {
 			return nil, err
 		}
-		defer func() { _ = c.Close() }() // before its backplane (deferred calls run last in, first out)
+		p.closers = append(p.closers, c.Close) // closed before its backplane
 		nodes[i] = c
 	}
 	for _, c := range nodes {
@@ -124,81 +140,41 @@ func InvalidationLatency(ctx context.Context, s Servers, transport string, n int
 			return nil, err
 		}
 	}
-	return trips(ctx, "strata "+transport, n, func(i int) error {
+	p.send = func(ctx context.Context, i int) error {
 		return core.Set(ctx, nodes[0], key, strconv.Itoa(i), core.WithDuration(time.Hour))
-	}, obs.got)
-}
-
-// trips makes warmup+n trips one at a time, each calling send(i) and
-// waiting for the arrival time on got, and returns the last n durations
-// from the call to the arrival.
-func trips(ctx context.Context, what string, n int, send func(i int) error, got <-chan time.Time) ([]time.Duration, error) {
-	lat := make([]time.Duration, 0, n)
-	for i := range warmup + n {
-		start := time.Now()
-		if err := send(i); err != nil {
-			return nil, fmt.Errorf("bench: %s: %w", what, err)
-		}
-		select {
-		case t := <-got:
-			if i >= warmup {
-				lat = append(lat, t.Sub(start))
-			}
-		case <-time.After(roundTimeout):
-			return nil, fmt.Errorf("bench: %s: trip %d did not arrive within %v", what, i, roundTimeout)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
 	}
-	return lat, nil
+	return p, nil
 }
 
-func waitConnected(ctx context.Context, c *core.Cache) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Stats().Disconnected {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("bench: %s's backplane did not connect within 10 s", c.InstanceID())
-		}
-		select {
-		case <-time.After(5 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-// RawLatency returns n trips of the transport's own client, each the time
-// from publishing a 100-byte message on one connection until another
-// connection subscribed to it receives it: the floor under
-// InvalidationLatency.
-func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time.Duration, error) {
-	var (
-		publish func() error
-		recv    <-chan time.Time
-		closers []func() error
-	)
+// NewRawPath opens two connections of the transport's own client, one
+// subscribed to a channel of its own. Each trip is the time from
+// publishing a 100-byte message on the other connection until the
+// subscriber's client delivers it: the floor under NewInvalidationPath's.
+// ctx bounds the set-up; Close releases every connection and exchange it
+// makes.
+func NewRawPath(ctx context.Context, s Servers, transport string) (_ *Path, err error) {
+	p := &Path{what: "raw " + transport}
 	defer func() {
-		for _, c := range slices.Backward(closers) {
-			_ = c()
+		if err != nil {
+			err = errors.Join(err, p.Close())
 		}
 	}()
 	payload := make([]byte, 100) // about a backplane message
 	name := "strata-bench-raw-" + unique()
 	got := make(chan time.Time, 1)
+	p.got = got
 	signal := func() {
 		select {
 		case got <- time.Now():
 		default:
 		}
 	}
-	recv = got
 	switch transport {
 	case "redis":
 		pub, sub := redis.NewClient(&redis.Options{Addr: s.RedisAddr}), redis.NewClient(&redis.Options{Addr: s.RedisAddr})
-		closers = append(closers, pub.Close, sub.Close)
+		p.closers = append(p.closers, pub.Close, sub.Close)
 		ps := sub.Subscribe(ctx, name)
-		closers = append(closers, ps.Close)
+		p.closers = append(p.closers, ps.Close)
 		if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
 			return nil, fmt.Errorf("bench: redis subscribe: %w", err)
 		}
@@ -208,7 +184,7 @@ func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time
 				signal()
 			}
 		}()
-		publish = func() error { return pub.Publish(ctx, name, payload).Err() }
+		p.send = func(ctx context.Context, _ int) error { return pub.Publish(ctx, name, payload).Err() }
 	case "nats":
 		var conns [2]*nats.Conn
 		for i := range conns {
@@ -216,7 +192,7 @@ func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time
 			if err != nil {
 				return nil, fmt.Errorf("bench: nats connect: %w", err)
 			}
-			closers = append(closers, func() error { nc.Close(); return nil })
+			p.closers = append(p.closers, func() error { nc.Close(); return nil })
 			conns[i] = nc
 		}
 		if _, err := conns[1].Subscribe(name, func(*nats.Msg) { signal() }); err != nil {
@@ -225,16 +201,16 @@ func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time
 		if err := conns[1].Flush(); err != nil {
 			return nil, err
 		}
-		publish = func() error { return conns[0].Publish(name, payload) }
+		p.send = func(context.Context, int) error { return conns[0].Publish(name, payload) }
 	case "amqp":
-		closers = append(closers, func() error { return deleteExchange(s.AMQPURL, name) })
+		p.closers = append(p.closers, func() error { return deleteExchange(s.AMQPURL, name) })
 		var chans [2]*amqp.Channel
 		for i := range chans {
 			conn, err := amqp.Dial(s.AMQPURL)
 			if err != nil {
 				return nil, fmt.Errorf("bench: amqp dial: %w", err)
 			}
-			closers = append(closers, conn.Close)
+			p.closers = append(p.closers, conn.Close)
 			if chans[i], err = conn.Channel(); err != nil {
 				return nil, err
 			}
@@ -258,13 +234,96 @@ func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time
 				signal()
 			}
 		}()
-		publish = func() error {
+		p.send = func(ctx context.Context, _ int) error {
 			return chans[0].PublishWithContext(ctx, name, "", false, false, amqp.Publishing{Body: payload})
 		}
 	default:
 		return nil, fmt.Errorf("bench: unknown transport %q (want one of %v)", transport, Transports)
 	}
-	return trips(ctx, "raw "+transport, n, func(int) error { return publish() }, recv)
+	return p, nil
+}
+
+// Trip makes one trip and returns how long it took. It fails, with ctx's
+// error when ctx has ended, when the send fails, or when nothing arrives
+// within 5 s; after an error the path is good only for Close.
+func (p *Path) Trip(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	i := p.trips
+	p.trips++
+	start := time.Now()
+	if err := p.send(ctx, i); err != nil {
+		return 0, fmt.Errorf("bench: %s: %w", p.what, err)
+	}
+	select {
+	case t := <-p.got:
+		return t.Sub(start), nil
+	case <-time.After(roundTimeout):
+		return 0, fmt.Errorf("bench: %s: trip %d did not arrive within %v", p.what, i, roundTimeout)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Close releases what the path made, last made first, and returns their
+// errors joined. Closing again does nothing.
+func (p *Path) Close() error {
+	var errs []error
+	for _, c := range slices.Backward(p.closers) {
+		errs = append(errs, c())
+	}
+	p.closers = nil
+	return errors.Join(errs...)
+}
+
+// InvalidationLatency returns n trips of NewInvalidationPath's, made one
+// at a time after 20 unmeasured ones, on a path it closes before it
+// returns.
+func InvalidationLatency(ctx context.Context, s Servers, transport string, n int) ([]time.Duration, error) {
+	return latency(ctx, n, func() (*Path, error) { return NewInvalidationPath(ctx, s, transport) })
+}
+
+// RawLatency returns n trips of NewRawPath's, made one at a time after 20
+// unmeasured ones, on a path it closes before it returns.
+func RawLatency(ctx context.Context, s Servers, transport string, n int) ([]time.Duration, error) {
+	return latency(ctx, n, func() (*Path, error) { return NewRawPath(ctx, s, transport) })
+}
+
+// latency opens a path, makes warmup+n trips on it one at a time, closes
+// it and returns the last n durations.
+func latency(ctx context.Context, n int, open func() (*Path, error)) (_ []time.Duration, err error) {
+	p, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, p.Close()) }()
+	lat := make([]time.Duration, 0, n)
+	for i := range warmup + n {
+		d, err := p.Trip(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if i >= warmup {
+			lat = append(lat, d)
+		}
+	}
+	return lat, nil
+}
+
+func waitConnected(ctx context.Context, c *core.Cache) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().Disconnected {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: %s's backplane did not connect within 10 s", c.InstanceID())
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // deleteExchange deletes a fanout exchange the benchmark declared (they

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +72,57 @@ func TestLatencyTrips(t *testing.T) {
 	}
 	if _, err := RawLatency(ctx, s, "carrier-pigeon", 1); err == nil {
 		t.Error("an unknown transport is not an error")
+	}
+}
+
+// TestPathTrips: paths made side by side, a strata trip and a raw one in
+// turn as a paired benchmark makes them, each measured; a trip whose
+// context has ended fails with the context's error; Close twice is fine;
+// an unknown transport is an error naming it.
+func TestPathTrips(t *testing.T) {
+	s := servers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tr := range Transports {
+		t.Run(tr, func(t *testing.T) {
+			strata, err := NewInvalidationPath(ctx, s, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := NewRawPath(ctx, s, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 5 {
+				for _, p := range []*Path{strata, raw} {
+					d, err := p.Trip(ctx)
+					if err != nil {
+						t.Fatalf("%s: %v", p.what, err)
+					}
+					if d <= 0 || d >= roundTimeout {
+						t.Errorf("%s: trip of %v", p.what, d)
+					}
+				}
+			}
+			ended, end := context.WithCancel(ctx)
+			end()
+			for _, p := range []*Path{strata, raw} {
+				if _, err := p.Trip(ended); !errors.Is(err, context.Canceled) {
+					t.Errorf("%s: a trip on an ended context: %v, want %v", p.what, err, context.Canceled)
+				}
+				if err := p.Close(); err != nil {
+					t.Errorf("%s: Close: %v", p.what, err)
+				}
+				if err := p.Close(); err != nil {
+					t.Errorf("%s: Close again: %v", p.what, err)
+				}
+			}
+		})
+	}
+	for _, open := range []func(context.Context, Servers, string) (*Path, error){NewInvalidationPath, NewRawPath} {
+		if _, err := open(ctx, s, "carrier-pigeon"); err == nil || !strings.Contains(err.Error(), `"carrier-pigeon"`) {
+			t.Errorf("an unknown transport: %v, want an error naming it", err)
+		}
 	}
 }
 
