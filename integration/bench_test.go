@@ -3,45 +3,25 @@ package integration
 import (
 	"context"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	amqp "github.com/rabbitmq/amqp091-go"
-
-	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/bench"
 	"github.com/stratacache/strata/internal/natstest"
 	"github.com/stratacache/strata/internal/rabbittest"
 	"github.com/stratacache/strata/internal/redistest"
 )
 
-// receiptObserver sends the time each backplane message about key arrives.
-type receiptObserver struct {
-	key string
-	got chan time.Time
-}
-
-func (o *receiptObserver) OpStart(ctx context.Context, _ *core.OpInfo) context.Context { return ctx }
-func (o *receiptObserver) OpEnd(context.Context, *core.OpInfo)                         {}
-func (o *receiptObserver) Event(_ context.Context, ev core.Event) {
-	if ev.Kind == core.EventBackplaneReceived && ev.Key == o.key {
-		select {
-		case o.got <- time.Now():
-		default:
-		}
-	}
-}
-
 // BenchmarkInvalidationLatency measures, for each backplane, how long after
 // node A calls core.Set node B's observer gets EventBackplaneReceived for
 // the key ("strata"), next to the raw client's publish→receive on the same
-// server ("raw"). It reports the p50 and p99 of one trip at a time. Run it
-// with a small count: -bench InvalidationLatency -benchtime 2000x.
+// server ("raw"): the trips of bench.NewInvalidationPath and
+// bench.NewRawPath. It reports the p50 and p99 of one trip at a time. Run
+// it with a small count: -bench InvalidationLatency -benchtime 2000x.
 func BenchmarkInvalidationLatency(b *testing.B) {
 	for _, bp := range backplanes {
-		b.Run(bp+"/strata", func(b *testing.B) { runTrips(b, strataTrip(b, bp)) })
-		b.Run(bp+"/raw", func(b *testing.B) { runTrips(b, rawTrip(b, bp)) })
+		b.Run(bp+"/strata", func(b *testing.B) { runTrips(b, openPath(b, bench.NewInvalidationPath, bp)) })
+		b.Run(bp+"/raw", func(b *testing.B) { runTrips(b, openPath(b, bench.NewRawPath, bp)) })
 	}
 }
 
@@ -53,169 +33,58 @@ func BenchmarkInvalidationLatency(b *testing.B) {
 func BenchmarkInvalidationLatencyPaired(b *testing.B) {
 	for _, bp := range backplanes {
 		b.Run(bp, func(b *testing.B) {
-			strata, raw := strataTrip(b, bp), rawTrip(b, bp)
+			strata, raw := openPath(b, bench.NewInvalidationPath, bp), openPath(b, bench.NewRawPath, bp)
 			ls := make([]time.Duration, 0, b.N)
 			lr := make([]time.Duration, 0, b.N)
-			i := 0
 			for b.Loop() {
-				i++
-				ls = append(ls, strata(i))
-				lr = append(lr, raw(i))
+				ls = append(ls, trip(b, strata))
+				lr = append(lr, trip(b, raw))
 			}
 			reportPaired(b, ls, lr)
 		})
 	}
 }
 
-// trip makes the i-th one-way trip and returns how long it took.
-type trip func(i int) time.Duration
-
-func runTrips(b *testing.B, t trip) {
-	lat := make([]time.Duration, 0, b.N)
-	i := 0
-	for b.Loop() {
-		i++
-		lat = append(lat, t(i))
-	}
-	reportLatency(b, lat)
-}
-
-// timedTrip returns a raw client's trip: publish, then wait for the next
-// delivery on got.
-func timedTrip[T any](b *testing.B, publish func() error, got <-chan T) trip {
-	return func(int) time.Duration {
-		start := time.Now()
-		if err := publish(); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-got:
-		case <-time.After(5 * time.Second):
-			b.Fatal("no message within 5 s")
-		}
-		return time.Since(start)
-	}
-}
-
-// rawTrip returns the raw client's publish→receive trip of backplane bp.
-func rawTrip(b *testing.B, bp string) trip {
+// openPath opens a bench path on backplane bp's test server, closed by b's
+// cleanup.
+func openPath(b *testing.B, open func(context.Context, bench.Servers, string) (*bench.Path, error), bp string) *bench.Path {
+	b.Helper()
+	var s bench.Servers
 	switch bp {
 	case "redis":
-		return rawRedisTrip(b)
+		s.RedisAddr = redistest.Addr(b)
 	case "nats":
-		return rawNATSTrip(b)
+		s.NATSURL = natstest.URL(b)
+	case "amqp":
+		s.AMQPURL = rabbittest.URL(b)
 	}
-	return rawAMQPTrip(b)
-}
-
-// strataTrip returns a trip from core.Set on node A to the receipt of its
-// backplane message on node B.
-func strataTrip(b *testing.B, bp string) trip {
-	const key = "profile:42"
-	obs := &receiptObserver{key: key, got: make(chan time.Time, 1)}
-	nodes := newCluster(b, clusterConfig{backplane: bp, nodes: 2, direct: true, observers: func(i int) []core.Observer {
-		if i == 1 {
-			return []core.Observer{obs}
-		}
-		return nil
-	}})
-	a := nodes[0]
-	ctx := context.Background()
-	return func(i int) time.Duration {
-		start := time.Now()
-		if err := core.Set(ctx, a.Cache, key, strconv.Itoa(i), core.WithDuration(time.Hour)); err != nil {
-			b.Fatal(err)
-		}
-		return wait(b, obs.got).Sub(start)
-	}
-}
-
-func wait(b *testing.B, ch <-chan time.Time) time.Time {
-	select {
-	case t := <-ch:
-		return t
-	case <-time.After(5 * time.Second):
-		b.Fatal("no message within 5 s")
-		return time.Time{}
-	}
-}
-
-func rawRedisTrip(b *testing.B) trip {
-	ctx := context.Background()
-	pub, sub := redistest.NewClient(b, nil), redistest.NewClient(b, nil)
-	channel := "strata-it-bench-" + redistest.Unique()
-	ps := sub.Subscribe(ctx, channel)
-	b.Cleanup(func() { _ = ps.Close() })
-	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
-		b.Fatal(err)
-	}
-	msgs := ps.Channel()
-	payload := make([]byte, 100) // about a backplane message
-	return timedTrip(b, func() error { return pub.Publish(ctx, channel, payload).Err() }, msgs)
-}
-
-func rawNATSTrip(b *testing.B) trip {
-	url := natstest.URL(b)
-	pub, err := nats.Connect(url)
+	p, err := open(context.Background(), s, bp)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(pub.Close)
-	sub, err := nats.Connect(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sub.Close)
-	subject := "strata-it-bench." + redistest.Unique()
-	msgs := make(chan *nats.Msg, 1)
-	s, err := sub.ChanSubscribe(subject, msgs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = s.Unsubscribe() })
-	if err := sub.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	payload := make([]byte, 100)
-	return timedTrip(b, func() error { return pub.Publish(subject, payload) }, msgs)
+	b.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return p
 }
 
-func rawAMQPTrip(b *testing.B) trip {
-	url := rabbittest.URL(b)
-	exchange := "strata-it-bench-" + redistest.Unique()
-	b.Cleanup(func() { rabbittest.DeleteExchanges(b, url, []string{exchange}) })
-	channel := func() *amqp.Channel {
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = conn.Close() })
-		ch, err := conn.Channel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := ch.ExchangeDeclare(exchange, amqp.ExchangeFanout, false, false, false, false, nil); err != nil {
-			b.Fatal(err)
-		}
-		return ch
-	}
-	pub, sub := channel(), channel()
-	q, err := sub.QueueDeclare("", false, true, true, false, nil)
+// trip makes one trip on p and returns how long it took.
+func trip(b *testing.B, p *bench.Path) time.Duration {
+	d, err := p.Trip(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := sub.QueueBind(q.Name, "", exchange, false, nil); err != nil {
-		b.Fatal(err)
+	return d
+}
+
+func runTrips(b *testing.B, p *bench.Path) {
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		lat = append(lat, trip(b, p))
 	}
-	deliveries, err := sub.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	payload := make([]byte, 100)
-	return timedTrip(b, func() error {
-		return pub.PublishWithContext(ctx, exchange, "", false, false, amqp.Publishing{Body: payload})
-	}, deliveries)
+	reportLatency(b, lat)
 }
 
 // reportLatency reports the p50 and p99 of lat in microseconds.

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/backplane/rabbitbackplane"
+	"github.com/stratacache/strata/bench"
 	"github.com/stratacache/strata/internal/rabbittest"
 )
 
@@ -24,9 +23,10 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 }
 
 // BenchmarkLatency measures one payload's trip from publish to receipt on
-// another connection, one at a time: with the client alone (raw: the same
-// fanout exchange and exclusive queue, auto-ack), then through the adapter
-// (Publish to MessageFunc), without and with publisher confirms.
+// another connection, one at a time: with the client alone (raw:
+// bench.NewRawPath's fanout exchange and exclusive queue, auto-ack), then
+// through the adapter (Publish to MessageFunc), without and with publisher
+// confirms.
 func BenchmarkLatency(b *testing.B) {
 	url := rabbittest.URL(b)
 	payload := make([]byte, 100) // about a backplane message
@@ -38,43 +38,23 @@ func BenchmarkLatency(b *testing.B) {
 	})
 
 	b.Run("raw", func(b *testing.B) {
-		exchange := testChannel(ex)
-		channel := func() *amqp.Channel {
-			conn, err := amqp.Dial(url)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = conn.Close() })
-			ch, err := conn.Channel()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := ch.ExchangeDeclare(exchange, amqp.ExchangeFanout, false, false, false, false, nil); err != nil {
-				b.Fatal(err)
-			}
-			return ch
-		}
-		sub, pub := channel(), channel()
-		q, err := sub.QueueDeclare("", false, true, true, false, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := sub.QueueBind(q.Name, "", exchange, false, nil); err != nil {
-			b.Fatal(err)
-		}
-		deliveries, err := sub.Consume(q.Name, "", true, true, false, false, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
 		ctx := context.Background()
+		raw, err := bench.NewRawPath(ctx, bench.Servers{AMQPURL: url}, "amqp")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if err := raw.Close(); err != nil {
+				b.Error(err)
+			}
+		}()
 		lat := make([]time.Duration, 0, b.N)
 		for b.Loop() {
-			start := time.Now()
-			if err := pub.PublishWithContext(ctx, exchange, "", false, false, amqp.Publishing{Body: payload}); err != nil {
+			d, err := raw.Trip(ctx)
+			if err != nil {
 				b.Fatal(err)
 			}
-			<-deliveries
-			lat = append(lat, time.Since(start))
+			lat = append(lat, d)
 		}
 		reportLatency(b, lat)
 	})
