@@ -44,12 +44,22 @@ func BenchmarkInvalidationLatency(b *testing.B) {
 	}
 }
 
-// TestLatencyTrips: a few trips on each transport, strata and raw, each
-// measured and plausible (positive, under the per-trip timeout).
+// TestLatencyTrips, per transport: a few trips of InvalidationLatency and
+// RawLatency, and of their paths made side by side, a strata trip and a
+// raw one in turn as a paired benchmark makes them, each measured and
+// plausible (positive, under the per-trip timeout); a trip whose context
+// has ended fails with the context's error; Close twice is fine. An
+// unknown transport is an error naming it.
 func TestLatencyTrips(t *testing.T) {
 	s := servers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	plausible := func(t *testing.T, what string, d time.Duration) {
+		t.Helper()
+		if d <= 0 || d >= roundTimeout {
+			t.Errorf("%s: trip of %v", what, d)
+		}
+	}
 	for _, tr := range Transports {
 		t.Run(tr, func(t *testing.T) {
 			for kind, measure := range map[string]func(context.Context, Servers, string, int) ([]time.Duration, error){
@@ -63,28 +73,10 @@ func TestLatencyTrips(t *testing.T) {
 					t.Fatalf("%s: %d trips, want 5", kind, len(lat))
 				}
 				for _, d := range lat {
-					if d <= 0 || d >= roundTimeout {
-						t.Errorf("%s: trip of %v", kind, d)
-					}
+					plausible(t, kind, d)
 				}
 			}
-		})
-	}
-	if _, err := RawLatency(ctx, s, "carrier-pigeon", 1); err == nil {
-		t.Error("an unknown transport is not an error")
-	}
-}
 
-// TestPathTrips: paths made side by side, a strata trip and a raw one in
-// turn as a paired benchmark makes them, each measured; a trip whose
-// context has ended fails with the context's error; Close twice is fine;
-// an unknown transport is an error naming it.
-func TestPathTrips(t *testing.T) {
-	s := servers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for _, tr := range Transports {
-		t.Run(tr, func(t *testing.T) {
 			strata, err := NewInvalidationPath(ctx, s, tr)
 			if err != nil {
 				t.Fatal(err)
@@ -99,9 +91,7 @@ func TestPathTrips(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%s: %v", p.what, err)
 					}
-					if d <= 0 || d >= roundTimeout {
-						t.Errorf("%s: trip of %v", p.what, d)
-					}
+					plausible(t, p.what, d)
 				}
 			}
 			ended, end := context.WithCancel(ctx)
@@ -123,6 +113,9 @@ func TestPathTrips(t *testing.T) {
 		if _, err := open(ctx, s, "carrier-pigeon"); err == nil || !strings.Contains(err.Error(), `"carrier-pigeon"`) {
 			t.Errorf("an unknown transport: %v, want an error naming it", err)
 		}
+	}
+	if _, err := RawLatency(ctx, s, "carrier-pigeon", 1); err == nil {
+		t.Error("an unknown transport is not an error")
 	}
 }
 
