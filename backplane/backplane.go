@@ -60,9 +60,13 @@ type MessageFunc func(payload []byte)
 type StateFunc func(state State, err error)
 
 // Backplane publishes payloads on named channels and delivers them to every
-// subscriber of the channel on other connections (whether a publisher also
-// receives its own payloads is up to the transport; core ignores its own).
-// Methods are safe for concurrent use and honour ctx.
+// subscriber of the channel, the publisher's own subscriptions included, each
+// subscriber getting them in the order the transport took them: a payload
+// whose Publish returned before another's began comes first. core reads its
+// own payloads back to time its subscription (its delivery watermark, see
+// docs/consistency.md); a transport that does not deliver them keeps the
+// node "behind" (safe, but L1 entries older than the staleness bound are
+// re-read). Methods are safe for concurrent use and honour ctx.
 type Backplane interface {
 	// Publish sends payload to the subscribers of channel. It returns an
 	// error quickly, and does not block for long, while the transport is

@@ -43,7 +43,7 @@ func messageSeeds(t testing.TB) map[string][]byte {
 	seeds := map[string][]byte{"valid-golden": golden, "valid-golden-clear": clearMsg}
 	for a := ActionSet; a <= maxAction; a++ {
 		m := Message{Cache: "c", Source: "s", Seq: uint64(a), Action: a, Timestamp: int64(a)}
-		if !a.isClear() {
+		if !a.keyless() {
 			m.Key = "k:" + a.String()
 		}
 		seeds["valid-action-"+a.String()] = enc(m)

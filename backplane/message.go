@@ -66,8 +66,14 @@ const (
 	ActionClearRemove
 	// ActionClearExpire: every entry of the cache was expired. Key is empty.
 	ActionClearExpire
+	// ActionProbe: nothing changed. A node that has published nothing
+	// for a while sends one so that it can time its own messages'
+	// round trip through the transport (how far behind its subscription
+	// is) and so that the others see a gap in its sequence numbers soon.
+	// Key is empty; Timestamp is the send time.
+	ActionProbe
 
-	maxAction = ActionClearExpire
+	maxAction = ActionProbe
 )
 
 var actionNames = [...]string{
@@ -78,6 +84,7 @@ var actionNames = [...]string{
 	ActionExpireTag:   "expire_tag",
 	ActionClearRemove: "clear_remove",
 	ActionClearExpire: "clear_expire",
+	ActionProbe:       "probe",
 }
 
 // String returns the action's lower-case name ("set", "remove_tag", ...), or
@@ -92,8 +99,11 @@ func (a Action) String() string {
 // Valid reports whether a is one of the defined actions.
 func (a Action) Valid() bool { return a >= ActionSet && a <= maxAction }
 
-// isClear reports whether a applies to the whole cache (and so has no key).
-func (a Action) isClear() bool { return a == ActionClearRemove || a == ActionClearExpire }
+// keyless reports whether a has no key: it applies to the whole cache, or
+// to nothing (a probe).
+func (a Action) keyless() bool {
+	return a == ActionClearRemove || a == ActionClearExpire || a == ActionProbe
+}
 
 // Message is what a node tells the others when it changes an entry. No value
 // travels: receivers drop or mark stale their own copy and read L2 next time.
@@ -129,7 +139,7 @@ type Message struct {
 // AppendBinary appends the wire encoding of m (version WireVersion) to dst
 // and returns the extended slice, as encoding.BinaryAppender does. If m is
 // invalid (a field out of its limits, Seq 0, an invalid Action, a key on a
-// clear action, a non-zero Flags) it returns dst unchanged and an error
+// keyless action, a non-zero Flags) it returns dst unchanged and an error
 // naming the field.
 func (m *Message) AppendBinary(dst []byte) ([]byte, error) {
 	if err := m.validate(); err != nil {
@@ -173,7 +183,7 @@ func (m *Message) validate() error {
 		return fmt.Errorf("TraceParent is %d bytes, more than MaxTraceParentLen (%d)", len(m.TraceParent), MaxTraceParentLen)
 	case len(m.Key) > MaxKeyLen:
 		return fmt.Errorf("Key is %d bytes, more than MaxKeyLen (%d)", len(m.Key), MaxKeyLen)
-	case m.Action.isClear() && m.Key != "":
+	case m.Action.keyless() && m.Key != "":
 		return fmt.Errorf("Key is %d bytes, want none for action %v", len(m.Key), m.Action)
 	}
 	return nil
@@ -235,7 +245,7 @@ func (m *Message) decode(data []byte) error {
 	if m.Key, ok = d.str16("key"); !ok {
 		return d.err
 	}
-	if m.Action.isClear() && m.Key != "" {
+	if m.Action.keyless() && m.Key != "" {
 		return d.fail(keyOff, fmt.Sprintf("%d-byte key on action %v, which takes none", len(m.Key), m.Action))
 	}
 	if d.off != len(data) {

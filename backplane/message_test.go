@@ -138,7 +138,7 @@ func TestAppendBinaryRejects(t *testing.T) {
 		{"long key", func(m *Message) { m.Key = strings.Repeat("k", MaxKeyLen+1) }, "Key is 65536 bytes"},
 		{"seq 0", func(m *Message) { m.Seq = 0 }, "Seq is 0"},
 		{"action 0", func(m *Message) { m.Action = 0 }, "Action action(0)"},
-		{"action 8", func(m *Message) { m.Action = 8 }, "Action action(8)"},
+		{"action 9", func(m *Message) { m.Action = 9 }, "Action action(9)"},
 		{"flags", func(m *Message) { m.Flags = 1 }, "Flags is 0x01"},
 		{"key on clear", func(m *Message) { m.Action = ActionClearRemove }, "want none for action clear_remove"},
 	} {
@@ -182,7 +182,7 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"flags", with(1, 1), "unsupported flags 0x01 at offset 1"},
 		{"reserved flag", with(1, 0x80), "unsupported flags 0x80 at offset 1"},
 		{"action 0", with(2, 0), "unknown action 0 at offset 2"},
-		{"action 8", with(2, 8), "unknown action 8 at offset 2"},
+		{"action 9", with(2, 9), "unknown action 9 at offset 2"},
 		{"action 255", with(2, 255), "unknown action 255 at offset 2"},
 		{"seq 0", append(append(bytes.Clone(golden[:3]), make([]byte, 8)...), golden[11:]...), "sequence number 0 at offset 3"},
 		{"empty cache", with(headerLen, 0), "cache name length 0, want 1 to 80 at offset 19"},
@@ -271,13 +271,13 @@ func TestActionString(t *testing.T) {
 	want := map[Action]string{
 		0: "action(0)", ActionSet: "set", ActionRemove: "remove", ActionExpire: "expire",
 		ActionRemoveTag: "remove_tag", ActionExpireTag: "expire_tag",
-		ActionClearRemove: "clear_remove", ActionClearExpire: "clear_expire", 8: "action(8)", 255: "action(255)",
+		ActionClearRemove: "clear_remove", ActionClearExpire: "clear_expire", ActionProbe: "probe", 9: "action(9)", 255: "action(255)",
 	}
 	for a, s := range want {
 		if got := a.String(); got != s {
 			t.Errorf("Action(%d).String() = %q, want %q", a, got, s)
 		}
-		if valid := a >= 1 && a <= 7; a.Valid() != valid {
+		if valid := a >= 1 && a <= 8; a.Valid() != valid {
 			t.Errorf("Action(%d).Valid() = %v, want %v", a, a.Valid(), valid)
 		}
 	}

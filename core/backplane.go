@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratacache/strata/backplane"
@@ -134,8 +135,9 @@ func (c *Cache) sendNow(ctx context.Context, action backplane.Action, key string
 func (c *Cache) sendLocked(ctx context.Context, action backplane.Action, key string, at int64, traceParent string) error {
 	pctx, cancel := withTimeout(ctx, c.publishTimeout)
 	defer cancel()
+	probe := action == backplane.ActionProbe
 	var info *OpInfo
-	if c.obs != nil {
+	if c.obs != nil && !probe {
 		// The message carries the traceparent of the write that caused it
 		// (the receipt links to that write); the publish op is told it too.
 		info = &OpInfo{Op: OpBackplanePublish, Cache: c.name, Key: key, Start: time.Now(), Action: action.String(), TraceParent: traceParent}
@@ -158,12 +160,14 @@ func (c *Cache) sendLocked(ctx context.Context, action backplane.Action, key str
 		c.logger.ErrorContext(ctx, "strata: backplane message not encodable, dropped", "key", key, "err", err)
 		return nil // retrying cannot help
 	}
+	c.wm.sending(msg.Seq, mono())
 	err = c.bp.Publish(pctx, c.channel, c.pubBuf)
 	if info != nil {
 		info.Err = err
 		c.obs.end(pctx, info)
 	}
 	if err != nil {
+		c.wm.unsent(msg.Seq)
 		c.stats.bpErrors.Add(1)
 		c.event(ctx, EventBackplaneSent, key, err)
 		c.logger.WarnContext(ctx, "strata: backplane publish failed", "key", key, "action", action.String(), "err", err)
@@ -173,8 +177,10 @@ func (c *Cache) sendLocked(ctx context.Context, action backplane.Action, key str
 		return err
 	}
 	c.seq++
-	c.stats.bpSent.Add(1)
-	c.event(ctx, EventBackplaneSent, key, nil)
+	if !probe {
+		c.stats.bpSent.Add(1)
+		c.event(ctx, EventBackplaneSent, key, nil)
+	}
 	if c.bpBreaker.succeed() {
 		c.event(ctx, EventCircuitBreakerChange, "backplane:closed", nil)
 		c.recovery.wake()
@@ -231,6 +237,7 @@ func (c *Cache) onState(s backplane.State, err error) {
 		c.connected()
 	case backplane.Disconnected:
 		c.disconnectedAt.CompareAndSwap(0, max(c.now(), 1))
+		c.refreshUnsure()
 		c.logger.Warn("strata: backplane disconnected", "err", err)
 	case backplane.Reconnected:
 		c.logger.Info("strata: backplane reconnected: expiring L1, since messages may have been missed")
@@ -244,7 +251,10 @@ func (c *Cache) onState(s backplane.State, err error) {
 }
 
 func (c *Cache) connected() {
+	c.wm.reset(mono())
+	c.behindAt.Store(0)
 	c.disconnectedAt.Store(0)
+	c.refreshUnsure()
 	c.recovery.wake()
 }
 
@@ -259,14 +269,16 @@ func (c *Cache) possibleLoss(ctx context.Context, why string) {
 
 var errPossibleLoss = errors.New("core: backplane messages may have been lost; L1 expired")
 
-// onMessage applies a message from another node. Garbage is dropped and
-// counted, never a panic.
+// onMessage applies a message from another node. Garbage and, with signing
+// on, messages without a valid signature are dropped, counted, told to
+// observers and logged (rate-limited), never a panic.
 func (c *Cache) onMessage(payload []byte) {
 	if c.keyring != nil {
 		body, err := c.keyring.Open(nil, payload)
 		if err != nil {
 			c.stats.bpRejected.Add(1)
-			c.logger.Debug("strata: backplane message without a valid signature dropped", "err", err, "len", len(payload))
+			c.dropped(EventBackplaneRejected, &c.sources.rejectedLog, "strata: backplane message without a valid signature dropped",
+				err, len(payload), c.stats.bpRejected.Load())
 			return
 		}
 		payload = body
@@ -274,10 +286,19 @@ func (c *Cache) onMessage(payload []byte) {
 	m, err := backplane.DecodeMessage(payload)
 	if err != nil {
 		c.stats.bpCorrupt.Add(1)
-		c.logger.Warn("strata: undecodable backplane message dropped", "err", err, "len", len(payload))
+		c.dropped(EventBackplaneCorrupt, &c.sources.corruptLog, "strata: undecodable backplane message dropped",
+			err, len(payload), c.stats.bpCorrupt.Load())
 		return
 	}
-	if m.Cache != c.name || m.Source == c.instanceID {
+	if m.Cache != c.name {
+		return
+	}
+	if m.Source == c.instanceID {
+		c.wm.returned(m.Seq) // its own: the delivery watermark moves
+		return
+	}
+	if m.Action == backplane.ActionProbe {
+		c.checkSource(context.Background(), &m) // nothing changed
 		return
 	}
 	ctx := context.Background()
@@ -289,15 +310,7 @@ func (c *Cache) onMessage(payload []byte) {
 	}
 	c.stats.bpReceived.Add(1)
 	c.event(ctx, EventBackplaneReceived, m.Key, nil)
-	gap, late := c.trackSource(m.Source, m.Seq, m.Timestamp)
-	switch {
-	case gap:
-		c.logger.Warn("strata: gap in backplane sequence numbers: expiring L1", "source", m.Source, "seq", m.Seq)
-		c.possibleLoss(ctx, "gap")
-	case late:
-		c.logger.Warn("strata: backplane messages arrive late (a slow consumer?): expiring L1", "source", m.Source, "seq", m.Seq)
-		c.possibleLoss(ctx, "late")
-	}
+	c.checkSource(ctx, &m)
 	c.invalidations.Add(1)
 	switch m.Action {
 	case backplane.ActionSet, backplane.ActionExpire:
@@ -331,13 +344,64 @@ func (c *Cache) onMessage(payload []byte) {
 	}
 }
 
-// sources tracks the last sequence number seen per source, to see gaps.
+// dropped tells observers about a message dropped as kind (corrupt or
+// rejected) and logs it at Warn, at most once per dropLogInterval per kind:
+// a flood of garbage or forgeries must not flood the logs. total is the
+// count of such drops so far.
+func (c *Cache) dropped(kind EventKind, l *dropLog, msg string, err error, n int, total uint64) {
+	c.event(context.Background(), kind, "", err)
+	if ok, suppressed := l.allow(c.now()); ok {
+		c.logger.Warn(msg, "err", err, "len", n, "suppressed", suppressed, "total", total)
+	}
+}
+
+// dropLogInterval is the least time between two log records of dropped
+// messages of one kind.
+const dropLogInterval = int64(time.Second)
+
+// dropLog rate-limits the log records of one kind of dropped message.
+type dropLog struct {
+	// last is when the last record was written.
+	last atomic.Int64
+	// suppressed counts the drops not logged since then.
+	suppressed atomic.Uint64
+}
+
+// allow reports whether a drop at now gets a record and, if so, how many
+// drops since the previous record got none.
+func (l *dropLog) allow(now int64) (ok bool, suppressed uint64) {
+	last := l.last.Load()
+	if now-last < dropLogInterval || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return false, 0
+	}
+	return true, l.suppressed.Swap(0)
+}
+
+// checkSource expires L1 when m shows a gap in its source's sequence
+// numbers, or arrives late.
+func (c *Cache) checkSource(ctx context.Context, m *backplane.Message) {
+	gap, late := c.trackSource(m.Source, m.Seq, m.Timestamp)
+	switch {
+	case gap:
+		c.logger.WarnContext(ctx, "strata: gap in backplane sequence numbers: expiring L1", "source", m.Source, "seq", m.Seq)
+		c.possibleLoss(ctx, "gap")
+	case late:
+		c.logger.WarnContext(ctx, "strata: backplane messages arrive late (a slow consumer?): expiring L1", "source", m.Source, "seq", m.Seq)
+		c.possibleLoss(ctx, "late")
+	}
+}
+
+// sources is the receive side's state: the last sequence number seen per
+// source, to see gaps, and the rate limits of the logs of dropped messages.
 type sources struct {
 	mu   sync.Mutex
 	last map[string]sourceSeq
 	// lateAt is when lateness last expired L1 (at most once per half
 	// bound).
 	lateAt int64
+
+	corruptLog, rejectedLog dropLog
 }
 
 type sourceSeq struct {

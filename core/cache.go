@@ -59,7 +59,14 @@ type Cache struct {
 	sources        sources
 	// disconnectedAt is when the backplane went down (0: up).
 	disconnectedAt atomic.Int64
-	staleBound     int64
+	// behindAt is the watermark while this node's subscription lags
+	// (0: it does not; watermark.go).
+	behindAt atomic.Int64
+	// unsure is the earlier of disconnectedAt and behindAt (0: neither):
+	// since when this node may not have heard of changes.
+	unsure     atomic.Int64
+	wm         watermark
+	staleBound int64
 
 	maxKeyLen, maxTags int
 
@@ -219,8 +226,10 @@ func (c *Cache) startDistributed(o *Options) {
 	c.sources.last = make(map[string]sourceSeq)
 	// Disconnected until the subscription is live.
 	c.disconnectedAt.Store(max(c.now(), 1))
+	c.refreshUnsure()
 	c.goBackground(func() { c.publisher(c.base) })
 	c.goBackground(func() { c.subscriber(c.base) })
+	c.goBackground(func() { c.prober(c.base) })
 }
 
 func (o *Options) validate() error {
@@ -434,10 +443,11 @@ func (c *Cache) entryState(e *entry, now int64) (*entry, entryState) {
 
 // unconfirmed reports whether e may have been replaced on another node
 // longer ago than the staleness bound without this node knowing: the
-// backplane has been down, and e was last confirmed (read, or known valid
-// when the connection dropped) longer ago than the bound.
+// backplane has been down, or its delivery lags (watermark.go), and e was
+// last confirmed (read, or known valid when the connection dropped or when
+// the node last heard everything) longer ago than the bound.
 func (c *Cache) unconfirmed(e *entry, now int64) bool {
-	d := c.disconnectedAt.Load()
+	d := c.unsure.Load()
 	return d != 0 && now-max(e.confirmed, d) > c.staleBound
 }
 

@@ -27,7 +27,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			// way, through lookup.
 			now := c.now()
 			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale &&
-				e.tagEpoch.Load() == c.tags.epoch.Load() && c.disconnectedAt.Load() == 0 {
+				e.tagEpoch.Load() == c.tags.epoch.Load() && c.unsure.Load() == 0 {
 				if v, ok := e.value.(T); ok {
 					if c.hitRec != nil {
 						c.hitRec.Hit(ctx, false)

@@ -293,7 +293,7 @@ func (c *Cache) tagKnowledgeTTL() int64 {
 	switch {
 	case c.bp == nil:
 		return int64(c.defaults.Duration)
-	case c.disconnectedAt.Load() != 0:
+	case c.unsure.Load() != 0:
 		return c.staleBound
 	}
 	return 0

@@ -16,6 +16,7 @@ type counters struct {
 	recoveryDropped       atomic.Uint64
 	serializeErrors       atomic.Uint64
 	evictionEventsDropped atomic.Uint64
+	behindEvents          atomic.Uint64
 }
 
 // Stats is a snapshot of a cache's counters.
@@ -48,6 +49,12 @@ type Stats struct {
 	EvictionEventsDropped uint64
 	// Disconnected reports whether the backplane is down now.
 	Disconnected bool
+	// Behind reports whether this node's own backplane messages take
+	// longer than half Options.BackplaneStalenessBound to come back now
+	// (its subscription lags: L1 entries older than the bound are re-read);
+	// BehindEvents counts the times it fell behind.
+	Behind       bool
+	BehindEvents uint64
 }
 
 // Stats returns a snapshot of the cache's counters.
@@ -65,6 +72,8 @@ func (c *Cache) Stats() Stats {
 		SerializationErrors:   c.stats.serializeErrors.Load(),
 		EvictionEventsDropped: c.stats.evictionEventsDropped.Load(),
 		Disconnected:          c.disconnectedAt.Load() != 0,
+		Behind:                c.behindAt.Load() != 0,
+		BehindEvents:          c.stats.behindEvents.Load(),
 	}
 	if c.recovery != nil {
 		s.RecoveryQueued = uint64(c.recovery.len())

@@ -68,9 +68,10 @@ func (s suite) testDeliversToOtherNodes(t *testing.T) {
 		if !sameBytes(got, want) {
 			t.Errorf("node %d received %s from the others, want %s", j, showAll(got), showAll(want))
 		}
-		// A node may or may not receive its own payloads, but not twice.
-		if n := r.count(msg(j)); n > 1 {
-			t.Errorf("node %d received its own payload %d times", j, n)
+		// A node receives its own payloads too, once
+		// (testOwnPayloadsAfterEarlierOnes).
+		if n := r.count(msg(j)); n != 1 {
+			t.Errorf("node %d received its own payload %d times, want once", j, n)
 		}
 	}
 }
@@ -94,6 +95,42 @@ func (s suite) testOrderPerPublisher(t *testing.T) {
 	for i, p := range got {
 		if want := fmt.Sprintf("seq-%04d", i); string(p) != want {
 			t.Fatalf("payload %d is %q, want %q (order not kept)", i, p, want)
+		}
+	}
+}
+
+// testOwnPayloadsAfterEarlierOnes: a node receives its own payloads,
+// exactly once each, and after every payload another node published
+// before it (core's delivery watermark relies on this: once a node reads
+// back a payload it sent at t, it has heard everything published before t;
+// a LooseOrder harness is exempt from the second part).
+func (s suite) testOwnPayloadsAfterEarlierOnes(t *testing.T) {
+	a, b := s.node(t), s.node(t)
+	ch := newChannel()
+	r := newRecorder("a")
+	subscribe(t, a, ch, r)
+	const n = 50
+	for i := range n {
+		publish(t, b, ch, fmt.Appendf(nil, "b-%02d", i))
+		publish(t, a, ch, fmt.Appendf(nil, "a-%02d", i))
+	}
+	last := fmt.Appendf(nil, "a-%02d", n-1)
+	r.waitPayload(t, last)
+	lo, ok := s.h.(LooseOrder)
+	loose := ok && lo.LooseCrossPublisherOrder()
+	seen := make(map[string]int)
+	for _, p := range r.payloads() {
+		seen[string(p)]++
+		var i int
+		if _, err := fmt.Sscanf(string(p), "a-%d", &i); err == nil && !loose {
+			if prior := fmt.Sprintf("b-%02d", i); seen[prior] == 0 {
+				t.Fatalf("a read its own %q before %q, which b published before a sent it", p, prior)
+			}
+		}
+	}
+	for i := range n {
+		if own := fmt.Sprintf("a-%02d", i); seen[own] != 1 {
+			t.Errorf("a read its own %q %d times, want once", own, seen[own])
 		}
 	}
 }

@@ -33,6 +33,10 @@
 // NATS and Redis pub/sub); with it, Publish waits for the server's
 // confirmation (a round trip more per call), which tells that the message
 // reached the exchange and its queues, not that subscribers processed it.
+// With it, a payload whose Publish returned reaches every queue before one
+// published after it by another node, which makes core's delivery
+// watermark exact; without it, another node's payload sent just before may
+// still be in its socket when a node's own comes back (docs/rabbitmq.md).
 // What is published while a subscriber is disconnected is lost for it: its
 // queue went with its connection.
 //

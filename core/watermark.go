@@ -1,0 +1,191 @@
+package core
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/stratacache/strata/backplane"
+)
+
+// The delivery watermark. A node whose subscription is up may still hear
+// of changes late: a transport that queues messages for it (a slow
+// consumer, a loaded broker) instead of dropping them shows no gap and no
+// disconnection, so nothing else tells the node that it is behind.
+//
+// Every transport delivers a channel's messages to each subscriber in the
+// order the server accepted them, the sender's own subscription included.
+// So a node that reads back one of its own messages, whose send began at t,
+// has heard of every change published before t: t is its watermark. When a
+// message it sent has not come back within half the staleness bound, the
+// node counts as behind since its watermark and applies the rule of a
+// disconnected node (Cache.unconfirmed): an L1 entry last confirmed more
+// than the bound ago, and before the watermark, is not served fresh. A node
+// that has sent nothing for a quarter of the bound sends a probe
+// (backplane.ActionProbe), so that the watermark keeps moving while it is
+// idle; the others use probes only for their gap and lateness checks.
+//
+// The watermark runs on the process's monotonic clock, not Options.Clock:
+// delivery delays are real time. A node converts it to its own clock when
+// it falls behind.
+
+// wmRing is how many sends the watermark remembers.
+const wmRing = 256
+
+var monoBase = time.Now()
+
+// mono reads the monotonic clock (nanoseconds since the process began).
+func mono() int64 { return int64(time.Since(monoBase)) }
+
+type watermark struct {
+	mu sync.Mutex
+	// sentAt[seq%wmRing] is when the send of this node's message seq
+	// began, and sentSeq[seq%wmRing] which seq the slot holds.
+	sentAt  [wmRing]int64
+	sentSeq [wmRing]uint64
+	// last is the highest sequence number sent (or being sent), and
+	// lastAt when its send began.
+	last   uint64
+	lastAt int64
+	// back is the highest of this node's sequence numbers read back, and
+	// heard the watermark: when the send of that message began, or when
+	// the subscription was last (re)established.
+	back  uint64
+	heard int64
+	// echoed: an own message came back since the subscription was
+	// established (a transport that never delivers them keeps the node
+	// behind; it is logged once).
+	echoed, warnedNoEcho bool
+	// unsureMu orders the updates of Cache.unsure.
+	unsureMu sync.Mutex
+}
+
+// sending records that the send of message seq begins at now. The message
+// may come back before the send returns, so it is recorded first.
+func (w *watermark) sending(seq uint64, now int64) {
+	w.mu.Lock()
+	w.sentAt[seq%wmRing], w.sentSeq[seq%wmRing] = now, seq
+	w.last, w.lastAt = seq, now
+	w.mu.Unlock()
+}
+
+// unsent undoes sending(seq) after the send failed (seq will be used again).
+func (w *watermark) unsent(seq uint64) {
+	w.mu.Lock()
+	if w.last == seq {
+		w.last = seq - 1
+	}
+	w.sentSeq[seq%wmRing] = 0
+	w.mu.Unlock()
+}
+
+// returned records that this node's message seq came back.
+func (w *watermark) returned(seq uint64) {
+	w.mu.Lock()
+	if w.sentSeq[seq%wmRing] == seq && seq > w.back {
+		w.back, w.echoed = seq, true
+		w.heard = max(w.heard, w.sentAt[seq%wmRing])
+	}
+	w.mu.Unlock()
+}
+
+// reset makes now the watermark: the subscription was (re)established, so
+// what was sent before says nothing any more.
+func (w *watermark) reset(now int64) {
+	w.mu.Lock()
+	w.back, w.heard, w.echoed = w.last, now, false
+	w.mu.Unlock()
+}
+
+// idle returns how long ago the last send began.
+func (w *watermark) idle(now int64) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return now - w.lastAt
+}
+
+// behind reports whether a message sent has been out longer than limit,
+// and the watermark.
+func (w *watermark) behind(now, limit int64) (heard int64, behind, echoed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.back >= w.last {
+		return w.heard, false, w.echoed
+	}
+	oldest := w.back + 1
+	if w.last-w.back > wmRing {
+		// More sends out than remembered: the oldest remembered one is
+		// younger than the oldest out, so this errs on the side of
+		// "not behind" only for a burst younger than limit.
+		oldest = w.last - wmRing + 1
+	}
+	return w.heard, now-w.sentAt[oldest%wmRing] > limit, w.echoed
+}
+
+// refreshUnsure sets c.unsure to the earlier of the disconnection time and
+// the time since which the node is behind (0: neither). Call it after
+// changing either.
+func (c *Cache) refreshUnsure() {
+	c.wm.unsureMu.Lock()
+	defer c.wm.unsureMu.Unlock()
+	d, b := c.disconnectedAt.Load(), c.behindAt.Load()
+	switch {
+	case d == 0:
+		c.unsure.Store(b)
+	case b == 0:
+		c.unsure.Store(d)
+	default:
+		c.unsure.Store(min(d, b))
+	}
+}
+
+// prober sends probes and watches the watermark until ctx ends.
+func (c *Cache) prober(ctx context.Context) {
+	t := time.NewTicker(max(time.Duration(c.staleBound/8), 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.probe(ctx)
+	}
+}
+
+// probe sends a probe if the node has been idle for a quarter of the bound,
+// then marks the node behind, or no longer behind, by its watermark.
+func (c *Cache) probe(ctx context.Context) {
+	if c.disconnectedAt.Load() != 0 {
+		return // the disconnection rule applies; reset at reconnection
+	}
+	if c.wm.idle(mono()) >= c.staleBound/4 && len(c.outbox) == 0 && c.bpBreaker.allow(c.now()) {
+		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.now(), "")
+	}
+	now := mono()
+	heard, behind, echoed := c.wm.behind(now, c.staleBound/2)
+	if !behind {
+		if c.behindAt.Swap(0) != 0 {
+			c.refreshUnsure()
+			c.logger.InfoContext(ctx, "strata: backplane delivery caught up")
+		}
+		return
+	}
+	at := max(c.now()-(now-heard), 1) // the watermark on the cache's clock
+	if prev := c.behindAt.Load(); prev == 0 || at > prev {
+		c.behindAt.Store(at)
+		c.refreshUnsure()
+		if prev == 0 {
+			c.stats.behindEvents.Add(1)
+			c.logger.WarnContext(ctx, "strata: backplane delivery is behind: this node's own messages take longer than half the staleness bound to come back; L1 entries older than the bound are re-read",
+				"heard_through", time.Duration(now-heard).Round(time.Millisecond).String()+" ago")
+		}
+	}
+	c.wm.mu.Lock()
+	warn := !echoed && !c.wm.warnedNoEcho
+	c.wm.warnedNoEcho = c.wm.warnedNoEcho || warn
+	c.wm.mu.Unlock()
+	if warn {
+		c.logger.WarnContext(ctx, "strata: none of this node's own backplane messages came back since it subscribed; a transport that does not deliver a sender's own messages (NATS NoEcho) keeps the node behind, re-reading L1 entries older than the staleness bound")
+	}
+}
