@@ -17,6 +17,15 @@ import (
 // ErrClosed is returned by every Store method called after Close.
 var ErrClosed = errors.New("l2: store closed")
 
+// ErrValueTooLarge is wrapped by the error Set or SetIfNewer returns when the
+// store refuses a value for its size (the server's limit, or the adapter's),
+// with the size and the limit in the message where the adapter knows them.
+// It is a permanent error: the same value fails the same way every time, so
+// core does not retry the write and does not count it against the store's
+// health (the circuit breaker). A store without a value limit never returns
+// it.
+var ErrValueTooLarge = errors.New("l2: value too large for the store")
+
 // Store holds opaque byte values under string keys, each with a time to live.
 // All methods are safe for concurrent use. Keys and values may hold any bytes.
 // Every method honours ctx: when ctx is done it returns promptly with an error

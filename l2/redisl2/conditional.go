@@ -47,6 +47,9 @@ func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl ti
 	if err != nil {
 		return false, err
 	}
+	if err := checkSize("set if newer", value); err != nil {
+		return false, err
+	}
 	keys := []string{s.prefix + key}
 	entry := appendEntry(nil, version, value)
 	ms := px.Milliseconds()

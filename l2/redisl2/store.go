@@ -98,6 +98,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err != nil {
 		return err
 	}
+	if err := checkSize("set", value); err != nil {
+		return err
+	}
 	k, entry := s.prefix+key, appendEntry(nil, math.MinInt64, value)
 	_, err = rediscall.Do(s.call, ctx, func(ctx context.Context) (string, error) {
 		return s.client.Set(ctx, k, entry, px).Result()
@@ -153,6 +156,23 @@ func wrap(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("redisl2: %s: %w: %w", op, cerr, err)
 	}
 	return fmt.Errorf("redisl2: %s: %w", op, err)
+}
+
+// MaxValueLen is the longest value Set and SetIfNewer send: Redis's default
+// proto-max-bulk-len (512 MiB), the longest string a client may send, less
+// the version header. A longer value is an error wrapping
+// l2.ErrValueTooLarge, and is not sent. A server whose proto-max-bulk-len
+// was lowered drops the connection of a client that sends a longer value
+// (the write fails with a connection error, not with l2.ErrValueTooLarge).
+const MaxValueLen = 512<<20 - headerLen
+
+// checkSize refuses a value longer than MaxValueLen.
+func checkSize(op string, value []byte) error {
+	if len(value) > MaxValueLen {
+		return fmt.Errorf("redisl2: %s: %w: %d bytes, limit %d (proto-max-bulk-len less the %d-byte version header)",
+			op, l2.ErrValueTooLarge, len(value), MaxValueLen, headerLen)
+	}
+	return nil
 }
 
 // ttlMillis checks ttl and rounds it up to whole milliseconds, the unit of
