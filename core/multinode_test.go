@@ -369,3 +369,29 @@ func TestReplayedL2WriteIsStale(t *testing.T) {
 		t.Fatalf("B = %q: it served the replayed write as fresh", v)
 	}
 }
+
+// TestReplayRetriesSoonAfterWake: when a component is back (here the
+// backplane reconnects) but L2's client is not ready yet, the replay that
+// the reconnection triggers fails; it is retried within milliseconds, not
+// after AutoRecoveryDelay.
+func TestReplayRetriesSoonAfterWake(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 1, func(o *core.Options) { o.AutoRecoveryDelay = time.Hour })
+	a := nodes[0]
+	a.l2.SetFault(meml2.Fault{Err: errors.New("l2 down")})
+	if err := core.Set(ctx, a.Cache, "k", "v", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if a.Stats().RecoveryQueued == 0 {
+		t.Fatal("the failed L2 write was not queued")
+	}
+	a.bp.Disconnect()
+	a.bp.Reconnect() // wakes the replay, which fails: L2 is still down
+	time.Sleep(30 * time.Millisecond)
+	a.l2.ClearFault()
+	start := time.Now()
+	waitFor(t, "the queue replayed", func() bool { return a.Stats().RecoveryQueued == 0 })
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("replayed %v after L2 came back, want well under a second (AutoRecoveryDelay is an hour)", d)
+	}
+}

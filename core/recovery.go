@@ -170,53 +170,117 @@ func (q *recoveryQueue) wake() {
 }
 
 // recoveryLoop replays the queue every delay, or at once when woken, until
-// ctx ends.
+// ctx ends. After a wake (a breaker closed, the backplane reconnected), a
+// replay that still fails is retried sooner than delay — 50 ms, doubling
+// up to delay — since the component is coming back and its client may
+// need a moment (a redial) to follow.
 func (c *Cache) recoveryLoop(ctx context.Context, delay time.Duration) {
-	t := time.NewTicker(delay)
+	const fastStart = 50 * time.Millisecond
+	t := time.NewTimer(delay)
 	defer t.Stop()
+	next := delay
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-c.recovery.kick:
+			next = min(fastStart, delay)
 		}
-		c.replay(ctx)
+		if c.replay(ctx) && next < delay {
+			next = min(2*next, delay)
+		} else {
+			next = delay
+		}
+		t.Stop()
+		t.Reset(next)
 	}
 }
 
-// replay retries the queued items in order. An item that fails again is
-// queued again (unless something newer took its slot meanwhile).
-func (c *Cache) replay(ctx context.Context) {
+// replayWorkers bounds the L2 writes a replay makes at once.
+const replayWorkers = 8
+
+// replay retries the queued items: the L2 writes first (replayWorkers at a
+// time: they are about distinct keys, and conditional), then the publishes
+// in order, so that a node told of a change finds it in L2. An item that
+// fails again is queued again (unless something newer took its slot
+// meanwhile); after a failure of L2, or of the backplane, the remaining
+// items of that kind are queued again without being tried, so that a dead
+// server is not called once per item. It reports whether anything failed.
+func (c *Cache) replay(ctx context.Context) (failed bool) {
 	items := c.recovery.take()
 	if len(items) == 0 {
-		return
+		return false
 	}
-	ok := 0
-	for _, it := range items {
-		var err error
-		switch it.kind {
-		case recoverL2Set:
-			err = c.l2Put(ctx, it.key, it.storeKey, it.value, it.ttl, it.at, c.defaults.L2HardTimeout)
-		case recoverL2Delete:
-			err = c.l2Del(ctx, it.key, it.storeKey, c.defaults.L2HardTimeout)
-		case recoverPublish:
-			err = c.sendNow(ctx, it.action, it.key, it.at, "")
-		}
-		if err != nil {
-			c.recovery.add(it)
+	var (
+		mu             sync.Mutex
+		ok             int
+		l2Down, bpDown bool
+		wg             sync.WaitGroup
+		sem            = make(chan struct{}, replayWorkers)
+	)
+	requeue := func(it *recoveryItem, l2 bool) {
+		c.recovery.add(it)
+		c.recovery.done(1)
+		mu.Lock()
+		failed = true
+		if l2 {
+			l2Down = true
 		} else {
-			ok++
+			bpDown = true
+		}
+		mu.Unlock()
+	}
+	for _, it := range items {
+		if it.kind == recoverPublish {
+			continue
+		}
+		mu.Lock()
+		down := l2Down
+		mu.Unlock()
+		if down {
+			requeue(it, true)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var err error
+			if it.kind == recoverL2Set {
+				err = c.l2Put(ctx, it.key, it.storeKey, it.value, it.ttl, it.at, c.defaults.L2HardTimeout)
+			} else {
+				err = c.l2Del(ctx, it.key, it.storeKey, c.defaults.L2HardTimeout)
+			}
+			if err != nil {
+				requeue(it, true)
+				return
+			}
 			if it.kind == recoverL2Set && !it.marker && c.bp != nil {
 				// Announce the value now in L2: a node that re-read the
 				// old one meanwhile (after missing the first message)
 				// drops it.
 				c.publish(ctx, backplane.ActionSet, it.key, it.at, &EntryOptions{BackgroundBackplane: true})
 			}
+			c.recovery.done(1)
+			mu.Lock()
+			ok++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, it := range items {
+		if it.kind != recoverPublish {
+			continue
+		}
+		if bpDown || c.sendNow(ctx, it.action, it.key, it.at, "") != nil {
+			requeue(it, false)
+			continue
 		}
 		c.recovery.done(1)
+		ok++
 	}
 	if ok > 0 {
-		c.logger.Info("strata: auto-recovery replayed queued writes", "replayed", ok, "left", c.recovery.len())
+		c.logger.InfoContext(ctx, "strata: auto-recovery replayed queued writes", "replayed", ok, "left", c.recovery.len())
 	}
+	return failed
 }

@@ -3,12 +3,14 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stratacache/strata/core"
 	"github.com/stratacache/strata/internal/coherence"
 	"github.com/stratacache/strata/internal/natstest"
 	"github.com/stratacache/strata/internal/rabbittest"
@@ -88,6 +90,14 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// logf writes a line to stderr, timestamped like the nodes' logs, when
+// STRATA_RELIABILITY_LOG is set.
+func logf(format string, args ...any) {
+	if os.Getenv("STRATA_RELIABILITY_LOG") != "" {
+		fmt.Fprintf(os.Stderr, "time=%s msg=%q\n", time.Now().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -134,6 +144,13 @@ func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 			return nil
 		}
 	}
+	if os.Getenv("STRATA_RELIABILITY_LOG") != "" {
+		// Every node's log (Info and up) on stderr, for a look at what
+		// recovery does when (the fault's start and end are logged too).
+		cfg.Options = func(i int, o *core.Options) {
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", i, "scenario", bp+"/"+sc.Name)
+		}
+	}
 	if sc.SmallQueues {
 		cfg.NATSQueueSize, cfg.AMQPMaxQueueLength = coherence.SmallQueue, coherence.SmallQueue
 		cfg.AMQPPrefetch = coherence.SmallPrefetch
@@ -163,6 +180,7 @@ func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 	time.Sleep(time.Second) // warm up: every node holds entries in L1
 
 	f := checker.BeginFault(sc.Name, sc.Cut(bp, nodes)...)
+	logf("fault %s on %s begins", sc.Name, bp)
 	heal, err := sc.Inject(e)
 	if err != nil {
 		t.Fatalf("inject %s: %v", sc.Name, err)
@@ -171,6 +189,7 @@ func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 	if err := heal(); err != nil {
 		t.Fatalf("end %s: %v", sc.Name, err)
 	}
+	logf("fault %s on %s ends", sc.Name, bp)
 	recovery, recErr := f.End(ctx)
 	time.Sleep(500 * time.Millisecond)
 	rep := stop()

@@ -17,7 +17,7 @@ import (
 // down (go-redis redials on each attempt).
 const (
 	minRetryPause = 50 * time.Millisecond
-	maxRetryPause = time.Second
+	maxRetryPause = 500 * time.Millisecond
 )
 
 // subscription is one Subscribe: a PubSub (its own connection) read by one
