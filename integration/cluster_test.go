@@ -38,10 +38,6 @@ type clusterConfig struct {
 	redisL2   bool   // share a Redis L2 (redisl2), else no L2
 	nodes     int
 	mod       func(*core.Options)
-	observers func(i int) []core.Observer // extra observers of node i; may be nil
-	// direct connects the backplanes straight to the server, without the
-	// proxy (cut and restore then do nothing): for the benchmark.
-	direct bool
 }
 
 // newCluster makes cfg.nodes caches with one cache name unique to the call,
@@ -74,12 +70,9 @@ func newCluster(tb testing.TB, cfg clusterConfig) []*node {
 			o.L2 = l2.Store(store)
 		}
 		n := &node{}
-		o.Backplane, n.cut, n.restore = newBackplane(tb, cfg.backplane, fmt.Sprintf("%s-%d", name, i), cfg.direct)
+		o.Backplane, n.cut, n.restore = newBackplane(tb, cfg.backplane, fmt.Sprintf("%s-%d", name, i))
 		if cfg.mod != nil {
 			cfg.mod(&o)
-		}
-		if cfg.observers != nil {
-			o.Observers = append(o.Observers, cfg.observers(i)...)
 		}
 		c, err := core.New(o)
 		if err != nil {
@@ -102,16 +95,12 @@ func newCluster(tb testing.TB, cfg clusterConfig) []*node {
 // newBackplane returns a backplane of the given kind on connections of its
 // own, closed by the test's cleanup, and functions cutting and restoring
 // its connection to the server.
-func newBackplane(tb testing.TB, kind, connName string, direct bool) (backplane.Backplane, func(), func()) {
+func newBackplane(tb testing.TB, kind, connName string) (backplane.Backplane, func(), func()) {
 	tb.Helper()
-	nop := func() {}
 	switch kind {
 	case "redis":
-		addr, cut, restore := redistest.Addr(tb), nop, nop
-		if !direct {
-			proxy := redistest.StartProxy(tb, addr)
-			addr, cut, restore = proxy.Addr(), proxy.Cut, proxy.Restore
-		}
+		proxy := redistest.StartProxy(tb, redistest.Addr(tb))
+		addr, cut, restore := proxy.Addr(), proxy.Cut, proxy.Restore
 		client := redistest.NewClient(tb, &redis.Options{Addr: addr, DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: true})
 		bp, err := redisbackplane.New(client, &redisbackplane.Options{HealthCheckInterval: 100 * time.Millisecond})
@@ -121,14 +110,11 @@ func newBackplane(tb testing.TB, kind, connName string, direct bool) (backplane.
 		tb.Cleanup(func() { _ = bp.Close() })
 		return bp, cut, restore
 	case "nats":
-		url, cut, restore := natstest.URL(tb), nop, nop
-		if !direct {
-			proxy := natstest.NewProxy(tb, natstest.HostPort(url, "4222"))
-			url, cut = proxy.URL(), proxy.Cut
-			restore = func() {
-				if err := proxy.Restore(); err != nil {
-					tb.Errorf("restore the NATS proxy: %v", err)
-				}
+		proxy := natstest.NewProxy(tb, natstest.HostPort(natstest.URL(tb), "4222"))
+		url, cut := proxy.URL(), proxy.Cut
+		restore := func() {
+			if err := proxy.Restore(); err != nil {
+				tb.Errorf("restore the NATS proxy: %v", err)
 			}
 		}
 		nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
