@@ -49,42 +49,20 @@ func scale(t *testing.T) float64 {
 	return f
 }
 
-// long reports whether the full matrix runs (scale 1 or more).
-func long(t *testing.T) bool { return scale(t) >= 1 }
-
-// ciSubset is the scenarios each backplane runs in the short form: every
-// backplane is checked in CI, and every scenario but restart runs on at
-// least one.
-var ciSubset = map[string][]string{
-	// restart is left out: in a full `make test` run (every package at
-	// once) a node once served a replaced value about 0.6 s past the limit
-	// while the restarted, empty L2 was being refilled (docs/reliability.md,
-	// Findings); alone it passes.
-	"redis": {"l2-down", "backplane-down", "partition", "slow-consumer"},
-	"nats":  {"l2-latency-500ms", "partition", "slow-consumer"},
-	// partition is left out on RabbitMQ: under load it intermittently
-	// breaks the bound (docs/reliability.md, Findings).
-	"amqp": {"l2-down", "backplane-down", "slow-consumer"},
-}
-
 // TestScenarios runs each failure scenario on each backplane with the
 // checker's workload going, and asserts: no caller-visible error, no
 // panic, no read breaking the staleness bound, and every node serving the
 // latest value of every key within convergenceLimit after the fault ends
 // (logging runs slower than convergenceTarget, and reads of values a
 // cut-off node replaced served after it was back longer than the target:
-// the checker's "late" reads).
+// the checker's "late" reads). The three backplanes run in parallel, the
+// scenarios of one backplane one after the other.
 func TestScenarios(t *testing.T) {
 	for _, bp := range coherence.Backplanes {
 		t.Run(bp, func(t *testing.T) {
 			t.Parallel()
 			for _, sc := range coherence.Faults {
-				t.Run(sc.Name, func(t *testing.T) {
-					if !long(t) && os.Getenv("STRATA_RELIABILITY_ALL") == "" && !contains(ciSubset[bp], sc.Name) {
-						t.Skipf("short form: %s runs on other backplanes (STRATA_RELIABILITY_ALL=1 or STRATA_RELIABILITY_SCALE=1 runs them all)", sc.Name)
-					}
-					runScenario(t, bp, sc)
-				})
+				t.Run(sc.Name, func(t *testing.T) { runScenario(t, bp, sc) })
 			}
 		})
 	}
@@ -96,15 +74,6 @@ func logf(format string, args ...any) {
 	if os.Getenv("STRATA_RELIABILITY_LOG") != "" {
 		fmt.Fprintf(os.Stderr, "time=%s msg=%q\n", time.Now().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // runScenario builds a cluster, starts the checker, lets it warm up,
