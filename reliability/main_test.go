@@ -8,7 +8,7 @@
 //
 // Every scenario runs on every backplane. By default the faults last 3 s
 // (30 s × STRATA_RELIABILITY_SCALE, whose default is 0.1);
-// STRATA_RELIABILITY_SCALE=1 gives 30 s faults (about 7 minutes in all).
+// STRATA_RELIABILITY_SCALE=1 gives 30 s faults (about 11 minutes in all).
 // STRATA_RELIABILITY_LOG=1 shows every node's log. docs/reliability.md has
 // the scenarios, the rule and the figures.
 package reliability
