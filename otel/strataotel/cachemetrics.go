@@ -45,7 +45,7 @@ func RegisterCacheMetrics(c *core.Cache, mp metric.MeterProvider) (metric.Regist
 	dropped, err3 := m.Int64ObservableCounter(MetricRecoveryDropped, metric.WithUnit("{item}"),
 		metric.WithDescription("Auto-recovery items dropped (queue full, or recovery off)."))
 	messages, err4 := m.Int64ObservableCounter(MetricBackplaneMessages, metric.WithUnit("{message}"),
-		metric.WithDescription("Backplane messages, by strata.direction (sent, received) and strata.result (ok, error, corrupt)."))
+		metric.WithDescription("Backplane messages, by strata.direction (sent, received) and strata.result (ok, error, corrupt, rejected)."))
 	connected, err5 := m.Int64ObservableGauge(MetricBackplaneConnected, metric.WithUnit("1"),
 		metric.WithDescription("0 while the backplane is disconnected, else 1 (1 without a backplane)."))
 	corrupt, err6 := m.Int64ObservableCounter(MetricL2Corrupt, metric.WithUnit("{entry}"),
@@ -59,7 +59,7 @@ func RegisterCacheMetrics(c *core.Cache, mp metric.MeterProvider) (metric.Regist
 		return metric.WithAttributeSet(attribute.NewSet(cn, AttrDirection.String(dir), AttrResult.String(res)))
 	}
 	sentOK, sentErr := msg("sent", "ok"), msg("sent", "error")
-	recvOK, recvCorrupt := msg("received", "ok"), msg("received", "corrupt")
+	recvOK, recvCorrupt, recvRejected := msg("received", "ok"), msg("received", "corrupt"), msg("received", "rejected")
 	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := c.Stats()
 		o.ObserveInt64(entries, int64(c.Len()), cache)
@@ -69,6 +69,7 @@ func RegisterCacheMetrics(c *core.Cache, mp metric.MeterProvider) (metric.Regist
 		o.ObserveInt64(messages, int64(s.BackplaneErrors), sentErr)
 		o.ObserveInt64(messages, int64(s.BackplaneReceived), recvOK)
 		o.ObserveInt64(messages, int64(s.BackplaneCorrupt), recvCorrupt)
+		o.ObserveInt64(messages, int64(s.BackplaneRejected), recvRejected)
 		var up int64 = 1
 		if s.Disconnected {
 			up = 0

@@ -31,6 +31,8 @@ const (
 	MetricEvictions         = "strata.cache.l1.evictions"
 	MetricL2Errors          = "strata.cache.l2.errors"
 	MetricBackplaneLosses   = "strata.cache.backplane.losses"
+	MetricBackplaneCorrupt  = "strata.cache.backplane.corrupt"
+	MetricBackplaneRejected = "strata.cache.backplane.rejected"
 )
 
 // durationBuckets suit a cache: from 10 µs (an L1 hit inside a trace) to
@@ -70,6 +72,8 @@ type instruments struct {
 	evictions       metric.Int64Counter
 	l2Errors        metric.Int64Counter
 	losses          metric.Int64Counter
+	bpCorrupt       metric.Int64Counter
+	bpRejected      metric.Int64Counter
 }
 
 var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
@@ -127,6 +131,8 @@ func (o *Observer) initMetrics(m metric.Meter) {
 	i.evictions = counter(m, MetricEvictions, "Entries L1 evicted to stay within its size bound.", "{entry}")
 	i.l2Errors = counter(m, MetricL2Errors, "Failed L2 calls and corrupt L2 entries.", "{error}")
 	i.losses = counter(m, MetricBackplaneLosses, "Times this node expired its L1 because it may have missed backplane messages, by strata.reason.", "{event}")
+	i.bpCorrupt = counter(m, MetricBackplaneCorrupt, "Backplane messages dropped because they could not be decoded (garbage, truncated, another wire version).", "{message}")
+	i.bpRejected = counter(m, MetricBackplaneRejected, "Backplane messages dropped, with signing on, for a missing or bad signature: spoofing attempts or nodes with other keys.", "{message}")
 	o.reg, err = m.RegisterCallback(o.observe, i.ops, i.breakerOpen)
 	if err != nil {
 		otel.Handle(err)

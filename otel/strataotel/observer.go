@@ -302,6 +302,10 @@ func (o *Observer) Event(ctx context.Context, ev core.Event) {
 		o.m.lockTimeouts.Add(ctx, 1, st.cache...)
 	case core.EventL2Error:
 		o.m.l2Errors.Add(ctx, 1, st.cache...)
+	case core.EventBackplaneCorrupt:
+		o.m.bpCorrupt.Add(ctx, 1, st.cache...)
+	case core.EventBackplaneRejected:
+		o.m.bpRejected.Add(ctx, 1, st.cache...)
 	case core.EventBackplaneLoss:
 		o.m.losses.Add(ctx, 1, metric.WithAttributes(AttrCacheName.String(st.name), AttrReason.String(ev.Key)))
 	case core.EventCircuitBreakerChange:
