@@ -80,6 +80,12 @@ type Snapshot struct {
 	BackplaneSendErrors uint64 `json:"backplane_send_errors"`
 	BackplaneReceived   uint64 `json:"backplane_received"`
 	BackplaneLosses     uint64 `json:"backplane_losses"`
+	// BackplaneCorrupt counts messages dropped as undecodable (garbage,
+	// truncated, another wire version); BackplaneRejected, with signing
+	// on, messages dropped for a missing or bad signature (a spoofing
+	// attempt, or a node with other keys).
+	BackplaneCorrupt  uint64 `json:"backplane_corrupt"`
+	BackplaneRejected uint64 `json:"backplane_rejected"`
 	// BackplaneDisconnected reports whether the backplane is down now.
 	BackplaneDisconnected bool `json:"backplane_disconnected"`
 
@@ -118,6 +124,8 @@ func (p *Plugin) Snapshot() Snapshot {
 		BackplaneSendErrors:   p.sendErrors.v.Load(),
 		BackplaneReceived:     ev(core.EventBackplaneReceived),
 		BackplaneLosses:       ev(core.EventBackplaneLoss),
+		BackplaneCorrupt:      ev(core.EventBackplaneCorrupt),
+		BackplaneRejected:     ev(core.EventBackplaneRejected),
 		CircuitBreakerChanges: ev(core.EventCircuitBreakerChange),
 		Evictions:             ev(core.EventEviction),
 	}

@@ -1,6 +1,7 @@
 package stats_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/backplane/membackplane"
 	"github.com/stratacache/strata/core"
 	"github.com/stratacache/strata/l2/meml2"
@@ -159,6 +161,38 @@ func TestCountsDistributedParts(t *testing.T) {
 		t.Fatalf("after failures: %+v", s)
 	}
 	_ = b
+}
+
+// TestCountsDroppedMessages: messages dropped for a bad signature or as
+// undecodable are counted apart from those applied.
+func TestCountsDroppedMessages(t *testing.T) {
+	ctx := context.Background()
+	key := bytes.Repeat([]byte("s"), 32)
+	ring, _ := backplane.NewKeyring(key)
+	bus := membackplane.NewBus()
+	bp, attacker := bus.Connect(nil), bus.Connect(nil)
+	t.Cleanup(func() { bp.Close(); attacker.Close() })
+	st := stats.New()
+	c := newCache(t, st, core.Options{Name: "c", Backplane: bp, BackplaneSigningKeys: [][]byte{key}})
+	waitFor(t, "connected", func() bool { return !c.Stats().Disconnected })
+	m := backplane.Message{Cache: "c", Source: "attacker", Seq: 1, Action: backplane.ActionRemove, Key: "k", Timestamp: 1}
+	raw, err := m.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated, _ := ring.Seal(bytes.Clone(raw[:len(raw)-1]))
+	for _, p := range [][]byte{raw, raw, raw, truncated} {
+		if err := attacker.Publish(ctx, backplane.ChannelName("c"), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "drops counted", func() bool {
+		s := st.Snapshot()
+		return s.BackplaneRejected == 3 && s.BackplaneCorrupt == 1
+	})
+	if s := st.Snapshot(); s.BackplaneReceived != 0 || s.Status != stats.StatusOK {
+		t.Errorf("after dropped messages: received %d, status %q; want 0, ok", s.BackplaneReceived, s.Status)
+	}
 }
 
 func TestCountsEvictions(t *testing.T) {
