@@ -50,7 +50,7 @@ const (
 	// AttrState is a circuit breaker's state: open or closed.
 	AttrState = attribute.Key("strata.state")
 	// AttrReason is why a node expired its L1 after a possible loss of
-	// backplane messages: gap, reconnected or lost.
+	// backplane messages: gap, late, reconnected or lost.
 	AttrReason = attribute.Key("strata.reason")
 	// AttrErrorType is the OpenTelemetry error.type attribute: a short class
 	// (timeout, canceled, panic, closed) or the Go type of the error.
