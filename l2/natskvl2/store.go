@@ -294,7 +294,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	if _, err := s.kv.Put(ctx, token, data); err != nil {
 		s.dropChunks(ctx, token, w)
-		return fmt.Errorf("natskvl2: set: %w", withCtx(ctx, err))
+		return fmt.Errorf("natskvl2: set: %w", withCtx(ctx, tooLarge(err, len(data))))
 	}
 	s.dropChunks(ctx, token, old.r)
 	return nil
@@ -348,6 +348,7 @@ func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl ti
 			if isConflict(err) {
 				err = fmt.Errorf("%d revision conflicts with other writers: %w", maxCASAttempts, err)
 			}
+			err = tooLarge(err, len(data))
 			return false, fmt.Errorf("natskvl2: set if newer: %w", withCtx(ctx, err))
 		}
 		// Another writer got in between: let it finish, then look again.
@@ -404,14 +405,14 @@ func (s *Store) prepare(ctx context.Context, token, key string, hashed bool, val
 		return appendRecord(make([]byte, 0, headerLen+4+len(r.key)+len(value)), &r), record{}, nil
 	}
 	if uint64(len(value)) > l2.MaxValueLen {
-		return nil, record{}, fmt.Errorf("value of %d bytes is too large", len(value))
+		return nil, record{}, fmt.Errorf("%w: %d bytes, limit %d", l2.ErrValueTooLarge, len(value), uint64(l2.MaxValueLen))
 	}
 	r.chunked, r.id, r.total = true, rand.Uint64(), uint64(len(value))
 	for off := 0; off < len(value); off += s.maxMsg {
 		chunk := value[off:min(off+s.maxMsg, len(value))]
 		if _, err := s.kv.Put(ctx, chunkKey(token, r.id, r.count), chunk); err != nil {
 			s.dropChunks(ctx, token, r)
-			return nil, record{}, err
+			return nil, record{}, tooLarge(err, len(chunk))
 		}
 		r.count++
 	}
@@ -503,6 +504,19 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 func withCtx(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
+}
+
+// tooLarge marks err as l2.ErrValueTooLarge when the server refused a
+// message of n bytes for its size: over the bucket's max value size
+// (MaxValueSize, the stream's max_msg_size), or over the connection's max
+// payload.
+func tooLarge(err error, n int) error {
+	var apiErr *jetstream.APIError
+	if errors.Is(err, nats.ErrMaxPayload) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum) {
+		return fmt.Errorf("%w: a message of %d bytes: %w", l2.ErrValueTooLarge, n, err)
 	}
 	return err
 }
