@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -127,6 +128,13 @@ func (c *Cache) l2Del(ctx context.Context, key, storeKey string, timeout time.Du
 }
 
 func (c *Cache) l2Failed(ctx context.Context, key, op string, err error) {
+	if errors.Is(err, l2.ErrValueTooLarge) {
+		// The store refuses this value for its size, and always will: like
+		// an entry core cannot encode, it stays in L1 only. The store is
+		// not failing: the circuit breaker stays closed for other keys.
+		c.notStorable(ctx, key, err)
+		return
+	}
 	c.stats.l2Errors.Add(1)
 	c.event(ctx, EventL2Error, key, err)
 	c.logger.WarnContext(ctx, "strata: L2 "+op+" failed", "key", key, "err", err)
@@ -223,18 +231,22 @@ func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte,
 		env.EagerRefresh = now + int64(float64(d)*eo.EagerRefreshThreshold)
 	}
 	b, err := env.AppendBinary(nil)
+	if err == nil && len(b) > c.maxL2Value() {
+		err = fmt.Errorf("%w: the encoded entry is %d bytes, over the L2 value size limit (%d)", l2.ErrValueTooLarge, len(b), c.maxL2Value())
+	}
 	if err != nil {
 		// The entry itself cannot be stored (an ETag over l2.MaxETagLen,
-		// ...): like a value the serializer refuses, it stays in L1 only.
-		// It is not an L2 failure: the circuit breaker must not stop the
-		// writes of every other key for it.
-		c.stats.serializeErrors.Add(1)
-		c.event(ctx, EventSerializationError, key, err)
-		c.logger.WarnContext(ctx, "strata: entry not encodable for L2; cached in L1 only", "key", key, "err", err)
+		// a value over the size limit, ...): like a value the serializer
+		// refuses, it stays in L1 only. It is not an L2 failure: the
+		// circuit breaker must not stop the writes of every other key for
+		// it.
+		c.notStorable(ctx, key, err)
 		return
 	}
 	storeKey := c.l2key(key)
-	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout) != nil {
+	if !c.l2breaker.allow(c.now()) {
+		c.queueL2Write(key, storeKey, env, ttl)
+	} else if err := c.l2Put(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout); retryable(err) {
 		c.queueL2Write(key, storeKey, env, ttl)
 	}
 }
@@ -270,7 +282,7 @@ func (c *Cache) deleteL2(ctx context.Context, key string, at int64, eo *EntryOpt
 	}
 	env := l2.Envelope{Flags: l2.FlagTombstone, Created: at, Expires: at}
 	b, _ := env.AppendBinary(nil)
-	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, key, storeKey, b, c.tombstoneTTL, at, eo.L2HardTimeout) != nil {
+	if !c.l2breaker.allow(c.now()) || retryable(c.l2Put(ctx, key, storeKey, b, c.tombstoneTTL, at, eo.L2HardTimeout)) {
 		c.queue(&recoveryItem{kind: recoverL2Set, key: key, at: at, storeKey: storeKey, value: b, ttl: c.tombstoneTTL})
 	}
 }
@@ -280,7 +292,7 @@ func (c *Cache) writeMarker(ctx context.Context, storeKey, subject string, at in
 	env := l2.Envelope{Created: at, Expires: at}
 	b, _ := env.AppendBinary(nil)
 	ttl := c.markerTTL()
-	if !c.l2breaker.allow(c.now()) || c.l2Put(ctx, subject, storeKey, b, ttl, at, eo.L2HardTimeout) != nil {
+	if !c.l2breaker.allow(c.now()) || retryable(c.l2Put(ctx, subject, storeKey, b, ttl, at, eo.L2HardTimeout)) {
 		c.queue(&recoveryItem{kind: recoverL2Set, key: subject, at: at, storeKey: storeKey, value: b, ttl: ttl, marker: true})
 	}
 }

@@ -33,7 +33,15 @@ const (
 	DefaultAutoRecoveryMaxItems = 10_000
 	// DefaultAutoRecoveryDelay is how often auto-recovery retries.
 	DefaultAutoRecoveryDelay = 2 * time.Second
+	// DefaultMaxL2ValueSize is the longest entry, in bytes of its encoded
+	// L2 envelope, that core writes to L2: a longer one is cached in L1
+	// only (counted in Stats.SerializationErrors). The auto-recovery queue
+	// holds at most four times as many bytes.
+	DefaultMaxL2ValueSize = 16 << 20
 )
+
+// maxL2Value is the longest encoded entry the cache writes to L2.
+func (c *Cache) maxL2Value() int { return DefaultMaxL2ValueSize }
 
 // Options configure a Cache. The zero value is valid: an L1-only cache named
 // "default" with DefaultEntryOptions. New rejects invalid options with an

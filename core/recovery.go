@@ -2,18 +2,24 @@ package core
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/l2"
 )
 
 // Auto-recovery. An L2 write or delete, or a backplane publish, that fails is
 // queued and replayed when the component is back, so a node that lost its
 // connection for a while does not leave L2 or the other nodes behind. The
-// queue keeps one item per key and kind (the latest wins), is bounded (the
-// oldest item is dropped, and counted, when it is full), and drops an item
-// when a newer change of the same key arrives from another node.
+// queue keeps one item per key and kind (the latest wins), is bounded in
+// items and in bytes (the oldest item is dropped, and counted, when it is
+// full), and drops an item when a newer change of the same key arrives from
+// another node. A write the store refuses for good (l2.ErrValueTooLarge) is
+// not queued: it would fail the same way every time.
 
 type recoveryKind uint8
 
@@ -63,22 +69,36 @@ func (it *recoveryItem) slot() string {
 }
 
 type recoveryQueue struct {
-	mu      sync.Mutex
-	max     int
-	items   map[string]*recoveryItem
-	order   []string // slots, oldest first (may hold stale names)
-	dropped uint64
+	mu    sync.Mutex
+	max   int
+	items map[string]*recoveryItem
+	order []string // slots, oldest first (may hold stale names)
+	// maxBytes bounds bytes, the sum of the queued items' values.
+	maxBytes, bytes int64
+	dropped         uint64
+	// extraDropped counts the items dropped beyond the first by one add
+	// (the caller counts that one): Stats adds them to RecoveryDropped.
+	extraDropped atomic.Uint64
 	// inflight counts items taken by a replay and not yet done.
 	inflight int
 	kick     chan struct{}
 }
 
+// recoveryMaxBytes is the byte bound of the recovery queue of a cache whose
+// longest L2 entry is maxValue bytes: room for four of them (64 MiB with
+// DefaultMaxL2ValueSize), so an entry that fits L2 always fits the queue.
+func recoveryMaxBytes(maxValue int) int64 { return 4 * int64(maxValue) }
+
 func newRecoveryQueue(max int) *recoveryQueue {
-	return &recoveryQueue{max: max, items: make(map[string]*recoveryItem), kick: make(chan struct{}, 1)}
+	return &recoveryQueue{
+		max: max, maxBytes: recoveryMaxBytes(DefaultMaxL2ValueSize),
+		items: make(map[string]*recoveryItem), kick: make(chan struct{}, 1),
+	}
 }
 
-// add queues it, replacing an older item in the same slot. It reports false
-// when it dropped an item to make room.
+// add queues it, replacing an older item in the same slot, then drops the
+// oldest items (never it) while the queue holds more than max items or
+// maxBytes bytes. It reports false when it dropped an item.
 func (q *recoveryQueue) add(it *recoveryItem) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -87,28 +107,51 @@ func (q *recoveryQueue) add(it *recoveryItem) bool {
 		if old.at > it.at {
 			return true // a newer change is already queued
 		}
+		q.bytes += int64(len(it.value)) - int64(len(old.value))
 		q.items[slot] = it
-		return true
+	} else {
+		q.items[slot] = it
+		q.order = append(q.order, slot)
+		q.bytes += int64(len(it.value))
 	}
-	full := len(q.items) >= q.max
-	if full {
-		q.dropOldestLocked()
+	dropped := 0
+	for (len(q.items) > q.max || q.bytes > q.maxBytes) && q.dropOldestLocked(slot) {
+		dropped++
 	}
-	q.items[slot] = it
-	q.order = append(q.order, slot)
-	return !full
+	if dropped > 1 {
+		q.extraDropped.Add(uint64(dropped - 1))
+	}
+	return dropped == 0
 }
 
-func (q *recoveryQueue) dropOldestLocked() {
-	for len(q.order) > 0 {
-		slot := q.order[0]
-		q.order = q.order[1:]
-		if _, ok := q.items[slot]; ok {
+// dropOldestLocked drops the oldest item but the one in slot keep, and
+// reports whether there was one.
+func (q *recoveryQueue) dropOldestLocked(keep string) bool {
+	for i := 0; i < len(q.order); {
+		slot := q.order[i]
+		it, ok := q.items[slot]
+		switch {
+		case !ok: // a stale name
+			q.order = slices.Delete(q.order, i, i+1)
+		case slot == keep:
+			i++
+		default:
+			q.order = slices.Delete(q.order, i, i+1)
 			delete(q.items, slot)
+			q.bytes -= int64(len(it.value))
 			q.dropped++
-			return
+			return true
 		}
 	}
+	return false
+}
+
+// extra returns the drops add did not report (0 for a nil queue).
+func (q *recoveryQueue) extra() uint64 {
+	if q == nil {
+		return 0
+	}
+	return q.extraDropped.Load()
 }
 
 // supersede drops the items about key older than at: another node changed
@@ -122,6 +165,7 @@ func (q *recoveryQueue) supersede(key string, at int64) {
 	for slot, it := range q.items {
 		if it.key == key && it.at < at && it.keyLevel() {
 			delete(q.items, slot)
+			q.bytes -= int64(len(it.value))
 		}
 	}
 }
@@ -138,6 +182,7 @@ func (q *recoveryQueue) take() []*recoveryItem {
 		}
 	}
 	q.order = q.order[:0]
+	q.bytes = 0
 	q.inflight += len(out)
 	return out
 }
@@ -251,8 +296,12 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 			} else {
 				err = c.l2Del(ctx, it.key, it.storeKey, c.defaults.L2HardTimeout)
 			}
-			if err != nil {
+			if retryable(err) {
 				requeue(it, true)
+				return
+			}
+			if err != nil { // refused for good (reported by l2Put): dropped
+				c.recovery.done(1)
 				return
 			}
 			if it.kind == recoverL2Set && !it.marker && c.bp != nil {
@@ -283,4 +332,21 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 		c.logger.InfoContext(ctx, "strata: auto-recovery replayed queued writes", "replayed", ok, "left", c.recovery.len())
 	}
 	return failed
+}
+
+// retryable reports whether a failed L2 write may succeed later: any error
+// but the store's refusal of the value for its size (l2.ErrValueTooLarge),
+// which is final.
+func retryable(err error) bool {
+	return err != nil && !errors.Is(err, l2.ErrValueTooLarge)
+}
+
+// notStorable reports an entry that cannot go to L2 (it cannot be encoded,
+// or it is too large for core's limit or the store's): it stays in L1 only,
+// counted in Stats.SerializationErrors. It is no L2 failure and opens no
+// circuit breaker.
+func (c *Cache) notStorable(ctx context.Context, key string, err error) {
+	c.stats.serializeErrors.Add(1)
+	c.event(ctx, EventSerializationError, key, err)
+	c.logger.WarnContext(ctx, "strata: entry not storable in L2; cached in L1 only", "key", key, "err", err)
 }

@@ -41,8 +41,10 @@ type Stats struct {
 	// RecoveryQueued is the number of writes waiting for auto-recovery;
 	// RecoveryDropped counts the ones dropped (queue full, or recovery off).
 	RecoveryQueued, RecoveryDropped uint64
-	// SerializationErrors counts factory results that could not be
-	// serialized for L2 (cached in L1 only).
+	// SerializationErrors counts entries that could not go to L2 and are
+	// cached in L1 only: a value the serializer refuses, an entry that
+	// cannot be encoded, or one larger than DefaultMaxL2ValueSize or than
+	// the store accepts (an error wrapping l2.ErrValueTooLarge).
 	SerializationErrors uint64
 	// EvictionEventsDropped counts L1 evictions not told to observers
 	// (EventEviction) because they came faster than observers took them.
@@ -68,7 +70,7 @@ func (c *Cache) Stats() Stats {
 		BackplaneCorrupt:      c.stats.bpCorrupt.Load(),
 		BackplaneRejected:     c.stats.bpRejected.Load(),
 		LossEvents:            c.stats.lossEvents.Load(),
-		RecoveryDropped:       c.stats.recoveryDropped.Load(),
+		RecoveryDropped:       c.stats.recoveryDropped.Load() + c.recovery.extra(),
 		SerializationErrors:   c.stats.serializeErrors.Load(),
 		EvictionEventsDropped: c.stats.evictionEventsDropped.Load(),
 		Disconnected:          c.disconnectedAt.Load() != 0,
