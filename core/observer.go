@@ -133,6 +133,12 @@ const (
 	// long to be signed: a spoofing attempt or a node with other keys. Err,
 	// wrapping backplane.ErrBadSignature, says which; Key is empty.
 	EventBackplaneRejected
+	// EventBackplaneBehind: this node's own backplane messages took longer
+	// than half Options.BackplaneStalenessBound to come back (Key
+	// "behind", Err says how far behind), or came back in time again (Key
+	// "caught_up"). While behind, L1 entries older than the bound are
+	// re-read (docs/consistency.md, "Delivery watermark").
+	EventBackplaneBehind
 )
 
 var eventNames = [...]string{
@@ -144,6 +150,7 @@ var eventNames = [...]string{
 	EventEviction: "eviction", EventLockTimeout: "lock_timeout", EventNotCachedSuperseded: "not_cached_superseded",
 	EventBackplaneLoss: "backplane_loss", EventSerializationError: "serialization_error",
 	EventBackplaneCorrupt: "backplane_corrupt", EventBackplaneRejected: "backplane_rejected",
+	EventBackplaneBehind: "backplane_behind",
 }
 
 // String returns the event's short name, such as "stale_hit".

@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -28,6 +30,8 @@ import (
 // The watermark runs on the process's monotonic clock, not Options.Clock:
 // delivery delays are real time. A node converts it to its own clock when
 // it falls behind.
+
+var errBehind = errors.New("core: this node's own backplane messages take longer than half the staleness bound to come back")
 
 // wmRing is how many sends the watermark remembers.
 const wmRing = 256
@@ -167,6 +171,7 @@ func (c *Cache) probe(ctx context.Context) {
 	if !behind {
 		if c.behindAt.Swap(0) != 0 {
 			c.refreshUnsure()
+			c.event(ctx, EventBackplaneBehind, "caught_up", nil)
 			c.logger.InfoContext(ctx, "strata: backplane delivery caught up")
 		}
 		return
@@ -177,6 +182,8 @@ func (c *Cache) probe(ctx context.Context) {
 		c.refreshUnsure()
 		if prev == 0 {
 			c.stats.behindEvents.Add(1)
+			c.event(ctx, EventBackplaneBehind, "behind", fmt.Errorf("%w: heard everything up to %v ago", errBehind,
+				time.Duration(now-heard).Round(time.Millisecond)))
 			c.logger.WarnContext(ctx, "strata: backplane delivery is behind: this node's own messages take longer than half the staleness bound to come back; L1 entries older than the bound are re-read",
 				"heard_through", time.Duration(now-heard).Round(time.Millisecond).String()+" ago")
 		}

@@ -23,7 +23,12 @@ import (
 func TestLaggingSubscriptionStopsServingOldEntries(t *testing.T) {
 	ctx := context.Background()
 	const bound, delay = 200 * time.Millisecond, 3 * time.Second
-	nodes := newCluster(t, 2, func(o *core.Options) { o.BackplaneStalenessBound = bound })
+	var recs []*recorder
+	nodes := newCluster(t, 2, func(o *core.Options) {
+		o.BackplaneStalenessBound = bound
+		recs = append(recs, &recorder{})
+		o.Observers = append(o.Observers, recs[len(recs)-1])
+	})
 	a, b := nodes[0], nodes[1]
 	opts := []core.EntryOption{core.WithDuration(time.Hour)}
 	mustGetOrSet(t, a.Cache, "k", constant("v1"), opts...)
@@ -54,6 +59,25 @@ func TestLaggingSubscriptionStopsServingOldEntries(t *testing.T) {
 
 	a.bp.ClearFault() // the queued deliveries still come, late
 	waitFor(t, "A caught up", func() bool { return !a.Stats().Behind })
+
+	// Observers heard both: behind (with how far), then caught up.
+	var got []string
+	recs[0].mu.Lock()
+	for _, ev := range recs[0].events {
+		if ev.Kind == core.EventBackplaneBehind {
+			got = append(got, ev.Key)
+			if ev.Key == "behind" && (ev.Err == nil || !strings.Contains(ev.Err.Error(), "heard everything up to")) {
+				t.Errorf("the behind event's error = %v, want how far behind", ev.Err)
+			}
+		}
+	}
+	recs[0].mu.Unlock()
+	if strings.Join(got, ",") != "behind,caught_up" {
+		t.Errorf("A's backplane_behind events = %v, want [behind caught_up]", got)
+	}
+	if recs[1].has(core.EventBackplaneBehind) {
+		t.Error("B, never behind, reported backplane_behind")
+	}
 }
 
 // TestIdleClusterProbes: idle nodes send probes, which keep their

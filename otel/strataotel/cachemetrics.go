@@ -18,6 +18,7 @@ const (
 	MetricRecoveryDropped    = "strata.cache.recovery.dropped"
 	MetricBackplaneMessages  = "strata.cache.backplane.messages"
 	MetricBackplaneConnected = "strata.cache.backplane.connected"
+	MetricBackplaneCurrent   = "strata.cache.backplane.current"
 	MetricL2Corrupt          = "strata.cache.l2.corrupt"
 )
 
@@ -50,7 +51,9 @@ func RegisterCacheMetrics(c *core.Cache, mp metric.MeterProvider) (metric.Regist
 		metric.WithDescription("0 while the backplane is disconnected, else 1 (1 without a backplane)."))
 	corrupt, err6 := m.Int64ObservableCounter(MetricL2Corrupt, metric.WithUnit("{entry}"),
 		metric.WithDescription("L2 entries that could not be decoded (treated as misses)."))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+	current, err7 := m.Int64ObservableGauge(MetricBackplaneCurrent, metric.WithUnit("1"),
+		metric.WithDescription("0 while this node's subscription is behind (its own messages take over half the staleness bound to come back), else 1."))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7); err != nil {
 		return nil, err
 	}
 	cn := AttrCacheName.String(c.Name())
@@ -75,7 +78,12 @@ func RegisterCacheMetrics(c *core.Cache, mp metric.MeterProvider) (metric.Regist
 			up = 0
 		}
 		o.ObserveInt64(connected, up, cache)
+		var cur int64 = 1
+		if s.Behind {
+			cur = 0
+		}
+		o.ObserveInt64(current, cur, cache)
 		o.ObserveInt64(corrupt, int64(s.L2Corrupt), cache)
 		return nil
-	}, entries, queued, dropped, messages, connected, corrupt)
+	}, entries, queued, dropped, messages, connected, current, corrupt)
 }

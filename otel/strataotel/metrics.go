@@ -33,6 +33,7 @@ const (
 	MetricBackplaneLosses   = "strata.cache.backplane.losses"
 	MetricBackplaneCorrupt  = "strata.cache.backplane.corrupt"
 	MetricBackplaneRejected = "strata.cache.backplane.rejected"
+	MetricBackplaneBehind   = "strata.cache.backplane.behind"
 )
 
 // durationBuckets suit a cache: from 10 µs (an L1 hit inside a trace) to
@@ -74,6 +75,7 @@ type instruments struct {
 	losses          metric.Int64Counter
 	bpCorrupt       metric.Int64Counter
 	bpRejected      metric.Int64Counter
+	bpBehind        metric.Int64Counter
 }
 
 var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
@@ -132,6 +134,7 @@ func (o *Observer) initMetrics(m metric.Meter) {
 	i.l2Errors = counter(m, MetricL2Errors, "Failed L2 calls and corrupt L2 entries.", "{error}")
 	i.losses = counter(m, MetricBackplaneLosses, "Times this node expired its L1 because it may have missed backplane messages, by strata.reason.", "{event}")
 	i.bpCorrupt = counter(m, MetricBackplaneCorrupt, "Backplane messages dropped because they could not be decoded (garbage, truncated, another wire version).", "{message}")
+	i.bpBehind = counter(m, MetricBackplaneBehind, "Times this node's subscription fell behind: its own backplane messages took longer than half the staleness bound to come back (it then re-reads entries older than the bound).", "{event}")
 	i.bpRejected = counter(m, MetricBackplaneRejected, "Backplane messages dropped, with signing on, for a missing or bad signature: spoofing attempts or nodes with other keys.", "{message}")
 	o.reg, err = m.RegisterCallback(o.observe, i.ops, i.breakerOpen)
 	if err != nil {

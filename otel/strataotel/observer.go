@@ -306,6 +306,10 @@ func (o *Observer) Event(ctx context.Context, ev core.Event) {
 		o.m.bpCorrupt.Add(ctx, 1, st.cache...)
 	case core.EventBackplaneRejected:
 		o.m.bpRejected.Add(ctx, 1, st.cache...)
+	case core.EventBackplaneBehind:
+		if ev.Key == "behind" {
+			o.m.bpBehind.Add(ctx, 1, st.cache...)
+		}
 	case core.EventBackplaneLoss:
 		o.m.losses.Add(ctx, 1, metric.WithAttributes(AttrCacheName.String(st.name), AttrReason.String(ev.Key)))
 	case core.EventCircuitBreakerChange:

@@ -88,6 +88,11 @@ type Snapshot struct {
 	BackplaneRejected uint64 `json:"backplane_rejected"`
 	// BackplaneDisconnected reports whether the backplane is down now.
 	BackplaneDisconnected bool `json:"backplane_disconnected"`
+	// BackplaneBehind counts the times this node's subscription fell
+	// behind (its own messages took over half the staleness bound to come
+	// back); BackplaneBehindNow reports whether it is behind now.
+	BackplaneBehind    uint64 `json:"backplane_behind"`
+	BackplaneBehindNow bool   `json:"backplane_behind_now"`
 
 	// RecoveryQueued is the number of L2 writes and publishes waiting for
 	// auto-recovery; RecoveryDropped counts the ones given up.
@@ -126,6 +131,7 @@ func (p *Plugin) Snapshot() Snapshot {
 		BackplaneLosses:       ev(core.EventBackplaneLoss),
 		BackplaneCorrupt:      ev(core.EventBackplaneCorrupt),
 		BackplaneRejected:     ev(core.EventBackplaneRejected),
+		BackplaneBehind:       ev(core.EventBackplaneBehind),
 		CircuitBreakerChanges: ev(core.EventCircuitBreakerChange),
 		Evictions:             ev(core.EventEviction),
 	}
@@ -142,6 +148,7 @@ func (p *Plugin) Snapshot() Snapshot {
 	s.Since, s.Uptime = st.since, time.Since(st.since).Round(time.Second).String()
 	s.L2Corrupt = cs.L2Corrupt
 	s.BackplaneDisconnected = cs.Disconnected
+	s.BackplaneBehindNow = cs.Behind
 	s.RecoveryQueued, s.RecoveryDropped = cs.RecoveryQueued, cs.RecoveryDropped
 	switch {
 	case st.stopped.Load():
@@ -151,6 +158,9 @@ func (p *Plugin) Snapshot() Snapshot {
 		s.Status = StatusOK
 		if cs.Disconnected {
 			s.Problems = append(s.Problems, "the backplane is disconnected: this node may serve values changed elsewhere, up to the staleness bound")
+		}
+		if cs.Behind {
+			s.Problems = append(s.Problems, "the backplane delivers late: this node re-reads entries older than the staleness bound")
 		}
 		if cs.RecoveryQueued > 0 {
 			s.Problems = append(s.Problems, fmt.Sprintf("%d L2 writes or publishes wait for auto-recovery", cs.RecoveryQueued))

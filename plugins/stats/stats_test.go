@@ -195,6 +195,27 @@ func TestCountsDroppedMessages(t *testing.T) {
 	}
 }
 
+// TestCountsBehind: a node whose own messages come back late is behind
+// (degraded, with a problem saying so) and counted once per episode.
+func TestCountsBehind(t *testing.T) {
+	bus := membackplane.NewBus()
+	bp := bus.Connect(nil)
+	t.Cleanup(func() { bp.Close() })
+	st := stats.New()
+	c := newCache(t, st, core.Options{Name: "c", Backplane: bp, BackplaneStalenessBound: 100 * time.Millisecond})
+	waitFor(t, "connected", func() bool { return !c.Stats().Disconnected })
+	bp.SetFault(membackplane.Fault{Delay: time.Second})
+	waitFor(t, "behind", func() bool { return c.Stats().Behind })
+	if s := st.Snapshot(); s.BackplaneBehind != 1 || !s.BackplaneBehindNow || s.Status != stats.StatusDegraded {
+		t.Errorf("while behind: behind %d, now %v, status %q; want 1, true, degraded", s.BackplaneBehind, s.BackplaneBehindNow, s.Status)
+	}
+	bp.ClearFault()
+	waitFor(t, "caught up", func() bool { return !c.Stats().Behind })
+	if s := st.Snapshot(); s.BackplaneBehind != 1 || s.BackplaneBehindNow || s.Status != stats.StatusOK {
+		t.Errorf("caught up: behind %d, now %v, status %q; want 1, false, ok", s.BackplaneBehind, s.BackplaneBehindNow, s.Status)
+	}
+}
+
 func TestCountsEvictions(t *testing.T) {
 	ctx := context.Background()
 	st := stats.New()
