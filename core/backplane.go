@@ -197,7 +197,7 @@ func (c *Cache) queue(it *recoveryItem) {
 	}
 	if !c.recovery.add(it) {
 		c.stats.recoveryDropped.Add(1)
-		c.logger.Warn("strata: auto-recovery queue full, oldest item dropped", "max", c.recovery.max)
+		c.logger.Warn("strata: auto-recovery queue full (items or bytes): oldest items dropped", "max_items", c.recovery.max, "max_bytes", c.recovery.maxBytes)
 	}
 }
 

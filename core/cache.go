@@ -43,6 +43,8 @@ type Cache struct {
 	ser       serializer.Serializer
 	keyPrefix string
 	l2breaker breaker
+	// maxL2ValueSize is Options.MaxL2ValueSize or its default.
+	maxL2ValueSize int
 
 	// Backplane (nil: none).
 	bp             backplane.Backplane
@@ -194,6 +196,7 @@ func New(o Options) (*Cache, error) {
 func (c *Cache) startDistributed(o *Options) {
 	c.keyPrefix = o.KeyPrefix
 	c.tombstoneTTL = cmp.Or(o.TombstoneTTL, DefaultTombstoneTTL)
+	c.maxL2ValueSize = cmp.Or(o.MaxL2ValueSize, DefaultMaxL2ValueSize)
 	c.l2breaker.duration = int64(o.L2CircuitBreakerDuration)
 	c.bpBreaker.duration = int64(o.BackplaneCircuitBreakerDuration)
 	if o.L2 != nil {
@@ -209,6 +212,7 @@ func (c *Cache) startDistributed(o *Options) {
 	}
 	if !o.AutoRecoveryDisabled && (o.L2 != nil || o.Backplane != nil) {
 		c.recovery = newRecoveryQueue(cmp.Or(o.AutoRecoveryMaxItems, DefaultAutoRecoveryMaxItems))
+		c.recovery.maxBytes = recoveryMaxBytes(c.maxL2ValueSize)
 		delay := cmp.Or(o.AutoRecoveryDelay, DefaultAutoRecoveryDelay)
 		c.goBackground(func() { c.recoveryLoop(c.base, delay) })
 	}
@@ -276,6 +280,9 @@ func (o *Options) validate() error {
 		if _, err := backplane.NewKeyring(o.BackplaneSigningKeys...); err != nil {
 			return &OptionError{Field: "Options.BackplaneSigningKeys", Value: len(o.BackplaneSigningKeys), Why: "are invalid (" + err.Error() + "); keys"}
 		}
+	}
+	if o.MaxL2ValueSize < 0 {
+		return &OptionError{Field: "Options.MaxL2ValueSize", Value: o.MaxL2ValueSize, Why: "must not be negative (0: DefaultMaxL2ValueSize)"}
 	}
 	if o.AutoRecoveryMaxItems < 0 {
 		return &OptionError{Field: "Options.AutoRecoveryMaxItems", Value: o.AutoRecoveryMaxItems, Why: "must not be negative"}

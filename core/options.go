@@ -41,7 +41,7 @@ const (
 )
 
 // maxL2Value is the longest encoded entry the cache writes to L2.
-func (c *Cache) maxL2Value() int { return DefaultMaxL2ValueSize }
+func (c *Cache) maxL2Value() int { return c.maxL2ValueSize }
 
 // Options configure a Cache. The zero value is valid: an L1-only cache named
 // "default" with DefaultEntryOptions. New rejects invalid options with an
@@ -145,6 +145,12 @@ type Options struct {
 	// AutoRecoveryDelay is how often the queue is retried (default
 	// DefaultAutoRecoveryDelay); a component coming back retries at once.
 	AutoRecoveryDelay time.Duration
+
+	// MaxL2ValueSize bounds the entries written to L2, in bytes of their
+	// encoded envelope (default DefaultMaxL2ValueSize): a longer entry is
+	// cached in L1 only, counted in Stats.SerializationErrors. The
+	// auto-recovery queue holds at most four times as many bytes.
+	MaxL2ValueSize int
 }
 
 // EntryOptions control how one entry is read, produced and stored. The

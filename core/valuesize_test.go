@@ -160,3 +160,36 @@ func TestRecoveryQueueDropsSeveralForOneLargeItem(t *testing.T) {
 		t.Errorf("after supersede: %d items, %d bytes; want 0, 0", q.len(), q.bytes)
 	}
 }
+
+// TestMaxL2ValueSizeOption: Options.MaxL2ValueSize sets the limit (and the
+// recovery queue's byte bound); a negative value is an *OptionError naming
+// it.
+func TestMaxL2ValueSizeOption(t *testing.T) {
+	_, err := New(Options{MaxL2ValueSize: -1})
+	var oe *OptionError
+	if !errors.As(err, &oe) || oe.Field != "Options.MaxL2ValueSize" {
+		t.Errorf("New with MaxL2ValueSize -1: err = %v, want an *OptionError for Options.MaxL2ValueSize", err)
+	}
+	ctx := context.Background()
+	store := &limitedStore{Store: meml2.New(nil), max: 1 << 30}
+	c, err := New(Options{Name: "limit", L2: store, MaxL2ValueSize: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, want := c.recovery.maxBytes, recoveryMaxBytes(1<<10); got != want {
+		t.Errorf("recovery queue byte bound %d; want %d", got, want)
+	}
+	if err := Set(ctx, c, "big", strings.Repeat("x", 2<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Set(ctx, c, "small", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.writes.Load(); n != 1 {
+		t.Errorf("with MaxL2ValueSize 1 KiB, a 2 KiB and a 3-byte Set made %d store writes; want 1 (the small one)", n)
+	}
+	if s := c.Stats(); s.SerializationErrors != 1 {
+		t.Errorf("SerializationErrors %d; want 1", s.SerializationErrors)
+	}
+}
