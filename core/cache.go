@@ -134,9 +134,12 @@ func New(o Options) (*Cache, error) {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	c.logger = c.logger.With("cache", c.name)
-	for _, p := range o.Plugins {
-		if ob, ok := p.(Observer); ok {
-			c.obs = append(append(observers(nil), c.obs...), ob)
+	// A plugin that observes is told nothing until its Start has succeeded
+	// (plugin.go): gates hold it among the observers.
+	gates := pluginObservers(o.Plugins, c.name)
+	for _, g := range gates {
+		if g != nil {
+			c.obs = append(append(observers(nil), c.obs...), g)
 		}
 	}
 	if len(c.obs) == 0 {
@@ -187,7 +190,7 @@ func New(o Options) (*Cache, error) {
 		c.coarse = acquireCoarseClock()
 	}
 	c.startDistributed(&o)
-	c.startPlugins(o.Plugins)
+	c.startPlugins(o.Plugins, gates)
 	return c, nil
 }
 
