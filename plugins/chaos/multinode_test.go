@@ -280,13 +280,17 @@ func TestThreeNodesUnderChaos(t *testing.T) {
 		}
 	}
 	// mismatches lists the node-key pairs whose Get does not return the
-	// source's value.
-	mismatches := func() (out []string) {
+	// source's value. With missesOK, a miss is no mismatch: a write that
+	// failed during the chaos is replayed into L2 as an expired entry (a
+	// fail-safe fallback: another node may have replaced it unheard), so a
+	// plain Get of such a key misses until someone writes it again; what
+	// must never happen is an older value served.
+	mismatches := func(missesOK bool) (out []string) {
 		for ni, n := range nodes {
 			for _, k := range keys {
 				want := src.get(k)
 				got, ok, err := core.Get[string](ctx, n.c, k)
-				if err != nil || !ok || got != want {
+				if err != nil || (ok || !missesOK) && got != want {
 					out = append(out, fmt.Sprintf("node %d %s: got %q (found %v, err %v), want %q", ni, k, got, ok, err, want))
 				}
 			}
@@ -295,7 +299,7 @@ func TestThreeNodesUnderChaos(t *testing.T) {
 		return out
 	}
 	for {
-		left := mismatches()
+		left := mismatches(true)
 		if len(left) == 0 {
 			t.Logf("converged on the values written during the chaos %v after it stopped (bound %v)", time.Since(calm).Round(time.Millisecond), converge)
 			break
@@ -316,7 +320,7 @@ func TestThreeNodesUnderChaos(t *testing.T) {
 		}
 	}
 	final := time.Now()
-	waitUntil(t, converge, "final writes on every node", func() bool { return len(mismatches()) == 0 })
+	waitUntil(t, converge, "final writes on every node", func() bool { return len(mismatches(false)) == 0 })
 	t.Logf("final writes seen by every node after %v", time.Since(final).Round(time.Millisecond))
 }
 
