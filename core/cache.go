@@ -69,6 +69,9 @@ type Cache struct {
 	unsure     atomic.Int64
 	wm         watermark
 	staleBound int64
+	// probeEvery is Options.BackplaneProbeInterval or its default
+	// (negative: no probes).
+	probeEvery int64
 
 	maxKeyLen, maxTags int
 
@@ -229,6 +232,10 @@ func (c *Cache) startDistributed(o *Options) {
 	c.channel = backplane.ChannelName(c.name)
 	c.publishTimeout = cmp.Or(o.BackplanePublishTimeout, DefaultBackplanePublishTimeout)
 	c.staleBound = int64(cmp.Or(o.BackplaneStalenessBound, DefaultBackplaneStalenessBound))
+	c.probeEvery = int64(o.BackplaneProbeInterval)
+	if c.probeEvery == 0 {
+		c.probeEvery = c.staleBound / 4
+	}
 	c.outbox = make(chan outMsg, 1024)
 	c.sources.last = make(map[string]sourceSeq)
 	// Disconnected until the subscription is live.

@@ -127,8 +127,18 @@ type Options struct {
 	// BackplaneStalenessBound is the longest a node serves an L1 entry as
 	// fresh while its backplane is down and it cannot hear about changes:
 	// an entry confirmed longer ago than that is served only as a stale
-	// value (fail-safe). Default DefaultBackplaneStalenessBound.
+	// value (fail-safe). Default DefaultBackplaneStalenessBound. The same
+	// bound applies while the node's subscription lags: its own messages
+	// take longer than half of it to come back (docs/consistency.md,
+	// "Delivery watermark").
 	BackplaneStalenessBound time.Duration
+	// BackplaneProbeInterval is how long a node that has published
+	// nothing waits before it sends a probe, so that its delivery
+	// watermark keeps moving (default: a quarter of the staleness bound).
+	// Negative: no probes; lag is then seen only on the node's own
+	// changes, so an idle node never counts as behind. Each probe reaches
+	// every node: with many nodes, see docs/scaling.md.
+	BackplaneProbeInterval time.Duration
 
 	// TombstoneTTL is how long a Remove or Expire is remembered in L2 when
 	// the store is an l2.ConditionalStore (default DefaultTombstoneTTL): a

@@ -23,7 +23,8 @@ import (
 // node counts as behind since its watermark and applies the rule of a
 // disconnected node (Cache.unconfirmed): an L1 entry last confirmed more
 // than the bound ago, and before the watermark, is not served fresh. A node
-// that has sent nothing for a quarter of the bound sends a probe
+// that has sent nothing for Options.BackplaneProbeInterval (a quarter of the
+// bound by default) sends a probe
 // (backplane.ActionProbe), so that the watermark keeps moving while it is
 // idle; the others use probes only for their gap and lateness checks.
 //
@@ -157,13 +158,13 @@ func (c *Cache) prober(ctx context.Context) {
 	}
 }
 
-// probe sends a probe if the node has been idle for a quarter of the bound,
+// probe sends a probe if the node has been idle for its probe interval,
 // then marks the node behind, or no longer behind, by its watermark.
 func (c *Cache) probe(ctx context.Context) {
 	if c.disconnectedAt.Load() != 0 {
 		return // the disconnection rule applies; reset at reconnection
 	}
-	if c.wm.idle(mono()) >= c.staleBound/4 && len(c.outbox) == 0 && c.bpBreaker.allow(c.now()) {
+	if c.probeEvery > 0 && c.wm.idle(mono()) >= c.probeEvery && len(c.outbox) == 0 && c.bpBreaker.allow(c.now()) {
 		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.now(), "")
 	}
 	now := mono()

@@ -157,3 +157,18 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestProbesOff: with a negative BackplaneProbeInterval an idle node sends
+// nothing.
+func TestProbesOff(t *testing.T) {
+	const bound = 100 * time.Millisecond
+	nodes := newCluster(t, 2, func(o *core.Options) {
+		o.BackplaneStalenessBound, o.BackplaneProbeInterval = bound, -1
+	})
+	time.Sleep(5 * bound)
+	for i, n := range nodes {
+		if p := n.bp.Stats().Published; p != 0 {
+			t.Errorf("node %d published %d messages while idle with probes off", i, p)
+		}
+	}
+}
