@@ -5,6 +5,11 @@
 //
 //	func TestConformance(t *testing.T) { serializertest.Run(t, msgpackserializer.New()) }
 //
+// A serializer that encodes only some types (protoserializer takes only
+// protocol buffer messages) calls RunWith with its own sample values
+// instead: the same checks, run with Samples the caller gives, except that
+// every serializer must refuse the suite's chans and funcs.
+//
 // The suite checks round trips of structs (with nested structs, slices, maps,
 // pointers, times), maps, slices, strings, numbers at their limits, booleans,
 // pointers, nil and empty values and a 1 MiB value; that corrupt, truncated,
