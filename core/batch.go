@@ -22,9 +22,11 @@ type ManyFactory[T any] func(ctx context.Context, keys []string) (map[string]T, 
 // callers of GetOrSet for a key this call produces wait for it.
 //
 // The result holds every key that has a value. The options apply to every
-// key; the factory hard timeout and the context bound the whole call, and
-// with fail-safe a key whose production failed or timed out gets its stale
-// value. The error is the factory's (wrapped in a *FactoryError naming the
+// key; the factory timeouts and the context bound the whole call, and with
+// fail-safe a key whose production failed or timed out gets its stale value:
+// at the soft timeout, every key with a stale value still being produced
+// gets it while the factory goes on in the background and caches its
+// results. The error is the factory's (wrapped in a *FactoryError naming the
 // first key), ErrFactoryTimeout, or ctx's, when some key has no value
 // because of it; the result then still holds the others.
 func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts ...EntryOption) (map[string]T, error) {
@@ -85,32 +87,49 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 			}
 		}
 	}
-	// Wait for every flight within ctx and the hard timeout of the call.
+	// Wait for every flight within ctx and the timeouts of the call.
 	wctx, cancel := withTimeout(ctx, eo.FactoryHardTimeout)
 	defer cancel()
+	soft, stopSoft := softTimer(eo, stale)
+	defer stopSoft()
 	var firstErr error
 	for _, f := range append(own, joined...) {
+		s := stale[f.key]
+		canStale := eo.FailSafe && s != nil
+		var softC <-chan time.Time
+		if canStale {
+			softC = soft
+		}
 		var r outcome
 		select {
-		case <-f.done:
-			r = outcome{err: f.err}
-			if f.hasValue {
-				r = outcome{value: f.value}
-			} else if s := stale[f.key]; eo.FailSafe && s != nil {
+		case <-f.done: // a flight that ended goes first, timeouts or not
+			r = c.manyDone(ctx, f, s, eo)
+		default:
+			select {
+			case <-f.done:
+				r = c.manyDone(ctx, f, s, eo)
+			case <-softC:
+				// Past the soft timeout every key still being produced
+				// that has a stale value gets it at once.
+				soft = closedTimer
+				c.event(ctx, EventFactorySoftTimeout, f.key, nil)
+				f.timedOut.Store(true)
+				r = outcome{err: fmt.Errorf("core: GetOrSetMany: key %q timed out and its stale value is gone: %w", f.key, ErrFactoryTimeout)}
 				if v, ok := c.throttle(f, s, eo); ok {
+					c.event(ctx, EventFailSafeActivated, f.key, nil)
 					r = outcome{value: v}
 				}
-			}
-		case <-wctx.Done():
-			err := ctx.Err()
-			if err == nil {
-				err = fmt.Errorf("core: GetOrSetMany: key %q still being produced after the hard timeout of %s: %w", f.key, eo.FactoryHardTimeout, ErrFactoryTimeout)
-				f.timedOut.Store(true)
-			}
-			r = outcome{err: err}
-			if s := stale[f.key]; eo.FailSafe && s != nil {
-				if v, ok := c.throttle(f, s, eo); ok {
-					r = outcome{value: v}
+			case <-wctx.Done():
+				err := ctx.Err()
+				if err == nil {
+					err = fmt.Errorf("core: GetOrSetMany: key %q still being produced after the hard timeout of %s: %w", f.key, eo.FactoryHardTimeout, ErrFactoryTimeout)
+					f.timedOut.Store(true)
+				}
+				r = outcome{err: err}
+				if canStale {
+					if v, ok := c.throttle(f, s, eo); ok {
+						r = outcome{value: v}
+					}
 				}
 			}
 		}
@@ -128,6 +147,38 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 		out[f.key] = v
 	}
 	return out, firstErr
+}
+
+// manyDone is what GetOrSetMany gets from f, ended: its value, else with
+// fail-safe the stale value (s, or a newer one in L1), else its error.
+func (c *Cache) manyDone(ctx context.Context, f *flight, s *entry, eo *EntryOptions) outcome {
+	if f.hasValue {
+		return outcome{value: f.value}
+	}
+	if eo.FailSafe && s != nil {
+		if v, ok := c.throttle(f, s, eo); ok {
+			return outcome{value: v}
+		}
+	}
+	return outcome{err: f.err}
+}
+
+// closedTimer is a timer channel that has fired.
+var closedTimer = func() <-chan time.Time {
+	ch := make(chan time.Time)
+	close(ch)
+	return ch
+}()
+
+// softTimer starts the soft timeout of a GetOrSetMany call: only with
+// fail-safe, a soft timeout and some key with a stale value (stale), as for
+// GetOrSet. The channel is nil when there is none.
+func softTimer(eo *EntryOptions, stale map[string]*entry) (<-chan time.Time, func()) {
+	if !eo.FailSafe || eo.FactorySoftTimeout <= 0 || len(stale) == 0 {
+		return nil, func() {}
+	}
+	t := time.NewTimer(eo.FactorySoftTimeout)
+	return t.C, func() { t.Stop() }
 }
 
 // absentError ends the flight of a key the batch factory returned no value
