@@ -123,7 +123,7 @@ type urlHarness struct{ url string }
 // LooseCrossPublisherOrder: a NATS publish returns once the client has
 // buffered the message; another node's message buffered just before may
 // reach the server after it (docs/nats.md).
-func (harness) LooseCrossPublisherOrder() bool    { return true }
+func (*harness) LooseCrossPublisherOrder() bool   { return true }
 func (urlHarness) LooseCrossPublisherOrder() bool { return true }
 
 func (h urlHarness) MakeBackplane(ctx context.Context, _ *testing.T) (backplane.Backplane, error) {
