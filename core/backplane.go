@@ -319,7 +319,7 @@ func (c *Cache) onMessage(payload []byte) {
 		// are not fresh any more either (floors).
 		c.floors.raise(m.Key, m.Timestamp)
 		c.recovery.supersede(m.Key, m.Timestamp)
-		c.flights.supersede(m.Key, false)
+		c.flights.supersede(m.Key, false, m.Timestamp)
 		now := c.now()
 		c.l1.compute(m.Key, func(old *entry) (*entry, bool) {
 			switch {
@@ -333,7 +333,7 @@ func (c *Cache) onMessage(payload []byte) {
 	case backplane.ActionRemove:
 		c.floors.raise(m.Key, m.Timestamp)
 		c.recovery.supersede(m.Key, m.Timestamp)
-		c.flights.supersede(m.Key, true)
+		c.flights.supersede(m.Key, true, m.Timestamp)
 		c.l1.compute(m.Key, func(old *entry) (*entry, bool) {
 			return nil, old == nil || old.created >= m.Timestamp
 		})

@@ -572,8 +572,8 @@ func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opt
 		return err
 	}
 	c.invalidations.Add(1)
-	c.flights.supersede(key, op == OpRemove)
 	at := c.stamp()
+	c.flights.supersede(key, op == OpRemove, at)
 	c.floors.raise(key, at)
 	action := backplane.ActionRemove
 	if op == OpRemove {

@@ -32,6 +32,10 @@ type flight struct {
 	// factory runs: the result is then returned to the waiters but not
 	// cached as fresh.
 	superseded atomic.Bool
+	// supersededAt is the newest version among those changes: an L2
+	// entry read meanwhile that is no older (the change the message
+	// announced, already in L2) may still be cached.
+	supersededAt atomic.Int64
 	// removed is set by a Remove of the key while the factory runs: then
 	// not even fail-safe may serve the old value.
 	removed atomic.Bool
@@ -65,6 +69,16 @@ func (c *Cache) newFlight(ctx context.Context, key string, stale *entry) *flight
 // isSuperseded reports whether the result must not be cached as fresh.
 func (f *flight) isSuperseded() bool {
 	return f.superseded.Load() || (f.unregistered != nil && f.unregistered())
+}
+
+// keepsL2Entry reports whether e, read from L2 by f, may be cached: nothing
+// changed the key since f started, or only changes no newer than e (a
+// message announcing the very value f read), and no Remove.
+func (f *flight) keepsL2Entry(e *entry) bool {
+	if !f.isSuperseded() {
+		return true
+	}
+	return f.unregistered == nil && !f.removed.Load() && e.created >= f.supersededAt.Load()
 }
 
 const flightShards = 64
@@ -114,13 +128,16 @@ func (fs *flights) running(key string) *flight {
 	return s.m[key]
 }
 
-// supersede marks the flight for key, if any, as superseded (and removed,
-// for a Remove).
-func (fs *flights) supersede(key string, removed bool) {
+// supersede marks the flight for key, if any, as superseded by a change of
+// version at (and removed, for a Remove).
+func (fs *flights) supersede(key string, removed bool, at int64) {
 	s := fs.shard(key)
 	s.mu.Lock()
 	if f, ok := s.m[key]; ok {
 		f.superseded.Store(true)
+		if at > f.supersededAt.Load() {
+			f.supersededAt.Store(at) // under s.mu: no other writer
+		}
 		if removed {
 			f.removed.Store(true)
 		}

@@ -246,7 +246,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 	}
 	created := c.stamp()
 	c.invalidations.Add(1)
-	c.flights.supersede(key, false)
+	c.flights.supersede(key, false, created)
 	c.floors.raise(key, created)
 	e := c.newEntry(value, created, created, eo)
 	if eo.SkipL1Write {

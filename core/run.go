@@ -214,7 +214,7 @@ func (c *Cache) endWithL2Entry(f *flight, e *entry, eo *EntryOptions) bool {
 	case stateFresh:
 		c.flights.finish(f, func() {
 			f.value, f.hasValue, f.source = e.value, true, SourceL2
-			if !f.isSuperseded() && !eo.SkipL1Write {
+			if f.keepsL2Entry(e) && !eo.SkipL1Write {
 				c.storeIfNewer(f.key, e)
 			}
 		})
