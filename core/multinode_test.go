@@ -395,3 +395,30 @@ func TestReplayRetriesSoonAfterWake(t *testing.T) {
 		t.Errorf("replayed %v after L2 came back, want well under a second (AutoRecoveryDelay is an hour)", d)
 	}
 }
+
+// TestReplayAnnouncesOnce: a change whose L2 write and publish both waited
+// for auto-recovery reaches the others in one message, not two (the queued
+// publish, sent after the L2 write, is the announcement).
+func TestReplayAnnouncesOnce(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, func(o *core.Options) { o.AutoRecoveryDelay = time.Hour })
+	a, b := nodes[0], nodes[1]
+	a.l2.SetFault(meml2.Fault{Err: errors.New("l2 down")})
+	a.bp.SetFault(membackplane.Fault{PublishErr: errors.New("bus down")})
+	if err := core.Set(ctx, a.Cache, "k", "v", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.Stats().RecoveryQueued; n != 2 {
+		t.Fatalf("queued %d items, want the L2 write and the publish", n)
+	}
+	a.l2.ClearFault()
+	a.bp.ClearFault()
+	a.bp.Disconnect()
+	a.bp.Reconnect() // wakes the replay
+	waitFor(t, "the queue replayed", func() bool { return a.Stats().RecoveryQueued == 0 })
+	waitFor(t, "B heard of k", func() bool { return b.Stats().BackplaneReceived >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := b.Stats().BackplaneReceived; n != 1 {
+		t.Errorf("B received %d messages for one replayed change, want 1", n)
+	}
+}

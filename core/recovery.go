@@ -263,7 +263,16 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 		l2Down, bpDown bool
 		wg             sync.WaitGroup
 		sem            = make(chan struct{}, replayWorkers)
+		// told: the newest version of each key a queued publish of this
+		// round announces (sent after the L2 writes): an L2 write it
+		// covers needs no announcement of its own.
+		told = make(map[string]int64)
 	)
+	for _, it := range items {
+		if it.kind == recoverPublish && it.keyLevel() {
+			told[it.key] = max(told[it.key], it.at)
+		}
+	}
 	requeue := func(it *recoveryItem, l2 bool) {
 		c.recovery.add(it)
 		c.recovery.done(1)
@@ -304,7 +313,7 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 				c.recovery.done(1)
 				return
 			}
-			if it.kind == recoverL2Set && !it.marker && c.bp != nil {
+			if it.kind == recoverL2Set && !it.marker && c.bp != nil && told[it.key] < it.at {
 				// Announce the value now in L2: a node that re-read the
 				// old one meanwhile (after missing the first message)
 				// drops it.
