@@ -23,7 +23,14 @@ import (
 // TestMain silences go-redis's log (a line per failed dial while a proxy
 // is down) and fails the run if a goroutine outlives the tests: every
 // cache, client, proxy and server process is closed by then.
+//
+// One goroutine is not ours and is let be: Toxiproxy v2.12.0's NoopToxic
+// sends to the next toxic's input without watching for an interrupt
+// (toxics/noop.go), so when a toxic is removed while data flows through
+// its link (the scenarios clear latency and limit_data toxics under load)
+// the stub can stay blocked for good. Seen once in a CI run, after every
+// test had passed.
 func TestMain(m *testing.M) {
 	logging.Disable()
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2/toxics.(*NoopToxic).Pipe"))
 }
