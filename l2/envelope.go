@@ -37,11 +37,6 @@ const (
 	MaxValueLen = math.MaxUint32
 )
 
-// ErrCorrupt is wrapped by every error DecodeEnvelope returns: the bytes are
-// not a version 1 envelope (garbage, truncated, trailing bytes, another
-// version, unknown flags). Core treats such an entry as a miss.
-var ErrCorrupt = errors.New("l2: corrupt envelope")
-
 // ErrInvalidEnvelope is wrapped by every error AppendBinary returns: the
 // Envelope cannot be encoded (unknown flags, a field beyond the format's
 // limits).

@@ -79,3 +79,50 @@ func ExampleEnvelope_MarshalBinary() {
 	// true
 	// l2: invalid envelope: unknown flags 0x80 (known: 0x03)
 }
+
+func ExampleClassify() {
+	ctx := context.Background()
+	store, _ := l2.Open(ctx, "mem://example-classify")
+	defer store.Close()
+
+	// What a caller of a Store does with each class of error.
+	read := func(ctx context.Context, key string) string {
+		b, found, err := store.Get(ctx, key)
+		switch l2.Classify(ctx, err) {
+		case l2.ClassCanceled:
+			return "the caller gave up: not a store failure"
+		case l2.ClassPermanent:
+			return "fails for good for this key: a miss, not retried"
+		case l2.ClassTransient:
+			return "the store failed: " + err.Error()
+		}
+		if !found {
+			return "miss"
+		}
+		if _, err := l2.DecodeEnvelope(b); l2.Classify(ctx, err) == l2.ClassCorrupt {
+			return "not a strata entry: a miss, counted as corrupt"
+		}
+		return "hit"
+	}
+
+	fmt.Println(read(ctx, "nothing"))
+	_ = store.Set(ctx, "foreign", []byte("hello"), time.Minute) // not an envelope
+	fmt.Println(read(ctx, "foreign"))
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	fmt.Println(read(cancelled, "foreign"))
+
+	// A deadline the caller did not set (a timeout put on the call) is a
+	// store failure; the same error past the caller's own deadline is not.
+	err := fmt.Errorf("myl2: get: %w", context.DeadlineExceeded)
+	fmt.Println(l2.Classify(ctx, err))
+	fmt.Println(l2.Classify(cancelled, err))
+	fmt.Println(l2.Classify(ctx, fmt.Errorf("myl2: set: %w", l2.ErrValueTooLarge)))
+	// Output:
+	// miss
+	// not a strata entry: a miss, counted as corrupt
+	// the caller gave up: not a store failure
+	// transient
+	// canceled
+	// permanent
+}

@@ -10,32 +10,42 @@ package l2
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
-// ErrClosed is returned by every Store method called after Close.
-var ErrClosed = errors.New("l2: store closed")
-
-// ErrValueTooLarge is wrapped by the error Set or SetIfNewer returns when the
-// store refuses a value for its size (the server's limit, or the adapter's),
-// with the size and the limit in the message where the adapter knows them.
-// It is a permanent error: the same value fails the same way every time, so
-// core does not retry the write and does not count it against the store's
-// health (the circuit breaker). A store without a value limit never returns
-// it.
-var ErrValueTooLarge = errors.New("l2: value too large for the store")
-
 // Store holds opaque byte values under string keys, each with a time to live.
 // All methods are safe for concurrent use. Keys and values may hold any bytes.
-// Every method honours ctx: when ctx is done it returns promptly with an error
-// wrapping ctx.Err().
+//
+// Core sorts every error a Store returns with Classify, so the error must say
+// what happened:
+//
+//   - Every method honours ctx: when ctx is done, before or during the call,
+//     it returns promptly with an error wrapping ctx.Err(), so that
+//     errors.Is(err, context.Canceled) (or context.DeadlineExceeded) holds
+//     whatever the client library returned. A call made with a ctx already
+//     done changes nothing.
+//   - An error that the same call on the same key would meet every time
+//     (the key holds a value of another type, the server refuses the value
+//     or the TTL for good, a ttl that is not positive) wraps ErrPermanent;
+//     one for a value's size wraps ErrValueTooLarge, which wraps
+//     ErrPermanent.
+//   - Any other error means that the store could not be asked (unreachable,
+//     timed out, overloaded): core counts it against the store's health.
+//
+// A Store never judges the bytes it holds: a value under a key that it did
+// not write itself (a foreign writer ran SET key hello) is not an error.
+// Get and GetMany return it, found, with its bytes as stored (an adapter
+// strips only framing it recognises as its own), and core's DecodeEnvelope
+// rejects it with ErrCorrupt: a miss. Stores do not return ErrCorrupt.
 type Store interface {
 	// Get returns the value stored under key. A missing or expired key is
-	// found == false with a nil error; only a failure to ask is an error.
-	// The returned slice belongs to the caller.
+	// found == false with a nil error. A key that holds a value of another
+	// type than the store's (a Redis list) is an error wrapping
+	// ErrPermanent. The returned slice belongs to the caller.
 	Get(ctx context.Context, key string) (value []byte, found bool, err error)
-	// Set stores value under key for ttl (ttl > 0), replacing any value.
+	// Set stores value under key for ttl (ttl > 0), replacing any value,
+	// foreign ones included. Any ttl up to 100 years (core's "forever")
+	// works: one longer than the store keeps entries is cut to its longest.
 	// The store must not retain value after Set returns.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Delete removes key. Deleting a missing key is not an error.
@@ -54,7 +64,8 @@ type ConditionalStore interface {
 	// SetIfNewer stores value under key for ttl only when the key holds no
 	// value or one stored with a version lower than version. It reports
 	// whether it stored. Versions are the entries' creation times in Unix
-	// nanoseconds.
+	// nanoseconds. A value the store did not write (foreign bytes) is older
+	// than any version: SetIfNewer replaces it.
 	SetIfNewer(ctx context.Context, key string, value []byte, ttl time.Duration, version int64) (stored bool, err error)
 }
 
@@ -63,6 +74,9 @@ type ConditionalStore interface {
 type MultiGetter interface {
 	Store
 	// GetMany returns one value per key, in order; a missing key is nil.
+	// Foreign values are returned as Get returns them. A key that holds a
+	// value of another type is nil, as missing: an error would fail the
+	// other keys of the batch.
 	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 }
 
