@@ -117,3 +117,23 @@ func ExampleStore_GetMany() {
 	fmt.Println(string(vals[0]), vals[1] == nil)
 	// Output: 1 true
 }
+
+func ExampleStore_SetWrongType() {
+	ctx := context.Background()
+	store := meml2.New(nil)
+	defer store.Close()
+
+	// As if another program had made "k" a Redis list.
+	_ = store.SetWrongType("k", time.Minute)
+	_, _, err := store.Get(ctx, "k")
+	fmt.Println(l2.Classify(ctx, err), err)
+	vals, _ := store.GetMany(ctx, []string{"k"})
+	fmt.Println(vals[0] == nil)
+
+	stored, _ := store.SetIfNewer(ctx, "k", []byte("v"), time.Minute, 1)
+	fmt.Println(stored)
+	// Output:
+	// permanent meml2: get: l2: permanent error: the key holds a value of another type
+	// true
+	// true
+}

@@ -70,12 +70,16 @@ func newStore(tab *table, name string, opts *Options) *Store {
 }
 
 // Get returns a copy of the value stored under key. A missing or expired key
-// is found == false with a nil error.
+// is found == false with a nil error; a key made to hold a value of another
+// type (SetWrongType) is an error wrapping l2.ErrPermanent.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err := s.begin(ctx, "get", &s.gets, 1); err != nil {
 		return nil, false, err
 	}
-	v, ok := s.tab.get(key, s.now())
+	v, ok, wrongType := s.tab.get(key, s.now())
+	if wrongType {
+		return nil, false, fmt.Errorf("meml2: get: %w", errWrongType)
+	}
 	if ok {
 		s.hits.Add(1)
 	}
@@ -83,7 +87,8 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 }
 
 // GetMany returns a copy of the value of each key, in order; a missing or
-// expired key is nil, an empty value is a non-nil empty slice.
+// expired key, or one holding a value of another type, is nil; an empty
+// value is a non-nil empty slice.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.begin(ctx, "get many", &s.gets, uint64(len(keys))); err != nil {
 		return nil, err
@@ -94,30 +99,61 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 }
 
 // Set stores a copy of value under key for ttl, replacing any value. A ttl
-// that is not positive is an error. A value stored by Set has no version:
-// any later SetIfNewer replaces it.
+// that is not positive is an error wrapping l2.ErrPermanent. A value stored
+// by Set has no version: any later SetIfNewer replaces it.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := s.begin(ctx, "set", &s.sets, 1); err != nil {
 		return err
 	}
-	if ttl <= 0 {
-		return fmt.Errorf("meml2: set: ttl must be positive, got %v", ttl)
+	if err := checkTTL(ttl); err != nil {
+		return fmt.Errorf("meml2: set: %w", err)
 	}
 	s.tab.set(key, value, ttl, math.MinInt64, false, s.now())
 	return nil
 }
 
 // SetIfNewer stores a copy of value under key for ttl when key is missing,
-// expired, stored by Set, or stored with a version lower than version; it
-// reports whether it stored. A ttl that is not positive is an error.
+// expired, stored by Set or SetWrongType, or stored with a version lower
+// than version; it reports whether it stored. A ttl that is not positive is
+// an error wrapping l2.ErrPermanent.
 func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl time.Duration, version int64) (bool, error) {
 	if err := s.begin(ctx, "set if newer", &s.sets, 1); err != nil {
 		return false, err
 	}
-	if ttl <= 0 {
-		return false, fmt.Errorf("meml2: set if newer: ttl must be positive, got %v", ttl)
+	if err := checkTTL(ttl); err != nil {
+		return false, fmt.Errorf("meml2: set if newer: %w", err)
 	}
 	return s.tab.set(key, value, ttl, version, true, s.now()), nil
+}
+
+// SetWrongType makes key hold a value of another type than bytes for ttl,
+// as a Redis key holding a list does, for tests of code that must cope with
+// one (l2test.WrongTypeMaker): Get of key is an error wrapping
+// l2.ErrPermanent, GetMany answers it as missing, Set and SetIfNewer replace
+// it and Delete removes it. It is not counted in Stats and ignores faults.
+// After Close it returns an error wrapping l2.ErrClosed; a ttl that is not
+// positive is an error wrapping l2.ErrPermanent. It is safe for concurrent
+// use.
+func (s *Store) SetWrongType(key string, ttl time.Duration) error {
+	if s.closed.Load() {
+		return fmt.Errorf("meml2: set wrong type: %w", l2.ErrClosed)
+	}
+	if err := checkTTL(ttl); err != nil {
+		return fmt.Errorf("meml2: set wrong type: %w", err)
+	}
+	s.tab.setWrongType(key, ttl, s.now())
+	return nil
+}
+
+// errWrongType is the error of a Get on a key SetWrongType made.
+var errWrongType = fmt.Errorf("%w: the key holds a value of another type", l2.ErrPermanent)
+
+// checkTTL refuses a ttl that is not positive, for good.
+func checkTTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("%w: ttl must be positive, got %v", l2.ErrPermanent, ttl)
+	}
+	return nil
 }
 
 // Delete removes key. Deleting a missing key is not an error.

@@ -26,20 +26,26 @@ type entry struct {
 	expires   int64  // Unix ns
 	version   int64
 	versioned bool // stored by SetIfNewer
+	wrongType bool // a value of another type (SetWrongType): no bytes to read
 }
 
 func newTable() *table {
 	return &table{entries: make(map[string]entry)}
 }
 
-func (t *table) get(key string, now time.Time) ([]byte, bool) {
+// get returns a copy of key's value; wrongType reports a live entry of
+// another type, which has none.
+func (t *table) get(key string, now time.Time) (value []byte, found, wrongType bool) {
 	t.mu.RLock()
 	e, ok := t.entries[key]
 	t.mu.RUnlock()
 	if !ok || e.expires <= now.UnixNano() {
-		return nil, false
+		return nil, false, false
 	}
-	return clone(e.value), true
+	if e.wrongType {
+		return nil, false, true
+	}
+	return clone(e.value), true, false
 }
 
 func (t *table) getMany(keys []string, now time.Time) ([][]byte, int) {
@@ -49,7 +55,7 @@ func (t *table) getMany(keys []string, now time.Time) ([][]byte, int) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for i, k := range keys {
-		if e, ok := t.entries[k]; ok && e.expires > n {
+		if e, ok := t.entries[k]; ok && e.expires > n && !e.wrongType {
 			vals[i] = clone(e.value)
 			hits++
 		}
@@ -62,10 +68,6 @@ func (t *table) getMany(keys []string, now time.Time) ([][]byte, int) {
 // reports whether it stored.
 func (t *table) set(key string, value []byte, ttl time.Duration, version int64, conditional bool, now time.Time) bool {
 	n := now.UnixNano()
-	expires := n + int64(ttl)
-	if expires < n { // overflow: a ttl beyond the year 2262
-		expires = 1<<63 - 1
-	}
 	v := clone(value) // outside the lock
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -74,7 +76,31 @@ func (t *table) set(key string, value []byte, ttl time.Duration, version int64, 
 			return false
 		}
 	}
-	t.entries[key] = entry{value: v, expires: expires, version: version, versioned: conditional}
+	t.put(key, entry{value: v, expires: expiry(n, ttl), version: version, versioned: conditional}, n)
+	return true
+}
+
+// setWrongType makes key hold a value of another type until ttl passes.
+func (t *table) setWrongType(key string, ttl time.Duration, now time.Time) {
+	n := now.UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.put(key, entry{value: []byte{}, expires: expiry(n, ttl), wrongType: true}, n)
+}
+
+// expiry returns when an entry written at n with ttl expires.
+func expiry(n int64, ttl time.Duration) int64 {
+	expires := n + int64(ttl)
+	if expires < n { // overflow: a ttl beyond the year 2262
+		expires = 1<<63 - 1
+	}
+	return expires
+}
+
+// put stores e under key at n, sweeping expired entries now and then. The
+// caller holds t.mu.
+func (t *table) put(key string, e entry, n int64) {
+	t.entries[key] = e
 	t.writes++
 	if t.writes >= max(minSweep, t.swept) {
 		for k, e := range t.entries {
@@ -84,7 +110,6 @@ func (t *table) set(key string, value []byte, ttl time.Duration, version int64, 
 		}
 		t.writes, t.swept = 0, len(t.entries)
 	}
-	return true
 }
 
 func (t *table) delete(key string) {
