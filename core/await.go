@@ -73,10 +73,11 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 				return r
 			}
 		}
-		// Run the factory without the lock: a flight of our own, not
-		// registered, cached only if nothing invalidated the key meanwhile.
+		// Run the factory without the lock: a flight of our own that
+		// takes no joiners, superseded by the key's changes like any other.
 		own := c.newFlight(ctx, f.key, stale)
-		c.launchUnregistered(own, eo, factory)
+		c.flights.watch(own)
+		c.launch(own, eo, factory, false)
 		rest := *eo
 		rest.LockTimeout = 0
 		return await(ctx, c, own, &rest, stale, true, factory)
@@ -101,15 +102,6 @@ func (c *Cache) timedOut(ctx context.Context, f *flight, eo *EntryOptions, stale
 		err = fmt.Errorf("core: factory for key %q timed out and its stale value is gone: %w", f.key, ErrFactoryTimeout)
 	}
 	return outcome{err: err}
-}
-
-// launchUnregistered runs a flight that is not in the flight set (after a
-// lock timeout): an invalidation of any key while it runs keeps it from
-// caching its result.
-func (c *Cache) launchUnregistered(f *flight, eo *EntryOptions, factory flightRunner) {
-	start := c.invalidations.Load()
-	f.unregistered = func() bool { return c.invalidations.Load() != start }
-	c.launch(f, eo, factory, false)
 }
 
 // serveStale is fail-safe for one waiting caller: the value throttle allows

@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,14 +213,24 @@ func (c *Cache) subscriber(ctx context.Context) {
 		cancel()
 		if err == nil {
 			c.subMu.Lock()
+			if ctx.Err() != nil {
+				// Close ran while Subscribe was under way: it found no
+				// subscription to close, so this one is closed here.
+				c.subMu.Unlock()
+				if err := sub.Close(); err != nil {
+					c.logger.Warn("strata: backplane unsubscribe failed", "err", err)
+				}
+				return
+			}
 			c.sub = sub
 			c.subMu.Unlock()
-			c.connected()
+			c.firstConnected()
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		c.subErr.Store(&err)
 		c.logger.Warn("strata: backplane subscribe failed, retrying", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -242,12 +254,23 @@ func (c *Cache) onState(s backplane.State, err error) {
 	case backplane.Reconnected:
 		c.logger.Info("strata: backplane reconnected: expiring L1, since messages may have been missed")
 		c.possibleLoss(ctx, "reconnected")
-		c.sources.reset() // numbers before the loss say nothing now
+		c.sources.resync() // numbers skipped while disconnected are no news
 		c.connected()
 	case backplane.Lost:
 		c.logger.Warn("strata: backplane dropped messages: expiring L1", "err", err)
 		c.possibleLoss(ctx, "lost")
 	}
+}
+
+// firstConnected is called once, when the first subscription is live.
+// Until then the node counted as disconnected; the entries it loaded
+// meanwhile may have missed changes published before the subscription took
+// effect, so, as at a reconnection, they are expired (not counted as a
+// loss: nothing was lost that the bound did not cover).
+func (c *Cache) firstConnected() {
+	c.expireAll()
+	c.connected()
+	c.readyOnce.Do(func() { close(c.ready) })
 }
 
 func (c *Cache) connected() {
@@ -262,9 +285,18 @@ func (c *Cache) connected() {
 // published) and forgets which tag times it read from L2.
 func (c *Cache) possibleLoss(ctx context.Context, why string) {
 	c.stats.lossEvents.Add(1)
+	c.expireAll()
+	c.event(ctx, EventBackplaneLoss, why, errPossibleLoss)
+}
+
+// expireAll expires every L1 entry confirmed until now and every run under
+// way (its result is checked against the same time), and forgets which tag
+// times were read from L2: this node may not have heard of changes made
+// before now.
+func (c *Cache) expireAll() {
 	c.tags.loss(c.stamp())
 	c.tags.resetKnown()
-	c.event(ctx, EventBackplaneLoss, why, errPossibleLoss)
+	c.flights.seal()
 }
 
 var errPossibleLoss = errors.New("core: backplane messages may have been lost; L1 expired")
@@ -297,11 +329,21 @@ func (c *Cache) onMessage(payload []byte) {
 		c.wm.returned(m.Seq) // its own: the delivery watermark moves
 		return
 	}
-	if m.Action == backplane.ActionProbe {
-		c.checkSource(context.Background(), &m) // nothing changed
+	v := c.trackSource(m.Source, m.Seq, m.Timestamp)
+	if v == sourceReplayed {
+		// A duplicate, or a message sent before one already seen: it
+		// carries nothing new, and must not count as a late delivery
+		// (which would expire every entry) whoever replays it.
+		c.stats.bpRejected.Add(1)
+		c.dropped(EventBackplaneRejected, &c.sources.rejectedLog, "strata: duplicate or replayed backplane message dropped",
+			fmt.Errorf("%w (source %q, seq %d)", errReplayed, m.Source, m.Seq), len(payload), c.stats.bpRejected.Load())
 		return
 	}
 	ctx := context.Background()
+	if m.Action == backplane.ActionProbe {
+		c.sourceLoss(ctx, &m, v) // nothing changed
+		return
+	}
 	if c.obs != nil {
 		info := &OpInfo{Op: OpBackplaneReceive, Cache: c.name, Key: m.Key, Start: time.Now(), TraceParent: m.TraceParent,
 			Action: m.Action.String(), ChangedAt: time.Unix(0, m.Timestamp)}
@@ -310,8 +352,7 @@ func (c *Cache) onMessage(payload []byte) {
 	}
 	c.stats.bpReceived.Add(1)
 	c.event(ctx, EventBackplaneReceived, m.Key, nil)
-	c.checkSource(ctx, &m)
-	c.invalidations.Add(1)
+	c.sourceLoss(ctx, &m, v)
 	switch m.Action {
 	case backplane.ActionSet, backplane.ActionExpire:
 		// Drop (or expire, for fail-safe) an L1 copy older than the change;
@@ -339,8 +380,10 @@ func (c *Cache) onMessage(payload []byte) {
 		})
 	case backplane.ActionRemoveTag, backplane.ActionExpireTag:
 		c.tags.invalidate(m.Key, m.Timestamp, m.Action == backplane.ActionRemoveTag, c.now()-c.maxLife.Load())
+		c.flights.seal()
 	case backplane.ActionClearRemove, backplane.ActionClearExpire:
 		c.tags.clear(m.Timestamp, m.Action == backplane.ActionClearRemove)
+		c.flights.seal()
 	}
 }
 
@@ -378,22 +421,25 @@ func (l *dropLog) allow(now int64) (ok bool, suppressed uint64) {
 	return true, l.suppressed.Swap(0)
 }
 
-// checkSource expires L1 when m shows a gap in its source's sequence
-// numbers, or arrives late.
-func (c *Cache) checkSource(ctx context.Context, m *backplane.Message) {
-	gap, late := c.trackSource(m.Source, m.Seq, m.Timestamp)
-	switch {
-	case gap:
+// errReplayed is the error of a dropped duplicate or replayed message.
+var errReplayed = errors.New("core: backplane message already seen, or older than one seen from its source")
+
+// sourceLoss expires L1 when m, from another node, showed a gap in its
+// source's sequence numbers or arrived late.
+func (c *Cache) sourceLoss(ctx context.Context, m *backplane.Message, v sourceVerdict) {
+	switch v {
+	case sourceGap:
 		c.logger.WarnContext(ctx, "strata: gap in backplane sequence numbers: expiring L1", "source", m.Source, "seq", m.Seq)
 		c.possibleLoss(ctx, "gap")
-	case late:
+	case sourceLate:
 		c.logger.WarnContext(ctx, "strata: backplane messages arrive late (a slow consumer?): expiring L1", "source", m.Source, "seq", m.Seq)
 		c.possibleLoss(ctx, "late")
 	}
 }
 
-// sources is the receive side's state: the last sequence number seen per
-// source, to see gaps, and the rate limits of the logs of dropped messages.
+// sources is the receive side's state: per source, which sequence numbers
+// were seen (to see gaps and drop replays) and how late its messages
+// arrive; and the rate limits of the logs of dropped messages.
 type sources struct {
 	mu   sync.Mutex
 	last map[string]sourceSeq
@@ -404,20 +450,69 @@ type sources struct {
 	corruptLog, rejectedLog dropLog
 }
 
+// replayWindow is how many sequence numbers below a source's highest one
+// are remembered as seen or not: a message of the window not seen yet (a
+// reordering) is applied, one seen or below the window is dropped.
+const replayWindow = 64
+
 type sourceSeq struct {
-	seq  uint64
-	seen int64
-	// minLag is the smallest receipt time minus change time seen from the
-	// source: the clocks' offset plus the transport's quickest delivery.
-	// A message whose lag exceeds it by more than half the staleness
-	// bound waited in a queue (a slow consumer) and the messages behind it
-	// are waiting too, however the two clocks differ.
-	minLag int64
+	// top is the highest sequence number seen; seenBits bit i says whether
+	// top-i was seen.
+	top      uint64
+	seenBits uint64
+	seen     int64
+	// newest is the latest change time seen from the source: a message
+	// already seen, carrying a later time, is from a new run of a process
+	// that reused the source's InstanceID.
+	newest int64
+	// resync: the next number above top sets the baseline without counting
+	// as a gap (after a reconnection, whose loss was already handled).
+	resync bool
+	// The lag (receipt time minus change time: the clocks' offset plus the
+	// transport's delivery) is compared with the smallest lag of the
+	// current and the previous window of half the staleness bound each, so
+	// that a clock step of the sender or receiver, once over, is
+	// forgotten within one bound.
+	winAt, minCur, minPrev int64
 }
 
-func (s *sources) reset() {
+const noLag = math.MaxInt64
+
+// baseLag returns the smallest lag of the current and previous windows
+// before lag at now (noLag: none), then records lag.
+func (s *sourceSeq) baseLag(now, lag, window int64) int64 {
+	switch {
+	case now-s.winAt >= 2*window:
+		s.minPrev, s.minCur, s.winAt = noLag, noLag, now
+	case now-s.winAt >= window:
+		s.minPrev, s.minCur, s.winAt = s.minCur, noLag, now
+	}
+	base := min(s.minPrev, s.minCur)
+	s.minCur = min(s.minCur, lag)
+	return base
+}
+
+// sourceVerdict is what trackSource makes of a message.
+type sourceVerdict uint8
+
+const (
+	sourceOK sourceVerdict = iota
+	// sourceReplayed: seen already, or older than the window: dropped.
+	sourceReplayed
+	// sourceGap: numbers were skipped: messages may have been lost.
+	sourceGap
+	// sourceLate: the message waited in a queue.
+	sourceLate
+)
+
+// resync makes each source's next new number a baseline, not a gap: the
+// node reconnected and has expired L1 for what it may have missed.
+func (s *sources) resync() {
 	s.mu.Lock()
-	clear(s.last)
+	for k, v := range s.last {
+		v.resync = true
+		s.last[k] = v
+	}
 	s.mu.Unlock()
 }
 
@@ -425,40 +520,63 @@ func (s *sources) reset() {
 // are forgotten first (a forgotten source's next message cannot show a gap).
 const maxSources = 4096
 
-// trackSource records seq from source and reports whether messages from it
-// were skipped (gap; a number at or below the last one, a replay or a
-// duplicate, is no gap), or arrive late: a change made at changedAt (the
-// sender's clock) delivered more than half Options.BackplaneStalenessBound
-// later than the source's quickest delivery, as when this node consumes
-// slower than others publish and the transport queues messages instead of
+// trackSource records message seq of source, changed at changedAt (the
+// sender's clock), and says whether it was seen already or is older than
+// the replay window (replayed: drop it), shows skipped numbers (gap), or
+// arrives late: more than half Options.BackplaneStalenessBound later than
+// the source's quickest recent delivery, as when this node consumes slower
+// than others publish and the transport queues messages instead of
 // dropping them. Lateness is reported at most once per half bound.
-func (c *Cache) trackSource(source string, seq uint64, changedAt int64) (gap, late bool) {
+func (c *Cache) trackSource(source string, seq uint64, changedAt int64) sourceVerdict {
 	s := &c.sources
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := c.now()
-	prev, ok := s.last[source]
-	if !ok && len(s.last) >= maxSources {
-		oldest, at := "", int64(0)
-		for k, v := range s.last {
-			if oldest == "" || v.seen < at {
-				oldest, at = k, v.seen
-			}
+	cur, ok := s.last[source]
+	if ok && seq <= cur.top {
+		d := cur.top - seq
+		switch {
+		case d < replayWindow && cur.seenBits&(1<<d) == 0:
+			cur.seenBits |= 1 << d // a late one of the window
+		case changedAt > cur.newest:
+			ok = false // a new run of the source, numbering from 1 again
+		default:
+			return sourceReplayed
 		}
-		delete(s.last, oldest)
 	}
+	if !ok && len(s.last) >= maxSources {
+		if _, known := s.last[source]; !known {
+			oldest, at := "", int64(0)
+			for k, v := range s.last {
+				if oldest == "" || v.seen < at {
+					oldest, at = k, v.seen
+				}
+			}
+			delete(s.last, oldest)
+		}
+	}
+	v := sourceOK
+	switch {
+	case !ok:
+		cur = sourceSeq{top: seq, seenBits: 1, minPrev: noLag, minCur: noLag, winAt: now}
+	case seq > cur.top:
+		if seq > cur.top+1 && !cur.resync {
+			v = sourceGap
+		}
+		if d := seq - cur.top; d < replayWindow {
+			cur.seenBits = cur.seenBits<<d | 1
+		} else {
+			cur.seenBits = 1
+		}
+		cur.top, cur.resync = seq, false
+	}
+	cur.seen, cur.newest = now, max(cur.newest, changedAt)
 	lag := now - changedAt
-	cur := prev
-	if !ok || lag < cur.minLag {
-		cur.minLag = lag
-	}
-	if !ok || seq > prev.seq {
-		cur.seq, cur.seen = seq, now
-	}
+	base := cur.baseLag(now, lag, c.staleBound/2)
 	s.last[source] = cur
-	if ok && lag-cur.minLag > c.staleBound/2 && now-s.lateAt > c.staleBound/2 {
+	if v == sourceOK && base != noLag && lag-base > c.staleBound/2 && now-s.lateAt > c.staleBound/2 {
 		s.lateAt = now
-		late = true
+		v = sourceLate
 	}
-	return ok && seq > prev.seq+1, late
+	return v
 }

@@ -50,6 +50,9 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	var own, joined []*flight
 	now := c.now()
 	seen := make(map[string]bool, len(keys))
+	// Every key is looked up before any flight is registered: a call that
+	// fails (a key holding another type) leaves nothing behind.
+	var hits, missing []string
 	for _, k := range keys {
 		if seen[k] {
 			continue
@@ -63,13 +66,19 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 					return nil, err
 				}
 				out[k] = v
-				c.event(ctx, EventHit, k, nil)
+				hits = append(hits, k)
 				continue
 			}
 			if st != stateAbsent {
 				stale[k] = e
 			}
 		}
+		missing = append(missing, k)
+	}
+	for _, k := range hits {
+		c.event(ctx, EventHit, k, nil)
+	}
+	for _, k := range missing {
 		c.event(ctx, EventMiss, k, nil)
 		f, leader := c.flights.join(k, c.newFlight(ctx, k, stale[k]))
 		if leader {

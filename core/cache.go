@@ -91,9 +91,12 @@ type Cache struct {
 	// maxLife is the longest physical lifetime any entry got: tag times
 	// older than that can be forgotten.
 	maxLife atomic.Int64
-	// invalidations counts Set/Remove/Expire/tag/clear calls, for factories
-	// that run outside a registered flight (after a lock timeout).
-	invalidations atomic.Uint64
+
+	// ready is closed once the backplane's first subscription is live (at
+	// New without a backplane); subErr holds Subscribe's last error.
+	ready     chan struct{}
+	readyOnce sync.Once
+	subErr    atomic.Pointer[error]
 
 	closed       atomic.Bool
 	closeOnce    sync.Once
@@ -113,7 +116,9 @@ func New(o Options) (*Cache, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	o.clamp()
 	c := &Cache{
+		ready:        make(chan struct{}),
 		name:         o.Name,
 		instanceID:   o.InstanceID,
 		logger:       o.Logger,
@@ -194,7 +199,63 @@ func New(o Options) (*Cache, error) {
 	}
 	c.startDistributed(&o)
 	c.startPlugins(o.Plugins, gates)
+	if c.bp != nil && o.WaitForInitialSubscribe > 0 {
+		if err := c.waitReady(o.WaitForInitialSubscribe); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// clamp caps the durations of o at MaxDuration.
+func (o *Options) clamp() {
+	for _, d := range []*time.Duration{
+		&o.CloseTimeout, &o.L2CircuitBreakerDuration, &o.BackplaneCircuitBreakerDuration, &o.BackplanePublishTimeout,
+		&o.BackplaneStalenessBound, &o.BackplaneProbeInterval, &o.WaitForInitialSubscribe, &o.TombstoneTTL, &o.AutoRecoveryDelay,
+	} {
+		*d = min(*d, MaxDuration)
+	}
+	if o.DefaultEntryOptions != nil {
+		eo := *o.DefaultEntryOptions
+		eo.clamp()
+		o.DefaultEntryOptions = &eo
+	}
+}
+
+// waitReady waits up to d for the first subscription.
+func (c *Cache) waitReady(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.ready:
+		return nil
+	case <-t.C:
+	}
+	e := &SubscribeError{Backplane: fmt.Sprintf("%T", c.bp), Channel: c.channel, Timeout: d}
+	if p := c.subErr.Load(); p != nil {
+		e.Err = *p
+	}
+	return e
+}
+
+// Ready waits until the backplane's first subscription is live, and returns
+// nil then (at once without a backplane). Before that the node is unsure of
+// what other nodes changed, as while disconnected (see
+// Options.WaitForInitialSubscribe). It returns ctx's error if ctx ends first,
+// ErrClosed if the cache is closed.
+func (c *Cache) Ready(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.base.Done():
+		return ErrClosed
+	}
 }
 
 // startDistributed wires L2, the backplane and auto-recovery, and starts
@@ -223,6 +284,7 @@ func (c *Cache) startDistributed(o *Options) {
 		c.goBackground(func() { c.recoveryLoop(c.base, delay) })
 	}
 	if o.Backplane == nil {
+		close(c.ready)
 		return
 	}
 	c.bp = o.Backplane
@@ -280,6 +342,7 @@ func (o *Options) validate() error {
 		{"L2CircuitBreakerDuration", o.L2CircuitBreakerDuration}, {"BackplaneCircuitBreakerDuration", o.BackplaneCircuitBreakerDuration},
 		{"AutoRecoveryDelay", o.AutoRecoveryDelay}, {"BackplanePublishTimeout", o.BackplanePublishTimeout},
 		{"BackplaneStalenessBound", o.BackplaneStalenessBound}, {"TombstoneTTL", o.TombstoneTTL},
+		{"WaitForInitialSubscribe", o.WaitForInitialSubscribe},
 	}
 	for _, d := range durations {
 		if d.d < 0 {
@@ -571,7 +634,6 @@ func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opt
 	if err != nil {
 		return err
 	}
-	c.invalidations.Add(1)
 	at := c.stamp()
 	c.flights.supersede(key, op == OpRemove, at)
 	c.floors.raise(key, at)
@@ -627,9 +689,9 @@ func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, rem
 	if err != nil {
 		return err
 	}
-	c.invalidations.Add(1)
 	at := c.stamp()
 	c.tags.invalidate(tag, at, remove, at-c.maxLife.Load())
+	c.flights.seal()
 	action := backplane.ActionExpireTag
 	if remove {
 		action = backplane.ActionRemoveTag
@@ -654,9 +716,9 @@ func (c *Cache) Clear(ctx context.Context, allowFailSafe bool, opts ...EntryOpti
 	if err != nil {
 		return err
 	}
-	c.invalidations.Add(1)
 	at := c.stamp()
 	c.tags.clear(at, !allowFailSafe)
+	c.flights.seal()
 	if !allowFailSafe {
 		c.l1.clear()
 	}

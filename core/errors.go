@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 )
 
 var (
@@ -71,3 +72,23 @@ func (e *OptionError) Error() string {
 
 // errEmptyKey is returned for an empty key.
 var errEmptyKey = &OptionError{Field: "key", Value: `""`, Why: "must not be empty"}
+
+// SubscribeError is returned by New when Options.WaitForInitialSubscribe
+// passed before the backplane's first subscription was live. Err is the
+// last error Subscribe returned, if any.
+type SubscribeError struct {
+	// Backplane is the backplane's type, Channel the channel subscribed to.
+	Backplane, Channel string
+	Timeout            time.Duration
+	Err                error
+}
+
+func (e *SubscribeError) Error() string {
+	s := fmt.Sprintf("core: backplane %s: no live subscription to channel %q after Options.WaitForInitialSubscribe (%s)", e.Backplane, e.Channel, e.Timeout)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *SubscribeError) Unwrap() error { return e.Err }

@@ -39,9 +39,19 @@ type flight struct {
 	// removed is set by a Remove of the key while the factory runs: then
 	// not even fail-safe may serve the old value.
 	removed atomic.Bool
-	// unregistered, for a flight outside the flight set, reports whether
-	// any invalidation happened since it started.
-	unregistered func() bool
+	// gen is the flight set's generation when the flight was made: a tag
+	// invalidation, a Clear or a possible loss of messages since then
+	// (flights.seal) may apply to its result, so no caller joins it.
+	gen uint64
+	// joinable: callers missing the key may wait for this flight. A flight
+	// that only watches the key's changes (Get's L2 read, a run after a
+	// lock timeout) is not.
+	joinable bool
+	// refresh: an eager refresh of stale, which only a newer version ends.
+	refresh bool
+	// older is the next older flight still running for the key (guarded
+	// by its shard's mutex).
+	older *flight
 	// timedOut: a caller stopped waiting at a timeout.
 	timedOut atomic.Bool
 
@@ -59,17 +69,17 @@ type flight struct {
 	l2Failed bool
 }
 
-// newFlight returns a flight for key, not yet registered, started now.
+// newFlight returns a joinable flight for key, not yet registered, started
+// now.
 func (c *Cache) newFlight(ctx context.Context, key string, stale *entry) *flight {
-	f := &flight{key: key, created: c.stamp(), stale: stale, done: make(chan struct{})}
+	gen := c.flights.gen.Load() // before the stamp: see flights.seal
+	f := &flight{key: key, gen: gen, created: c.stamp(), stale: stale, joinable: true, done: make(chan struct{})}
 	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	return f
 }
 
 // isSuperseded reports whether the result must not be cached as fresh.
-func (f *flight) isSuperseded() bool {
-	return f.superseded.Load() || (f.unregistered != nil && f.unregistered())
-}
+func (f *flight) isSuperseded() bool { return f.superseded.Load() }
 
 // keepsL2Entry reports whether e, read from L2 by f, may be cached: nothing
 // changed the key since f started, or only changes no newer than e (a
@@ -78,21 +88,33 @@ func (f *flight) keepsL2Entry(e *entry) bool {
 	if !f.isSuperseded() {
 		return true
 	}
-	return f.unregistered == nil && !f.removed.Load() && e.created >= f.supersededAt.Load()
+	return !f.removed.Load() && e.created >= f.supersededAt.Load()
 }
 
 const flightShards = 64
 
-// flights is the set of running flights, by key.
+// flights is the set of running flights, by key. Every flight of a key is
+// registered until it ends, so every change of the key reaches it
+// (supersede); only the newest one, and only while no change it could have
+// missed has happened since it started, takes joiners. A caller that starts
+// after a change has returned (or after a message was applied) therefore
+// never waits for, nor receives, the result of a run the change superseded:
+// it starts a newer run.
 type flights struct {
-	seed   maphash.Seed
+	seed maphash.Seed
+	// gen is bumped by every change that may apply to any key (a tag
+	// invalidation, a Clear, a possible loss of messages): flights made
+	// before it take no more joiners.
+	gen    atomic.Uint64
 	shards [flightShards]flightShard
 }
 
 type flightShard struct {
 	mu sync.Mutex
-	m  map[string]*flight
-	_  [48]byte // keep shards on separate cache lines
+	// m holds, per key, the newest flight; older ones still running
+	// follow through flight.older.
+	m map[string]*flight
+	_ [48]byte // keep shards on separate cache lines
 }
 
 func newFlights() *flights {
@@ -107,33 +129,47 @@ func (fs *flights) shard(key string) *flightShard {
 	return &fs.shards[maphash.String(fs.seed, key)%flightShards]
 }
 
-// join returns the flight running for key, or registers f as the flight for
-// key and returns it with leader = true.
+// join returns the flight a caller missing key waits for: the newest
+// flight of key if it takes joiners, else f, registered as the newest, with
+// leader = true.
 func (fs *flights) join(key string, f *flight) (_ *flight, leader bool) {
 	s := fs.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.m[key]; ok {
+	cur := s.m[key]
+	if cur != nil && cur.joinable && !cur.superseded.Load() && cur.gen == fs.gen.Load() {
 		return cur, false
 	}
+	f.older = cur
 	s.m[key] = f
 	return f, true
 }
 
-// running returns the flight for key, if any.
-func (fs *flights) running(key string) *flight {
-	s := fs.shard(key)
+// watch registers f, which takes no joiners, so that the changes of its key
+// reach it until it ends (flights.finish). It does not displace the flight
+// that takes joiners.
+func (fs *flights) watch(f *flight) {
+	s := fs.shard(f.key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[key]
+	f.joinable = false
+	if cur := s.m[f.key]; cur != nil {
+		f.older, cur.older = cur.older, f
+	} else {
+		s.m[f.key] = f
+	}
+	s.mu.Unlock()
 }
 
-// supersede marks the flight for key, if any, as superseded by a change of
-// version at (and removed, for a Remove).
+// seal makes every flight running now take no more joiners: a change that
+// may apply to any key happened. Call it after the change is recorded.
+func (fs *flights) seal() { fs.gen.Add(1) }
+
+// supersede marks every flight of key as superseded by a change of version
+// at (and removed, for a Remove).
 func (fs *flights) supersede(key string, removed bool, at int64) {
 	s := fs.shard(key)
 	s.mu.Lock()
-	if f, ok := s.m[key]; ok {
+	for f := s.m[key]; f != nil; f = f.older {
 		f.superseded.Store(true)
 		if at > f.supersededAt.Load() {
 			f.supersededAt.Store(at) // under s.mu: no other writer
@@ -152,8 +188,22 @@ func (fs *flights) finish(f *flight, commit func()) {
 	s := fs.shard(f.key)
 	s.mu.Lock()
 	commit()
-	if s.m[f.key] == f {
+	head := s.m[f.key]
+	if head == f {
+		head = f.older
+	} else {
+		for p := head; p != nil; p = p.older {
+			if p.older == f {
+				p.older = f.older
+				break
+			}
+		}
+	}
+	f.older = nil
+	if head == nil {
 		delete(s.m, f.key)
+	} else {
+		s.m[f.key] = head
 	}
 	s.mu.Unlock()
 }

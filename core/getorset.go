@@ -153,6 +153,7 @@ func (c *Cache) resolve(opts []EntryOption) (*EntryOptions, error) {
 	if err := eo.validate("EntryOptions."); err != nil {
 		return nil, err
 	}
+	eo.clamp()
 	if err := c.checkTags("EntryOptions.Tags", eo.Tags); err != nil {
 		return nil, err
 	}
@@ -189,16 +190,25 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 	}
 	source := SourceL1
 	if st != stateFresh && c.l2 != nil && !eo.SkipL2Read {
-		if e2, _ := readL2[T](ctx, c, key, eo, st == stateStale); e2 != nil && (e == nil || e2.created >= e.created) {
-			if e2, st2 := c.entryState(e2, c.now()); st2 == stateFresh {
-				if !eo.SkipL1Write {
-					c.storeIfNewer(key, e2)
-				}
-				e, st, source = e2, st2, SourceL2
-			} else if st2 == stateStale {
-				e, st, source = e2, st2, SourceL2
+		// The read is watched like a factory run: a change of the key
+		// applied while it reads (the entry, then the tag and Clear
+		// markers) keeps what it read out of L1.
+		f := &flight{key: key}
+		c.flights.watch(f)
+		e2, _ := readL2[T](ctx, c, key, eo, st == stateStale)
+		c.flights.finish(f, func() {
+			if e2 == nil || (e != nil && e2.created < e.created) {
+				return
 			}
-		}
+			e2, st2 := c.entryState(e2, c.now())
+			if st2 == stateAbsent {
+				return
+			}
+			if st2 == stateFresh && !eo.SkipL1Write && f.keepsL2Entry(e2) {
+				c.storeIfNewer(key, e2)
+			}
+			e, st, source = e2, st2, SourceL2
+		})
 	}
 	if st == stateFresh || (st == stateStale && eo.AllowStaleOnRead) {
 		if v, err = as[T](key, e.value); err != nil {
@@ -245,7 +255,6 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 		}
 	}
 	created := c.stamp()
-	c.invalidations.Add(1)
 	c.flights.supersede(key, false, created)
 	c.floors.raise(key, created)
 	e := c.newEntry(value, created, created, eo)

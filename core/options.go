@@ -33,6 +33,11 @@ const (
 	DefaultAutoRecoveryMaxItems = 10_000
 	// DefaultAutoRecoveryDelay is how often auto-recovery retries.
 	DefaultAutoRecoveryDelay = 2 * time.Second
+	// MaxDuration is the longest duration the cache uses: a longer one
+	// (an entry's Duration, FailSafeMaxDuration, a timeout, a TTL) counts
+	// as MaxDuration, about 100 years, which is forever for a cache. So
+	// math.MaxInt64 is a valid way to say "never".
+	MaxDuration = 100 * 365 * 24 * time.Hour
 	// DefaultMaxL2ValueSize is the longest entry, in bytes of its encoded
 	// L2 envelope, that core writes to L2: a longer one is cached in L1
 	// only (counted in Stats.SerializationErrors). The auto-recovery queue
@@ -139,6 +144,15 @@ type Options struct {
 	// changes, so an idle node never counts as behind. Each probe reaches
 	// every node: with many nodes, see docs/scaling.md.
 	BackplaneProbeInterval time.Duration
+
+	// WaitForInitialSubscribe, when > 0, makes New wait up to that long for
+	// the backplane's first subscription to be live, and fail with a
+	// *SubscribeError naming the backplane if it is not. With 0, New
+	// returns at once and the node starts unsure, as while disconnected:
+	// it serves an entry as fresh only within BackplaneStalenessBound of
+	// loading it, and expires what it loaded once the subscription is live
+	// (Ready waits for that).
+	WaitForInitialSubscribe time.Duration
 
 	// TombstoneTTL is how long a Remove or Expire is remembered in L2 when
 	// the store is an l2.ConditionalStore (default DefaultTombstoneTTL): a
@@ -272,6 +286,17 @@ func (o *EntryOptions) validate(where string) error {
 		}
 	}
 	return nil
+}
+
+// clamp caps every duration of o at MaxDuration, so that adding one to a
+// time cannot overflow.
+func (o *EntryOptions) clamp() {
+	for _, d := range []*time.Duration{
+		&o.Duration, &o.L1Duration, &o.L2Duration, &o.Jitter, &o.FailSafeMaxDuration, &o.FailSafeThrottleDuration,
+		&o.FactorySoftTimeout, &o.FactoryHardTimeout, &o.L2SoftTimeout, &o.L2HardTimeout, &o.LockTimeout,
+	} {
+		*d = min(*d, MaxDuration)
+	}
 }
 
 func validThreshold(f float64) bool { return f == 0 || (f > 0 && f < 1) }

@@ -102,6 +102,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 		if verr != nil {
 			err = fmt.Errorf("core: factory for key %q set invalid options: %w", f.key, verr)
 		}
+		eo.clamp()
 	}
 	if info != nil {
 		info.Err = err
@@ -204,8 +205,10 @@ func fromL2[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) b
 // stale entry, it ends the flight (cached in L1) and returns true; stale and
 // newer, it becomes f's stale value for fail-safe.
 func (c *Cache) endWithL2Entry(f *flight, e *entry, eo *EntryOptions) bool {
-	if f.stale != nil && e.created < f.stale.created {
-		return false // older than what L1 has (the same version is fresh again)
+	if f.stale != nil && (e.created < f.stale.created || f.refresh && e.created == f.stale.created) {
+		// Older than what L1 has (the same version is fresh again, but
+		// for an eager refresh, which wants a newer one).
+		return false
 	}
 	e, st := c.entryState(e, c.now())
 	switch st {

@@ -1,0 +1,524 @@
+package core_test
+
+// Regression tests of issue 14: every read path keeps the staleness and
+// no-lost-update promises (docs/consistency.md). Each test is named for what
+// broke; each failed (or did not compile) on 9834907.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/backplane/membackplane"
+	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/l2/meml2"
+)
+
+// source is a versioned source of truth whose reads can be held: a factory
+// reading it returns the version it read at its start.
+type source struct {
+	version atomic.Int64
+	// hold, when set, is waited on by the factory after it read.
+	mu      sync.Mutex
+	hold    chan struct{}
+	started chan struct{}
+}
+
+func newSource() *source {
+	s := &source{}
+	s.version.Store(1)
+	return s
+}
+
+// holdNext makes the next factory call wait until the returned func is
+// called; started is closed once it has read its version.
+func (s *source) holdNext() (started <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold, s.started = make(chan struct{}), make(chan struct{})
+	h := s.hold
+	var once sync.Once
+	return s.started, func() { once.Do(func() { close(h) }) }
+}
+
+func (s *source) factory(ctx context.Context, _ *core.FactoryContext[string]) (string, error) {
+	v := fmt.Sprint("v", s.version.Load())
+	s.mu.Lock()
+	hold, started := s.hold, s.started
+	s.hold, s.started = nil, nil
+	s.mu.Unlock()
+	if hold != nil {
+		close(started)
+		<-hold
+	}
+	return v, nil
+}
+
+// getOrSetWithin runs GetOrSet and, if it has not returned within d, calls
+// unblock (so that a test of the old behaviour ends) and reports it.
+func getOrSetWithin(t *testing.T, c *core.Cache, key string, f core.Factory[string], d time.Duration, unblock func(), opts ...core.EntryOption) (string, bool) {
+	t.Helper()
+	type res struct {
+		v   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		v, err := core.GetOrSet(context.Background(), c, key, f, opts...)
+		ch <- res{v, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("GetOrSet(%q): %v", key, r.err)
+		}
+		return r.v, true
+	case <-time.After(d):
+		unblock()
+		r := <-ch
+		return r.v, false
+	}
+}
+
+// TestGetOrSetAfterChangeDoesNotJoinSupersededRun: a GetOrSet that starts
+// after a change of the key has returned (or after a message about it was
+// applied) never waits for, nor returns, a factory run that began before
+// the change (defect 1).
+func TestGetOrSetAfterChangeDoesNotJoinSupersededRun(t *testing.T) {
+	ctx := context.Background()
+	changes := []struct {
+		name   string
+		change func(t *testing.T, nodes []*node)
+	}{
+		{"Remove", func(t *testing.T, n []*node) { n[1].Remove(ctx, "k") }},
+		{"Expire", func(t *testing.T, n []*node) { n[1].Expire(ctx, "k") }},
+		{"RemoveByTag", func(t *testing.T, n []*node) { n[1].RemoveByTag(ctx, "t") }},
+		{"ExpireByTag", func(t *testing.T, n []*node) { n[1].ExpireByTag(ctx, "t") }},
+		{"ClearRemove", func(t *testing.T, n []*node) { n[1].Clear(ctx, false) }},
+		{"ClearExpire", func(t *testing.T, n []*node) { n[1].Clear(ctx, true) }},
+		{"RemoveMessage", func(t *testing.T, n []*node) { applied(t, n[1], func() { n[0].Remove(ctx, "k") }) }},
+		{"SetMessage", func(t *testing.T, n []*node) {
+			applied(t, n[1], func() { core.Set(ctx, n[0].Cache, "k", "v2", core.WithDuration(time.Hour)) })
+		}},
+		{"RemoveByTagMessage", func(t *testing.T, n []*node) { applied(t, n[1], func() { n[0].RemoveByTag(ctx, "t") }) }},
+		{"ClearMessage", func(t *testing.T, n []*node) { applied(t, n[1], func() { n[0].Clear(ctx, true) }) }},
+	}
+	for _, ch := range changes {
+		t.Run(ch.name, func(t *testing.T) {
+			nodes := newCluster(t, 2, nil)
+			src := newSource()
+			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithTags("t"), core.WithFailSafe(time.Hour, time.Second)}
+			started, release := src.holdNext()
+			defer release()
+			first := make(chan string, 1)
+			go func() {
+				v, _ := core.GetOrSet(ctx, nodes[1].Cache, "k", src.factory, opts...)
+				first <- v
+			}()
+			<-started // the slow run read v1
+			src.version.Store(2)
+			ch.change(t, nodes)
+			v, returned := getOrSetWithin(t, nodes[1].Cache, "k", src.factory, 2*time.Second, release, opts...)
+			if !returned || v != "v2" {
+				t.Fatalf("GetOrSet after the change returned %q (returned before the old run ended: %v); want v2", v, returned)
+			}
+			release()
+			if v := <-first; v != "v1" {
+				t.Fatalf("the slow run returned %q, want v1", v)
+			}
+			if v := mustGetOrSet(t, nodes[1].Cache, "k", src.factory, opts...); v != "v2" {
+				t.Fatalf("after the old run ended, GetOrSet returned %q; want v2 (the old run must not be cached)", v)
+			}
+		})
+	}
+}
+
+// applied runs change and waits until nd has applied a message about it.
+func applied(t *testing.T, nd *node, change func()) {
+	t.Helper()
+	before := nd.Stats().BackplaneReceived
+	change()
+	waitFor(t, "the message applied", func() bool { return nd.Stats().BackplaneReceived > before })
+}
+
+// hookStore is a meml2 store that calls onGet before a Get of a key
+// for which match is true.
+type hookStore struct {
+	*meml2.Store
+	match func(key string) bool
+	onGet func()
+}
+
+func (h *hookStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if h.match(key) && h.onGet != nil {
+		h.onGet()
+	}
+	return h.Store.Get(ctx, key)
+}
+
+// TestGetDoesNotCacheL2ValueSupersededDuringItsReads: a set message that
+// arrives while Get reads the entry and then the tag and Clear markers from
+// L2 keeps the entry read out of L1 (defect 2): the next read finds the new
+// value, not the old one served fresh for the entry's duration.
+func TestGetDoesNotCacheL2ValueSupersededDuringItsReads(t *testing.T) {
+	ctx := context.Background()
+	name := fmt.Sprintf("%s-%d", t.Name(), clusterSeq.Add(1))
+	bus := membackplane.NewBus()
+	mk := func(id string, store *hookStore) *core.Cache {
+		bp := bus.Connect(nil)
+		t.Cleanup(func() { bp.Close() })
+		c := newCache(t, core.Options{Name: "cluster", InstanceID: id, L2: store, Backplane: bp})
+		waitFor(t, "connected", func() bool { return !c.Stats().Disconnected })
+		return c
+	}
+	shared := func() *meml2.Store {
+		s, err := meml2.NewShared(name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := mk("a", &hookStore{Store: shared(), match: func(string) bool { return false }})
+	bStore := &hookStore{Store: shared(), match: func(k string) bool { return bytes.Contains([]byte(k), []byte("clear-")) }}
+	b := mk("b", bStore)
+	if err := core.Set(ctx, a, "k", "v1", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	bStore.onGet = func() {
+		once.Do(func() {
+			before := b.Stats().BackplaneReceived
+			core.Set(ctx, a, "k", "v2", core.WithDuration(time.Hour))
+			waitFor(t, "B applied the set", func() bool { return b.Stats().BackplaneReceived > before })
+		})
+	}
+	if v, ok := get(t, b, "k"); !ok || v != "v1" {
+		t.Fatalf("first Get = %q, %v; want v1 (read before the change)", v, ok)
+	}
+	if v, ok := get(t, b, "k"); !ok || v != "v2" {
+		t.Fatalf("Get after the set message was applied = %q, %v; want v2", v, ok)
+	}
+}
+
+// gatedBackplane delays Subscribe until open is closed (or its ctx ends,
+// unless ignoreCtx), and counts the subscriptions not yet closed.
+type gatedBackplane struct {
+	*membackplane.Backplane
+	open      chan struct{}
+	ignoreCtx bool
+	live      atomic.Int64
+	calls     atomic.Int64
+}
+
+type countedSub struct {
+	backplane.Subscription
+	g    *gatedBackplane
+	once sync.Once
+}
+
+func (s *countedSub) Close() error {
+	s.once.Do(func() { s.g.live.Add(-1) })
+	return s.Subscription.Close()
+}
+
+func (g *gatedBackplane) Subscribe(ctx context.Context, channel string, onMessage backplane.MessageFunc, onState backplane.StateFunc) (backplane.Subscription, error) {
+	g.calls.Add(1)
+	if g.ignoreCtx {
+		<-g.open
+	} else {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	sub, err := g.Backplane.Subscribe(context.Background(), channel, onMessage, onState)
+	if err != nil {
+		return nil, err
+	}
+	g.live.Add(1)
+	return &countedSub{Subscription: sub, g: g}, nil
+}
+
+// TestFirstSubscriptionExpiresWhatWasLoadedBefore: a node that loads a key
+// before its first subscription is live, and so misses a change published
+// meanwhile, does not serve the old value once connected (defect 3); Ready
+// tells when the subscription is live.
+func TestFirstSubscriptionExpiresWhatWasLoadedBefore(t *testing.T) {
+	ctx := context.Background()
+	name := fmt.Sprintf("%s-%d", t.Name(), clusterSeq.Add(1))
+	bus := membackplane.NewBus()
+	storeA, _ := meml2.NewShared(name, nil)
+	storeB, _ := meml2.NewShared(name, nil)
+	bpA := bus.Connect(nil)
+	gated := &gatedBackplane{Backplane: bus.Connect(nil), open: make(chan struct{})}
+	t.Cleanup(func() { storeA.Close(); storeB.Close(); bpA.Close(); gated.Close() })
+	a := newCache(t, core.Options{Name: "cluster", InstanceID: "a", L2: storeA, Backplane: bpA})
+	waitFor(t, "A connected", func() bool { return !a.Stats().Disconnected })
+	core.Set(ctx, a, "k", "v1", core.WithDuration(time.Hour))
+
+	b := newCache(t, core.Options{Name: "cluster", InstanceID: "b", L2: storeB, Backplane: gated})
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := b.Ready(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ready before the subscription = %v, want the context's deadline", err)
+	}
+	if v, _ := get(t, b, "k"); v != "v1" {
+		t.Fatalf("B's first read = %q, want v1", v)
+	}
+	// A change B cannot hear of: its subscription is not live yet.
+	core.Set(ctx, a, "k", "v2", core.WithDuration(time.Hour))
+	close(gated.open)
+	if err := b.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	if v, _ := get(t, b, "k"); v != "v2" {
+		t.Fatalf("B serves %q after its subscription went live; want v2 (what it loaded before may have missed changes)", v)
+	}
+}
+
+// TestWaitForInitialSubscribe: New waits for the first subscription, and
+// fails naming the backplane when it does not come in time.
+func TestWaitForInitialSubscribe(t *testing.T) {
+	bus := membackplane.NewBus()
+	gated := &gatedBackplane{Backplane: bus.Connect(nil), open: make(chan struct{})}
+	t.Cleanup(func() { gated.Close() })
+	_, err := core.New(core.Options{Name: "w", Backplane: gated, WaitForInitialSubscribe: 100 * time.Millisecond})
+	var se *core.SubscribeError
+	if !errors.As(err, &se) || se.Backplane == "" || se.Timeout != 100*time.Millisecond {
+		t.Fatalf("New with a subscription that never comes = %v, want a *SubscribeError naming the backplane", err)
+	}
+	if n := gated.live.Load(); n != 0 {
+		t.Fatalf("%d subscriptions left after New failed", n)
+	}
+	close(gated.open)
+	c := newCache(t, core.Options{Name: "w", Backplane: gated, WaitForInitialSubscribe: 5 * time.Second})
+	if c.Stats().Disconnected {
+		t.Fatal("New returned with WaitForInitialSubscribe before the subscription was live")
+	}
+	if err := c.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready = %v", err)
+	}
+	if _, err := core.New(core.Options{WaitForInitialSubscribe: -1}); err == nil {
+		t.Fatal("a negative WaitForInitialSubscribe was accepted")
+	}
+}
+
+// TestCloseDuringSubscribeLeavesNoSubscription: a subscription that the
+// transport confirms after Close began is closed too (defect 5).
+func TestCloseDuringSubscribeLeavesNoSubscription(t *testing.T) {
+	bus := membackplane.NewBus()
+	gated := &gatedBackplane{Backplane: bus.Connect(nil), open: make(chan struct{}), ignoreCtx: true}
+	t.Cleanup(func() { gated.Close() })
+	c, err := core.New(core.Options{Name: "leak", Backplane: gated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Subscribe called", func() bool { return gated.calls.Load() > 0 })
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the server confirms while Close runs
+		close(gated.open)
+	}()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := gated.live.Load(); n != 0 {
+		t.Fatalf("%d subscriptions live after Close returned", n)
+	}
+	if err := c.Ready(context.Background()); !errors.Is(err, core.ErrClosed) {
+		t.Fatalf("Ready after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestGetOrSetManyTypeErrorLeavesNoFlight: a GetOrSetMany that fails on a
+// key holding another type leaves no flight behind for the other keys
+// (defect 4): a later GetOrSet of them does not hang.
+func TestGetOrSetManyTypeErrorLeavesNoFlight(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, core.Options{})
+	core.Set(ctx, c, "int", 42)
+	_, err := core.GetOrSetMany(ctx, c, []string{"a", "b", "int"}, func(context.Context, []string) (map[string]string, error) {
+		return map[string]string{"a": "A", "b": "B"}, nil
+	})
+	var te *core.TypeError
+	if !errors.As(err, &te) {
+		t.Fatalf("GetOrSetMany = %v, want a *TypeError", err)
+	}
+	if n := core.RunningFlights(c); n != 0 {
+		t.Fatalf("%d flights left behind", n)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if v, err := core.GetOrSet(short, c, "a", constant("fresh")); err != nil || v != "fresh" {
+		t.Fatalf("GetOrSet(a) after the failed batch = %q, %v", v, err)
+	}
+}
+
+// TestEagerRefreshWithL2CallsTheFactory: an eager refresh reads L2 first
+// but takes only a newer version from it; finding the same one, it calls
+// the factory (defect 6), so callers do not wait for the source at expiry.
+func TestEagerRefreshWithL2CallsTheFactory(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	c := newCache(t, core.Options{Clock: clk, L2: meml2.New(nil)})
+	var calls atomic.Int64
+	factory := func(context.Context, *core.FactoryContext[string]) (string, error) {
+		return fmt.Sprint("v", calls.Add(1)), nil
+	}
+	opts := []core.EntryOption{core.WithDuration(time.Second), core.WithEagerRefresh(0.5)}
+	if v := mustGetOrSet(t, c, "k", factory, opts...); v != "v1" {
+		t.Fatalf("first = %q", v)
+	}
+	clk.Advance(600 * time.Millisecond)
+	if v := mustGetOrSet(t, c, "k", factory, opts...); v != "v1" {
+		t.Fatalf("hit past the threshold = %q, want the cached v1", v)
+	}
+	waitFor(t, "the refresh to call the factory", func() bool { return calls.Load() == 2 })
+	waitFor(t, "the refreshed value", func() bool {
+		v, _, _ := core.Get[string](ctx, c, "k")
+		return v == "v2"
+	})
+	clk.Advance(600 * time.Millisecond) // past the first entry's expiry
+	if v := mustGetOrSet(t, c, "k", factory, opts...); v != "v2" || calls.Load() != 2 {
+		t.Fatalf("at the old expiry = %q after %d factory calls; want v2 from the refresh, no wait", v, calls.Load())
+	}
+}
+
+// TestHugeDurationsMeanForever: math.MaxInt64 as a duration means "never"
+// (capped at core.MaxDuration), not an overflow that caches nothing or
+// turns fail-safe off (defect 8).
+func TestHugeDurationsMeanForever(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	c := newCache(t, core.Options{Clock: clk, L2: meml2.New(nil)})
+	if err := core.Set(ctx, c, "k", "v", core.WithDuration(math.MaxInt64)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(50 * 365 * 24 * time.Hour)
+	if v, ok := get(t, c, "k"); !ok || v != "v" {
+		t.Fatalf("Set with MaxInt64 duration: Get = %q, %v 50 years later", v, ok)
+	}
+	opts := []core.EntryOption{core.WithDuration(time.Second), core.WithFailSafe(math.MaxInt64, time.Second)}
+	mustGetOrSet(t, c, "fs", constant("old"), opts...)
+	clk.Advance(time.Hour)
+	v, err := core.GetOrSet(ctx, c, "fs", failing[string](errors.New("down")), opts...)
+	if err != nil || v != "old" {
+		t.Fatalf("fail-safe with a MaxInt64 max duration = %q, %v; want the stale value", v, err)
+	}
+	newCache(t, core.Options{TombstoneTTL: math.MaxInt64, BackplaneStalenessBound: math.MaxInt64, CloseTimeout: math.MaxInt64})
+}
+
+// TestReplayedSignedMessageIsRejected: with signing on, replaying a
+// captured message (a probe will do) is dropped and counted as rejected; it
+// does not expire anybody's L1 (defect 9).
+func TestReplayedSignedMessageIsRejected(t *testing.T) {
+	ctx := context.Background()
+	key := bytes.Repeat([]byte("k"), 32)
+	nodes := newCluster(t, 2, func(o *core.Options) {
+		o.BackplaneSigningKeys = [][]byte{key}
+		o.BackplaneStalenessBound = 200 * time.Millisecond
+	})
+	a, b := nodes[0], nodes[1]
+	// Capture A's messages from a connection of the attacker's.
+	spy := membackplaneSpy(t, a)
+	core.Set(ctx, a.Cache, "k", "v1", core.WithDuration(time.Hour))
+	mustGetOrSet(t, b.Cache, "k", constant("unused"), core.WithDuration(time.Hour))
+	var captured [][]byte // A's messages: the set and probes
+	kr, _ := backplane.NewKeyring(key)
+	waitFor(t, "A's messages captured", func() bool {
+		captured = captured[:0]
+		for _, p := range spy.wait(t, 1) {
+			body, err := kr.Open(nil, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, err := backplane.DecodeMessage(body); err == nil && m.Source == "node-0" {
+				captured = append(captured, p)
+			}
+		}
+		return len(captured) >= 2
+	})
+	time.Sleep(400 * time.Millisecond) // the captured messages are now "late"
+	losses, rejected := b.Stats().LossEvents, b.Stats().BackplaneRejected
+	for range 5 {
+		for _, p := range captured {
+			if err := a.bp.Publish(ctx, backplane.ChannelName("cluster"), p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := rejected + uint64(5*len(captured))
+	waitFor(t, "every replay rejected", func() bool { return b.Stats().BackplaneRejected >= want })
+	if l := b.Stats().LossEvents; l != losses {
+		t.Fatalf("replays caused %d loss events (L1 expired)", l-losses)
+	}
+	if v, ok := get(t, b.Cache, "k"); !ok || v != "v1" {
+		t.Fatalf("B serves %q, %v after the replays; want v1 untouched", v, ok)
+	}
+}
+
+type spy struct {
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func membackplaneSpy(t *testing.T, nd *node) *spy {
+	s := &spy{}
+	sub, err := nd.bp.Subscribe(context.Background(), backplane.ChannelName("cluster"), func(p []byte) {
+		s.mu.Lock()
+		s.msgs = append(s.msgs, bytes.Clone(p))
+		s.mu.Unlock()
+	}, func(backplane.State, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	return s
+}
+
+func (s *spy) wait(t *testing.T, n int) [][]byte {
+	t.Helper()
+	waitFor(t, "messages captured", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.msgs) >= n })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.msgs...)
+}
+
+// offsetClock is the system clock plus an offset that can step.
+type offsetClock struct{ off atomic.Int64 }
+
+func (o *offsetClock) Now() time.Time { return time.Now().Add(time.Duration(o.off.Load())) }
+
+// TestTransientClockStepHeals: a sender's clock that jumps ahead for a
+// moment and back makes its later messages look late for at most about one
+// staleness bound, not forever (defect 10).
+func TestTransientClockStepHeals(t *testing.T) {
+	const bound = 400 * time.Millisecond
+	clocks := []*offsetClock{{}, {}}
+	nodes := newCluster(t, 2, func(o *core.Options) {
+		o.BackplaneStalenessBound = bound
+		o.Clock = clocks[0]
+		if o.InstanceID == "node-1" {
+			o.Clock = clocks[1]
+		}
+	})
+	b := nodes[1]
+	time.Sleep(bound) // probes flow both ways
+	clocks[0].off.Store(int64(3 * time.Second))
+	time.Sleep(3 * bound / 2)
+	clocks[0].off.Store(0)
+	time.Sleep(2 * bound) // the step is forgotten within about one bound
+	before := b.Stats().LossEvents
+	time.Sleep(5 * bound)
+	if n := b.Stats().LossEvents - before; n != 0 {
+		t.Fatalf("%d loss events long after the sender's clock stepped back", n)
+	}
+}
