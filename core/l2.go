@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -58,6 +57,7 @@ func (c *Cache) l2Get(ctx context.Context, storeKey, key string, timeout time.Du
 	if !c.l2breaker.allow(c.now()) {
 		return nil, false, nil
 	}
+	caller := ctx
 	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	var info *OpInfo
@@ -71,7 +71,7 @@ func (c *Cache) l2Get(ctx context.Context, storeKey, key string, timeout time.Du
 		c.obs.end(ctx, info)
 	}
 	if err != nil {
-		c.l2Failed(ctx, key, "get", err)
+		c.l2Failed(caller, key, "get", err)
 		return nil, false, err
 	}
 	c.l2Succeeded(ctx)
@@ -81,6 +81,7 @@ func (c *Cache) l2Get(ctx context.Context, storeKey, key string, timeout time.Du
 // l2Put writes a store key (conditionally on the version when the store can)
 // within timeout.
 func (c *Cache) l2Put(ctx context.Context, key, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) error {
+	caller := ctx
 	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	var info *OpInfo
@@ -99,7 +100,7 @@ func (c *Cache) l2Put(ctx context.Context, key, storeKey string, value []byte, t
 		c.obs.end(ctx, info)
 	}
 	if err != nil {
-		c.l2Failed(ctx, key, "set", err)
+		c.l2Failed(caller, key, "set", err)
 		return err
 	}
 	c.l2Succeeded(ctx)
@@ -107,6 +108,7 @@ func (c *Cache) l2Put(ctx context.Context, key, storeKey string, value []byte, t
 }
 
 func (c *Cache) l2Del(ctx context.Context, key, storeKey string, timeout time.Duration) error {
+	caller := ctx
 	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	var info *OpInfo
@@ -120,19 +122,36 @@ func (c *Cache) l2Del(ctx context.Context, key, storeKey string, timeout time.Du
 		c.obs.end(ctx, info)
 	}
 	if err != nil {
-		c.l2Failed(ctx, key, "delete", err)
+		c.l2Failed(caller, key, "delete", err)
 		return err
 	}
 	c.l2Succeeded(ctx)
 	return nil
 }
 
+// l2Failed handles err, returned by an L2 call (op) about key that was made
+// with the caller's context ctx, by the rule of l2.Classify: a call the
+// caller gave up on is no failure of the store; bytes that are not a strata
+// entry, or a key that holds a value of another type, are a miss counted as
+// corrupt on a read; a write refused for good keeps the entry in L1 only;
+// only the rest counts against the store (L2Errors, the circuit breaker) and
+// is worth retrying (see retryable).
 func (c *Cache) l2Failed(ctx context.Context, key, op string, err error) {
-	if errors.Is(err, l2.ErrValueTooLarge) {
-		// The store refuses this value for its size, and always will: like
-		// an entry core cannot encode, it stays in L1 only. The store is
-		// not failing: the circuit breaker stays closed for other keys.
-		c.notStorable(ctx, key, err)
+	switch l2.Classify(ctx, err) {
+	case l2.ClassNone:
+		return
+	case l2.ClassCanceled:
+		c.logger.DebugContext(ctx, "strata: L2 "+op+" ended by the caller's context", "key", key, "err", err)
+		return
+	case l2.ClassCorrupt:
+		c.l2Corrupt(ctx, key, err)
+		return
+	case l2.ClassPermanent:
+		if op == "get" || op == "get many" {
+			c.l2Corrupt(ctx, key, err)
+		} else {
+			c.notStorable(ctx, key, err)
+		}
 		return
 	}
 	c.stats.l2Errors.Add(1)

@@ -522,3 +522,64 @@ func TestTransientClockStepHeals(t *testing.T) {
 		t.Fatalf("%d loss events long after the sender's clock stepped back", n)
 	}
 }
+
+// TestL2ErrorClassification: one rule (l2.Classify) for what an L2 error
+// means (defect 7): a call the caller cancelled is no store failure; bytes
+// that are not an entry are a corrupt miss; a key refused for good is final.
+// None of them opens the breaker, so other keys go on being written.
+func TestL2ErrorClassification(t *testing.T) {
+	ctx := context.Background()
+	store := meml2.New(nil)
+	c := newCache(t, core.Options{L2: store, L2CircuitBreakerDuration: time.Hour})
+	healthy := func(what string) {
+		t.Helper()
+		s := c.Stats()
+		if s.L2Errors != 0 || s.RecoveryQueued != 0 {
+			t.Fatalf("after %s: L2Errors %d, RecoveryQueued %d; want 0, 0", what, s.L2Errors, s.RecoveryQueued)
+		}
+		key := "other-" + what
+		if err := core.Set(ctx, c, key, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, found, _ := store.Get(ctx, key); !found {
+			t.Fatalf("after %s the breaker stopped the writes of other keys", what)
+		}
+	}
+
+	// a. The caller's context ends while L2 is slow.
+	store.SetFault(meml2.Fault{Delay: time.Hour})
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	if _, found, err := core.Get[string](cctx, c, "slow"); found || err != nil {
+		t.Fatalf("Get with a context that ended = %v, %v", found, err)
+	}
+	cancel()
+	store.ClearFault()
+	healthy("a cancelled read")
+
+	// b. A foreign writer's value under a cache key.
+	if err := store.Set(ctx, "foreign", []byte("hello"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, found := get(t, c, "foreign"); found {
+		t.Fatal("a foreign value was served")
+	}
+	if n := c.Stats().L2Corrupt; n != 1 {
+		t.Fatalf("L2Corrupt = %d after a foreign value, want 1", n)
+	}
+	healthy("a foreign value")
+
+	// c. A key holding a value of another type: final, not replayed.
+	if err := store.SetWrongType("wrongtype", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, found := get(t, c, "wrongtype"); found {
+		t.Fatal("a wrong-type key was served")
+	}
+	if err := core.Set(ctx, c, "wrongtype", "v"); err != nil {
+		t.Fatal(err)
+	}
+	healthy("a wrong-type key")
+	if v, ok := get(t, c, "wrongtype"); !ok || v != "v" {
+		t.Fatalf("the value refused by L2 is not in L1: %q, %v", v, ok)
+	}
+}

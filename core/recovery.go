@@ -18,7 +18,7 @@ import (
 // queue keeps one item per key and kind (the latest wins), is bounded in
 // items and in bytes (the oldest item is dropped, and counted, when it is
 // full), and drops an item when a newer change of the same key arrives from
-// another node. A write the store refuses for good (l2.ErrValueTooLarge) is
+// another node. A write the store refuses for good (l2.ErrPermanent) is
 // not queued: it would fail the same way every time.
 
 type recoveryKind uint8
@@ -343,11 +343,11 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 	return failed
 }
 
-// retryable reports whether a failed L2 write may succeed later: any error
-// but the store's refusal of the value for its size (l2.ErrValueTooLarge),
-// which is final.
+// retryable reports whether a failed L2 write may succeed later: not when
+// the store refused it for good (l2.ClassPermanent) or the bytes are not an
+// entry (l2.ClassCorrupt). A write its caller gave up on is retried.
 func retryable(err error) bool {
-	return err != nil && !errors.Is(err, l2.ErrValueTooLarge)
+	return err != nil && !errors.Is(err, l2.ErrPermanent) && !errors.Is(err, l2.ErrCorrupt)
 }
 
 // notStorable reports an entry that cannot go to L2 (it cannot be encoded,

@@ -21,10 +21,11 @@ type counters struct {
 
 // Stats is a snapshot of a cache's counters.
 type Stats struct {
-	// L2Errors counts failed L2 calls (including timeouts).
+	// L2Errors counts failed L2 calls (including timeouts; not calls
+	// ended by the caller's own context, see l2.Classify).
 	L2Errors uint64
-	// L2Corrupt counts L2 entries that could not be decoded (treated as
-	// misses).
+	// L2Corrupt counts L2 entries that could not be decoded, and reads of
+	// keys holding a value of another type (treated as misses).
 	L2Corrupt uint64
 	// BackplaneSent and BackplaneErrors count publishes that succeeded and
 	// failed.
@@ -44,7 +45,8 @@ type Stats struct {
 	// SerializationErrors counts entries that could not go to L2 and are
 	// cached in L1 only: a value the serializer refuses, an entry that
 	// cannot be encoded, or one larger than DefaultMaxL2ValueSize or than
-	// the store accepts (an error wrapping l2.ErrValueTooLarge).
+	// the store accepts, or a write the store refuses for good for its key
+	// (an error wrapping l2.ErrPermanent, such as l2.ErrValueTooLarge).
 	SerializationErrors uint64
 	// EvictionEventsDropped counts L1 evictions not told to observers
 	// (EventEviction) because they came faster than observers took them.
