@@ -386,7 +386,7 @@ func TestEagerRefreshWithL2CallsTheFactory(t *testing.T) {
 		v, _, _ := core.Get[string](ctx, c, "k")
 		return v == "v2"
 	})
-	clk.Advance(600 * time.Millisecond) // past the first entry's expiry
+	clk.Advance(450 * time.Millisecond) // past the first entry's expiry, before the refreshed one's threshold
 	if v := mustGetOrSet(t, c, "k", factory, opts...); v != "v2" || calls.Load() != 2 {
 		t.Fatalf("at the old expiry = %q after %d factory calls; want v2 from the refresh, no wait", v, calls.Load())
 	}
