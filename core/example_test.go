@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stratacache/strata/backplane/membackplane"
 	"github.com/stratacache/strata/core"
 )
 
@@ -201,4 +202,38 @@ func ExampleFactoryContext_Options() {
 	})
 	fmt.Println(v)
 	// Output: 1.08
+}
+
+func ExampleCache_Ready() {
+	bp := membackplane.New(nil)
+	defer bp.Close()
+	c, err := core.New(core.Options{Name: "users", Backplane: bp})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	// Until its first subscription is live, the node may miss changes made
+	// elsewhere: it counts as disconnected. Ready waits for the
+	// subscription (Options.WaitForInitialSubscribe makes New wait).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ready(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("disconnected:", c.Stats().Disconnected)
+	// Output: disconnected: false
+}
+
+func ExampleNew_waitForInitialSubscribe() {
+	bp := membackplane.New(nil)
+	defer bp.Close()
+	c, err := core.New(core.Options{Name: "users", Backplane: bp, WaitForInitialSubscribe: 5 * time.Second})
+	var se *core.SubscribeError
+	if errors.As(err, &se) {
+		fmt.Println("no subscription:", se.Backplane)
+		return
+	}
+	defer c.Close()
+	fmt.Println("subscribed:", !c.Stats().Disconnected)
+	// Output: subscribed: true
 }
