@@ -28,6 +28,31 @@ type UnreachableMaker interface {
 	MakeUnreachableStore(ctx context.Context, t *testing.T) (l2.Store, error)
 }
 
+// RawWriter is a Harness that can write bytes under a key of a store the
+// way a foreign writer would (redis-cli SET key hello): as they are, without
+// the framing the store adds to the values it writes itself. When the
+// Harness implements it, Run checks what l2.Store promises about such a
+// value: Get and GetMany return it, found, with its bytes as written (which
+// core's l2.DecodeEnvelope then rejects as corrupt), and SetIfNewer (or Set)
+// replaces it.
+type RawWriter interface {
+	// WriteRaw stores raw under key of st, a store the Harness made, for
+	// ttl.
+	WriteRaw(ctx context.Context, t *testing.T, st l2.Store, key string, raw []byte, ttl time.Duration) error
+}
+
+// WrongTypeMaker is a Harness that can make a key of a store hold a value
+// of another type than the store's (a Redis list). When the Harness
+// implements it, Run checks that Get of such a key is an error wrapping
+// l2.ErrPermanent, that GetMany answers it as missing and the batch's other
+// keys as usual, that Delete removes it, and that Set and SetIfNewer either
+// replace it or fail with an error wrapping l2.ErrPermanent.
+type WrongTypeMaker interface {
+	// MakeWrongType makes key of st, a store the Harness made, hold a value
+	// of another type for ttl.
+	MakeWrongType(ctx context.Context, t *testing.T, st l2.Store, key string, ttl time.Duration) error
+}
+
 // Time limits of the suite. They are generous: the suite checks that calls
 // do not hang, never how fast they are.
 const (
@@ -68,6 +93,11 @@ func Run(t *testing.T, h Harness) {
 		{"SetDoesNotRetainValue", s.testSetDoesNotRetain},
 		{"Concurrent", s.testConcurrent},
 		{"CancelledContext", s.testCancelledContext},
+		{"CancelledDuringCall", s.testCancelledDuringCall},
+		{"NonPositiveTTL", s.testNonPositiveTTL},
+		{"HundredYearTTL", s.testHundredYearTTL},
+		{"ForeignValue", s.testForeignValue},
+		{"WrongType", s.testWrongType},
 		{"UseAfterClose", s.testUseAfterClose},
 		{"CloseIdempotent", s.testCloseIdempotent},
 		{"ConditionalStore", s.testConditional},

@@ -76,6 +76,17 @@ func (h *harness) MakeUnreachableStore(ctx context.Context, t *testing.T) (l2.St
 	return s, nil
 }
 
+// WriteRaw puts raw in the bucket under key's KV key, as a foreign writer
+// would (nats kv put): not a record. The bucket's TTL bounds its life.
+func (h *harness) WriteRaw(ctx context.Context, _ *testing.T, _ l2.Store, key string, raw []byte, _ time.Duration) error {
+	kv, err := h.js.KeyValue(ctx, h.bucket)
+	if err != nil {
+		return err
+	}
+	_, err = kv.Put(ctx, natskvl2.KeyToken(key), raw)
+	return err
+}
+
 func TestConformance(t *testing.T) {
 	url := natstest.URL(t)
 	_, js := connect(t, url)

@@ -49,8 +49,12 @@
 //
 // Every call fails at once, with an error wrapping ErrNotConnected, while
 // the connection is not up, and is bounded by Options.Timeout when its
-// context has no deadline. A stored entry that this package did not write
-// (or a corrupt one) is a miss.
+// context has no deadline. A KV value under a key's KV key that this
+// package did not write (not a record: a foreign writer's, or a truncated
+// one) is returned as stored, as l2.Store says, for core to reject; a
+// write replaces it. Keys are encoded and bounded in length, so the server
+// refuses none; a ttl that is not positive, and a value too large, are
+// errors wrapping l2.ErrPermanent.
 //
 // # URL
 //

@@ -27,8 +27,8 @@ const (
 	manifestLen  = 8 + 4 + 8
 )
 
-// errCorrupt is a record this package did not write (or a truncated one):
-// the entry is treated as missing.
+// errCorrupt is a KV value that is not a record: written by something else
+// (or a truncated record). Get returns such a value as stored.
 var errCorrupt = errors.New("natskvl2: corrupt record")
 
 // maxDirectKey is the longest key token that holds the key itself; longer

@@ -161,9 +161,10 @@ func cmpOr(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Get returns the value stored under key. A missing, expired or unreadable
-// entry (not written by this package, or a large value replaced while it
-// was read) is found == false with a nil error.
+// Get returns the value stored under key. A missing or expired entry, or a
+// large value replaced while it was read, is found == false with a nil
+// error. A KV value under the key that this package did not write (it is
+// not a record) is returned as stored, as l2.Store says.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	ctx, cancel, err := s.begin(ctx, "get")
 	if err != nil {
@@ -177,9 +178,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	return v, found, nil
 }
 
-// GetMany returns one value per key, in order; a missing key is nil. It
-// reads the keys concurrently (up to 16 requests in flight), which costs
-// about one round trip for a small batch.
+// GetMany returns one value per key, in order, as Get returns it; a missing
+// key is nil. It reads the keys concurrently (up to 16 requests in flight),
+// which costs about one round trip for a small batch.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	ctx, cancel, err := s.begin(ctx, "get many")
 	if err != nil {
@@ -231,8 +232,14 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	r, ok := s.live(e.Value(), key)
-	if !ok {
+	r, err := decodeRecord(e.Value())
+	if err != nil { // written by something else: returned as stored
+		if e.Value() == nil {
+			return []byte{}, true, nil // a found value is never nil
+		}
+		return e.Value(), true, nil
+	}
+	if !s.live(r, key) {
 		return nil, false, nil
 	}
 	if !r.chunked {
@@ -261,27 +268,24 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, bool, error) {
 	return v, true, nil
 }
 
-// live decodes a stored record of key and reports whether it holds a value:
-// well formed, for this key, not expired.
-func (s *Store) live(b []byte, key string) (record, bool) {
-	r, err := decodeRecord(b)
-	if err != nil || (r.fullKey && r.key != key) || time.Now().UnixNano() >= r.expires {
-		return record{}, false
-	}
-	return r, true
+// live reports whether r, a record stored under key's token, holds a value
+// of key: its own (not another key's under the same hash), not expired.
+func (s *Store) live(r record, key string) bool {
+	return !(r.fullKey && r.key != key) && time.Now().UnixNano() < r.expires
 }
 
 // Set stores value under key for ttl (cut to the bucket's MaxTTL),
 // replacing any value. A value stored by Set has the lowest version: any
-// SetIfNewer replaces it.
+// SetIfNewer replaces it. A ttl that is not positive is an error wrapping
+// l2.ErrPermanent.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	ctx, cancel, err := s.begin(ctx, "set")
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	if ttl <= 0 {
-		return fmt.Errorf("natskvl2: set: ttl must be positive, got %v", ttl)
+	if err := checkTTL(ttl); err != nil {
+		return fmt.Errorf("natskvl2: set: %w", err)
 	}
 	token, hashed := keyToken(key)
 	old, err := s.current(ctx, token, key)
@@ -301,8 +305,10 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 }
 
 // SetIfNewer stores value under key for ttl (cut to the bucket's MaxTTL)
-// when key is missing, expired, stored by Set, or stored with a version
-// lower than version, and reports whether it stored. It reads the entry and
+// when key is missing, expired, stored by Set or by something else than
+// this package, or stored with a version lower than version, and reports
+// whether it stored. A ttl that is not positive is an error wrapping
+// l2.ErrPermanent. It reads the entry and
 // its revision, compares versions, and writes only if the revision is still
 // the one it read (KV update with the expected revision, or create for a
 // missing key); on a conflict with another writer it reads again, up to 50
@@ -313,8 +319,8 @@ func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl ti
 		return false, err
 	}
 	defer cancel()
-	if ttl <= 0 {
-		return false, fmt.Errorf("natskvl2: set if newer: ttl must be positive, got %v", ttl)
+	if err := checkTTL(ttl); err != nil {
+		return false, fmt.Errorf("natskvl2: set if newer: %w", err)
 	}
 	token, hashed := keyToken(key)
 	var data []byte
@@ -381,9 +387,8 @@ func (s *Store) current(ctx context.Context, token, key string) (stored, error) 
 	}
 	var c stored
 	c.rev = e.Revision()
-	if r, err := decodeRecord(e.Value()); err == nil {
-		c.r = r
-		_, c.live = s.live(e.Value(), key)
+	if r, err := decodeRecord(e.Value()); err == nil { // else foreign: replaced
+		c.r, c.live = r, s.live(r, key)
 	}
 	return c, nil
 }
@@ -506,6 +511,14 @@ func withCtx(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%v)", cerr, err)
 	}
 	return err
+}
+
+// checkTTL refuses a ttl that is not positive, for good.
+func checkTTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("%w: ttl must be positive, got %v", l2.ErrPermanent, ttl)
+	}
+	return nil
 }
 
 // tooLarge marks err as l2.ErrValueTooLarge when the server refused a

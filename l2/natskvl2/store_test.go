@@ -142,36 +142,6 @@ func TestLongKeys(t *testing.T) {
 	}
 }
 
-// TestForeignEntryIsMissing: an entry this package did not write is a
-// miss, not an error, and SetIfNewer replaces it.
-func TestForeignEntryIsMissing(t *testing.T) {
-	s, kv := newStore(t, nil)
-	if err := s.Set(ctx(t), "k", []byte("v"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	ks := keys(t, kv)
-	if len(ks) != 1 {
-		t.Fatalf("keys: %q", ks)
-	}
-	for _, garbage := range [][]byte{{}, {9}, []byte("not a strata record at all"), {1, 0, 1, 2}} {
-		if _, err := kv.Put(ctx(t), ks[0], garbage); err != nil {
-			t.Fatal(err)
-		}
-		if v, found := mustGet(t, s, "k"); found {
-			t.Errorf("Get of garbage %q = %q, found", garbage, v)
-		}
-		if mg, err := s.GetMany(ctx(t), []string{"k"}); err != nil || mg[0] != nil {
-			t.Errorf("GetMany of garbage = %q, %v", mg, err)
-		}
-	}
-	if stored, err := s.SetIfNewer(ctx(t), "k", []byte("w"), time.Minute, 1); err != nil || !stored {
-		t.Errorf("SetIfNewer over garbage = %v, %v", stored, err)
-	}
-	if v, _ := mustGet(t, s, "k"); string(v) != "w" {
-		t.Errorf("Get = %q, want w", v)
-	}
-}
-
 // TestTTLCutToMaxTTL: a TTL above Options.MaxTTL is cut to it; the bucket
 // New creates has MaxTTL as its TTL.
 func TestTTLCutToMaxTTL(t *testing.T) {

@@ -17,16 +17,19 @@ import (
 // Versions are compared as two 8-hex-digit halves (each below 2^32, exact in
 // a Lua double) rather than as one number (today's Unix nanoseconds are
 // beyond 2^53) or as strings (Lua compares strings with strcoll, which
-// depends on the server's locale). A value without a valid header (written
-// by something else) is replaced.
+// depends on the server's locale). A value without a valid header, or a key
+// of another type (a list, a hash), was written by something else: it is
+// older than any entry, and replaced, as SET replaces it.
 var setIfNewer = redis.NewScript(`
-local old = redis.call('GETRANGE', KEYS[1], 0, 15)
-if #old == 16 then
-	local new = ARGV[1]
-	local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
-	local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
-	if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
-		return 0
+if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
+	local old = redis.call('GETRANGE', KEYS[1], 0, 15)
+	if #old == 16 then
+		local new = ARGV[1]
+		local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
+		local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
+		if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
+			return 0
+		end
 	end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -34,11 +37,12 @@ return 1
 `)
 
 // SetIfNewer stores value under key for ttl when the key is missing or
-// expired, holds a value stored by Set, or holds one stored by SetIfNewer
-// with a lower version; it reports whether it stored. The check and the
-// write are one atomic Lua script on the server, and versions are compared
-// exactly as int64. The ttl is rounded up to whole milliseconds; a ttl that
-// is not positive is an error.
+// expired, holds a value stored by Set or by something else (including a
+// key of another type), or holds one stored by SetIfNewer with a lower
+// version; it reports whether it stored. The check and the write are one
+// atomic Lua script on the server, and versions are compared exactly as
+// int64. The ttl is rounded up to whole milliseconds; a ttl that is not
+// positive is an error wrapping l2.ErrPermanent.
 func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl time.Duration, version int64) (bool, error) {
 	if err := s.begin(ctx, "set if newer"); err != nil {
 		return false, err

@@ -32,6 +32,27 @@ func (h harness) MakeUnreachableStore(_ context.Context, t *testing.T) (l2.Store
 	return redisl2.New(c, nil)
 }
 
+// WriteRaw writes raw as a plain Redis string, without the version header.
+func (h harness) WriteRaw(ctx context.Context, t *testing.T, _ l2.Store, key string, raw []byte, ttl time.Duration) error {
+	return redistest.NewClient(t, &redis.Options{Addr: h.addr}).Set(ctx, h.prefix+key, raw, ttl).Err()
+}
+
+// MakeWrongType makes key a Redis list.
+func (h harness) MakeWrongType(ctx context.Context, t *testing.T, _ l2.Store, key string, ttl time.Duration) error {
+	return makeList(ctx, redistest.NewClient(t, &redis.Options{Addr: h.addr}), h.prefix+key, ttl)
+}
+
+// makeList replaces key with a list of one element that expires after ttl.
+func makeList(ctx context.Context, c redis.Cmdable, key string, ttl time.Duration) error {
+	if err := c.Del(ctx, key).Err(); err != nil {
+		return err
+	}
+	if err := c.RPush(ctx, key, "not a string").Err(); err != nil {
+		return err
+	}
+	return c.PExpire(ctx, key, ttl).Err()
+}
+
 // urlHarness makes stores with l2.Open, each owning its client.
 type urlHarness struct{ url string }
 
@@ -57,6 +78,22 @@ func (h clusterHarness) MakeStore(_ context.Context, t *testing.T) (l2.Store, er
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: h.addrs})
 	t.Cleanup(func() { _ = c.Close() })
 	return redisl2.New(c, &redisl2.Options{KeyPrefix: h.prefix})
+}
+
+// WriteRaw and MakeWrongType, as harness's, through a cluster client: on a
+// cluster GetMany pipelines GETs, which meet WRONGTYPE per key.
+func (h clusterHarness) WriteRaw(ctx context.Context, t *testing.T, _ l2.Store, key string, raw []byte, ttl time.Duration) error {
+	return h.client(t).Set(ctx, h.prefix+key, raw, ttl).Err()
+}
+
+func (h clusterHarness) MakeWrongType(ctx context.Context, t *testing.T, _ l2.Store, key string, ttl time.Duration) error {
+	return makeList(ctx, h.client(t), h.prefix+key, ttl)
+}
+
+func (h clusterHarness) client(t *testing.T) *redis.ClusterClient {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: h.addrs})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // TestCluster runs the suite, and a check of GetMany across hash slots, on

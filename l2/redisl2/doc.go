@@ -18,6 +18,12 @@
 // client. docs/redis.md describes the layout, the URL options and the
 // cluster notes.
 //
+// A Redis string without the version header (written by something else) is
+// returned by Get and GetMany as stored, as l2.Store says, and replaced by
+// Set and SetIfNewer. A key of another Redis type (a list, a hash) is an
+// error wrapping l2.ErrPermanent for Get (WRONGTYPE, the same every time),
+// missing for GetMany, and replaced by Set and SetIfNewer.
+//
 // Every method honours its context, deadline and cancellation alike, even
 // when the client does not apply contexts to network I/O (go-redis's
 // ContextTimeoutEnabled): a call whose context is done returns at once with

@@ -1,10 +1,5 @@
 package redisl2
 
-import (
-	"errors"
-	"fmt"
-)
-
 // The Redis value of an entry is a header of headerLen lower-case hex digits
 // holding its version, then the value's bytes. The header is the version's
 // two's-complement bits with the sign bit flipped, so that the unsigned
@@ -13,12 +8,13 @@ import (
 // 0 is "8000000000000000", and today's Unix nanoseconds are about
 // "97ad...". The SetIfNewer script compares headers as two 32-bit halves,
 // which Lua numbers (doubles) hold exactly.
+//
+// A value without a valid header was written by something else: Get returns
+// it whole, and SetIfNewer replaces it. A foreign value that happens to
+// start with 16 lower-case hex digits cannot be told from an entry: it is
+// read as one (its first 16 bytes taken as a header), and SetIfNewer
+// compares versions with it.
 const headerLen = 16
-
-// ErrNotEntry is wrapped by the error Get and GetMany return when the Redis
-// value under a key was not written by this package (it is shorter than the
-// version header, or its header is not hex).
-var ErrNotEntry = errors.New("redisl2: value is not a redisl2 entry")
 
 const hexDigits = "0123456789abcdef"
 
@@ -35,19 +31,22 @@ func appendEntry(dst []byte, version int64, value []byte) []byte {
 	return append(dst, value...)
 }
 
-// parseEntry returns the value of the Redis value raw, after checking its
-// header. The result shares raw's memory.
-func parseEntry(raw []byte) ([]byte, error) {
-	if _, err := entryVersion(raw); err != nil {
-		return nil, err
+// entryValue returns the value of the Redis value raw: what follows its
+// header, or raw whole when it has no valid header (a value this package
+// did not write: l2.Store says to return it as stored). The result shares
+// raw's memory.
+func entryValue(raw []byte) []byte {
+	if _, ok := entryVersion(raw); !ok {
+		return raw
 	}
-	return raw[headerLen:], nil
+	return raw[headerLen:]
 }
 
-// entryVersion returns the version in raw's header.
-func entryVersion(raw []byte) (int64, error) {
+// entryVersion returns the version in raw's header, and whether raw starts
+// with a header (16 lower-case hex digits).
+func entryVersion(raw []byte) (int64, bool) {
 	if len(raw) < headerLen {
-		return 0, fmt.Errorf("%w: %d bytes, shorter than the %d-byte version header", ErrNotEntry, len(raw), headerLen)
+		return 0, false
 	}
 	var u uint64
 	for _, c := range raw[:headerLen] {
@@ -58,9 +57,9 @@ func entryVersion(raw []byte) (int64, error) {
 		case 'a' <= c && c <= 'f':
 			d = c - 'a' + 10
 		default:
-			return 0, fmt.Errorf("%w: version header %q is not lower-case hex", ErrNotEntry, raw[:headerLen])
+			return 0, false
 		}
 		u = u<<4 | uint64(d)
 	}
-	return int64(u ^ (1 << 63)), nil
+	return int64(u ^ (1 << 63)), true
 }

@@ -16,8 +16,9 @@ import (
 // MGET. On any other client (*redis.ClusterClient, *redis.Ring), whose keys
 // may live on several nodes, it pipelines one GET per key instead: go-redis
 // splits the pipeline by node and sends each node its part in one round
-// trip, in parallel. A value the Store did not write is an error wrapping
-// ErrNotEntry.
+// trip, in parallel. A value the Store did not write is returned whole, as
+// Get returns it; a key of another Redis type is nil, as missing (MGET
+// answers it so).
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := s.begin(ctx, "get many"); err != nil {
 		return nil, err
@@ -38,11 +39,8 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		return nil, wrap(ctx, "get many", err)
 	}
 	for i, raw := range vals {
-		if raw == nil {
-			continue
-		}
-		if vals[i], err = parseEntry(raw); err != nil {
-			return nil, fmt.Errorf("redisl2: get many: key %d: %w", i, err)
+		if raw != nil {
+			vals[i] = entryValue(raw)
 		}
 	}
 	return vals, nil
@@ -71,21 +69,24 @@ func (s *Store) mgetAll(ctx context.Context, keys []string) ([][]byte, error) {
 }
 
 // pipelinedGets reads keys with one pipelined GET each; nil for a missing
-// key.
+// key, and for a key of another type (as MGET has it).
 func (s *Store) pipelinedGets(ctx context.Context, keys []string) ([][]byte, error) {
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(keys))
 	for i, k := range keys {
 		cmds[i] = pipe.Get(ctx, k)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	// Exec returns the first command's error; a reply error (redis.Nil,
+	// WRONGTYPE) concerns one key only, and is looked at per command.
+	var reply redis.Error
+	if _, err := pipe.Exec(ctx); err != nil && !errors.As(err, &reply) {
 		return nil, err
 	}
 	vals := make([][]byte, len(keys))
 	for i, cmd := range cmds {
 		v, err := cmd.Bytes()
 		switch {
-		case errors.Is(err, redis.Nil):
+		case errors.Is(err, redis.Nil), redis.HasErrorPrefix(err, "WRONGTYPE"):
 		case err != nil:
 			return nil, err
 		default:

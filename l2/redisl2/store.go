@@ -63,8 +63,10 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 }
 
 // Get returns the value stored under key. A missing or expired key is
-// found == false with a nil error. A Redis value under the key that the
-// Store did not write is an error wrapping ErrNotEntry.
+// found == false with a nil error. A Redis string under the key that the
+// Store did not write (it lacks the version header) is returned whole, as
+// l2.Store says. A key of another Redis type (a list, a hash) is an error
+// wrapping l2.ErrPermanent.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err := s.begin(ctx, "get"); err != nil {
 		return nil, false, err
@@ -79,17 +81,14 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, wrap(ctx, "get", err)
 	}
-	v, err := parseEntry(raw)
-	if err != nil {
-		return nil, false, fmt.Errorf("redisl2: get: %w", err)
-	}
-	return v, true, nil
+	return entryValue(raw), true, nil
 }
 
-// Set stores value under key for ttl, replacing any value and TTL. Redis
-// counts TTLs in milliseconds: a ttl that is not a whole number of them is
-// rounded up. A ttl that is not positive is an error. A value stored by Set
-// is older than any version: a later SetIfNewer replaces it.
+// Set stores value under key for ttl, replacing any value and TTL, whatever
+// its Redis type. Redis counts TTLs in milliseconds: a ttl that is not a
+// whole number of them is rounded up. A ttl that is not positive is an error
+// wrapping l2.ErrPermanent. A value stored by Set is older than any version:
+// a later SetIfNewer replaces it.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := s.begin(ctx, "set"); err != nil {
 		return err
@@ -147,15 +146,27 @@ func (s *Store) begin(ctx context.Context, op string) error {
 
 // wrap prefixes err with the package and operation, keeping ctx's error
 // visible to errors.Is when ctx is done (go-redis reports a deadline as a
-// network timeout, not as ctx.Err()). It returns nil for a nil err.
+// network timeout, not as ctx.Err()), and marking a reply that the same
+// command on the same key gets every time with l2.ErrPermanent. It returns
+// nil for a nil err.
 func wrap(ctx context.Context, op string, err error) error {
-	if err == nil {
+	switch cerr := ctx.Err(); {
+	case err == nil:
 		return nil
-	}
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+	case cerr != nil && !errors.Is(err, cerr):
 		return fmt.Errorf("redisl2: %s: %w: %w", op, cerr, err)
+	case permanent(err):
+		return fmt.Errorf("redisl2: %s: %w: %w", op, l2.ErrPermanent, err)
 	}
 	return fmt.Errorf("redisl2: %s: %w", op, err)
+}
+
+// permanent reports whether err is a Redis reply that the same command on
+// the same key gets every time: WRONGTYPE (the key holds a list, a hash,
+// ...), or an expire time the server refuses. Other replies (LOADING,
+// READONLY, OOM, NOAUTH, CLUSTERDOWN, ...) are about the server, not the key.
+func permanent(err error) bool {
+	return redis.HasErrorPrefix(err, "WRONGTYPE") || redis.HasErrorPrefix(err, "invalid expire time")
 }
 
 // MaxValueLen is the longest value Set and SetIfNewer send: Redis's default
@@ -176,10 +187,14 @@ func checkSize(op string, value []byte) error {
 }
 
 // ttlMillis checks ttl and rounds it up to whole milliseconds, the unit of
-// Redis's PX.
+// Redis's PX (down, for a ttl within a millisecond of the longest Duration,
+// where rounding up would overflow).
 func ttlMillis(op string, ttl time.Duration) (time.Duration, error) {
 	if ttl <= 0 {
-		return 0, fmt.Errorf("redisl2: %s: ttl must be positive, got %v", op, ttl)
+		return 0, fmt.Errorf("redisl2: %s: %w: ttl must be positive, got %v", op, l2.ErrPermanent, ttl)
+	}
+	if ttl > math.MaxInt64-time.Millisecond {
+		return ttl.Truncate(time.Millisecond), nil
 	}
 	return (ttl + time.Millisecond - 1).Truncate(time.Millisecond), nil
 }

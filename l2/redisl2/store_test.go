@@ -97,29 +97,6 @@ func TestKeyLayout(t *testing.T) {
 	}
 }
 
-// TestForeignValue: a value the store did not write is an error for Get and
-// GetMany, and SetIfNewer replaces it.
-func TestForeignValue(t *testing.T) {
-	s, c, prefix := newStore(t)
-	ctx := ctxFor(t)
-	for _, v := range []string{"short", "not a hex header at all"} {
-		c.Set(ctx, prefix+"foreign", v, time.Minute)
-		if _, _, err := s.Get(ctx, "foreign"); !errors.Is(err, redisl2.ErrNotEntry) {
-			t.Errorf("Get of foreign value %q = %v, want ErrNotEntry", v, err)
-		}
-		if _, err := s.GetMany(ctx, []string{"foreign"}); !errors.Is(err, redisl2.ErrNotEntry) {
-			t.Errorf("GetMany of foreign value %q = %v, want ErrNotEntry", v, err)
-		}
-		stored, err := s.SetIfNewer(ctx, "foreign", []byte("mine"), time.Minute, math.MinInt64+1)
-		if err != nil || !stored {
-			t.Errorf("SetIfNewer over foreign value %q = %v, %v; want stored", v, stored, err)
-		}
-		if got, _, _ := s.Get(ctx, "foreign"); string(got) != "mine" {
-			t.Errorf("Get after SetIfNewer over a foreign value = %q", got)
-		}
-	}
-}
-
 // TestSetIfNewerVersions checks the ends of the int64 range and the sign
 // boundary, which the conformance suite does not reach, and that a plain
 // Set is older than every version.
@@ -148,6 +125,25 @@ func TestSetIfNewerVersions(t *testing.T) {
 	}
 	if stored, _ := s.SetIfNewer(ctx, "k", []byte("min"), time.Minute, math.MinInt64); stored {
 		t.Error("SetIfNewer(MinInt64) replaced version MinInt64+1")
+	}
+}
+
+// TestLongestTTLDoesNotOverflow: rounding the longest Duration up to whole
+// milliseconds overflowed into a negative PX, which Redis refused.
+func TestLongestTTLDoesNotOverflow(t *testing.T) {
+	s, c, prefix := newStore(t)
+	ctx := ctxFor(t)
+	t.Cleanup(func() { c.Del(context.Background(), prefix+"set", prefix+"cond") })
+	if err := s.Set(ctx, "set", []byte("v"), math.MaxInt64); err != nil {
+		t.Fatalf("Set with ttl %v: %v", time.Duration(math.MaxInt64), err)
+	}
+	if stored, err := s.SetIfNewer(ctx, "cond", []byte("v"), math.MaxInt64, 1); err != nil || !stored {
+		t.Fatalf("SetIfNewer with ttl %v = %v, %v", time.Duration(math.MaxInt64), stored, err)
+	}
+	for _, k := range []string{"set", "cond"} {
+		if pttl := c.PTTL(ctx, prefix+k).Val(); pttl < 290*365*24*time.Hour {
+			t.Errorf("PTTL of %q = %v, want about 292 years", k, pttl)
+		}
 	}
 }
 
