@@ -274,12 +274,18 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 // past its fail-safe lifetime, or L1 holds a newer entry that is gone.
 func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) {
 	now := c.now()
-	if now >= stale.physExpires || f.removed.Load() || c.tags.verdict(stale) == tagsRemoved {
+	if now >= stale.physExpires {
 		return nil, false
 	}
 	var v any
 	ok := false
 	c.l1.compute(f.key, func(old *entry) (*entry, bool) {
+		// Checked under L1's lock of the key: a Remove marks the flight
+		// before it deletes the key from L1, so either this sees the mark
+		// or the Remove deletes what this stores.
+		if f.removed.Load() || c.tags.verdict(stale) == tagsRemoved {
+			return nil, true
+		}
 		switch {
 		case old != nil && old.created > stale.created:
 			// Newer than stale: serve it, fresh or (fail-safe) stale.
