@@ -76,6 +76,19 @@ func logf(format string, args ...any) {
 	}
 }
 
+// nodeLog returns, when STRATA_RELIABILITY_LOG is set, the ClusterConfig
+// option that sends every node's log (Info and up) to stderr, for a look at
+// what recovery does when (the fault's start and end are logged too); nil
+// otherwise.
+func nodeLog(scenario string) func(int, *core.Options) {
+	if os.Getenv("STRATA_RELIABILITY_LOG") == "" {
+		return nil
+	}
+	return func(i int, o *core.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", i, "scenario", scenario)
+	}
+}
+
 // runScenario builds a cluster, starts the checker, lets it warm up,
 // injects the fault for 30 s × scale, ends it, measures convergence, and
 // checks the report.
@@ -113,13 +126,7 @@ func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 			return nil
 		}
 	}
-	if os.Getenv("STRATA_RELIABILITY_LOG") != "" {
-		// Every node's log (Info and up) on stderr, for a look at what
-		// recovery does when (the fault's start and end are logged too).
-		cfg.Options = func(i int, o *core.Options) {
-			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", i, "scenario", bp+"/"+sc.Name)
-		}
-	}
+	cfg.Options = nodeLog(bp + "/" + sc.Name)
 	if sc.SmallQueues {
 		cfg.NATSQueueSize, cfg.AMQPMaxQueueLength = coherence.SmallQueue, coherence.SmallQueue
 		cfg.AMQPPrefetch = coherence.SmallPrefetch
@@ -195,6 +202,17 @@ func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 // named by $STRATA_RELIABILITY_REPORT, when set (docs/reliability.md's
 // tables come from it).
 func record(t *testing.T, bp, name string, fault time.Duration, r coherence.Report) {
+	rec := "did not converge"
+	if len(r.Faults) > 0 && r.Faults[0].Converged {
+		rec = r.Faults[0].Recovery.Round(time.Millisecond).String()
+	}
+	appendRow(t, fmt.Sprintf("| %s | %s | %v | %d | %d | %d | %d | %v | %v | %s |", bp, name, fault, r.Ops, r.Violations, r.Late, r.Errors,
+		r.ReadP99.Round(time.Millisecond), r.P99.Round(time.Millisecond), rec))
+}
+
+// appendRow appends a line to the file named by $STRATA_RELIABILITY_REPORT,
+// when set.
+func appendRow(t *testing.T, row string) {
 	path := os.Getenv("STRATA_RELIABILITY_REPORT")
 	if path == "" {
 		return
@@ -205,13 +223,7 @@ func record(t *testing.T, bp, name string, fault time.Duration, r coherence.Repo
 		return
 	}
 	defer f.Close()
-	rec := "did not converge"
-	if len(r.Faults) > 0 && r.Faults[0].Converged {
-		rec = r.Faults[0].Recovery.Round(time.Millisecond).String()
-	}
-	_, err = fmt.Fprintf(f, "| %s | %s | %v | %d | %d | %d | %d | %v | %v | %s |\n", bp, name, fault, r.Ops, r.Violations, r.Late, r.Errors,
-		r.ReadP99.Round(time.Millisecond), r.P99.Round(time.Millisecond), rec)
-	if err != nil {
+	if _, err := fmt.Fprintln(f, row); err != nil {
 		t.Errorf("report: %v", err)
 	}
 }

@@ -36,6 +36,9 @@ func (c *Checker) check(node int, key, value string, ver int, readAt time.Time, 
 	if len(newer) == 0 {
 		return
 	}
+	if c.cfg.Healthy {
+		c.checkHealthy(node, key, value, ver, readAt, newer)
+	}
 	c.mu.Lock()
 	until, deferred, ok := c.allowedUntil(node, newer)
 	c.mu.Unlock()
@@ -54,6 +57,47 @@ func (c *Checker) check(node int, key, value string, ver int, readAt time.Time, 
 		c.late(v)
 	} else {
 		c.violate(v)
+	}
+}
+
+// checkHealthy applies the rule of a run without faults to a read by node,
+// started at readAt, that returned version ver of key, replaced by the
+// versions newer: the node that made a change serves nothing older once
+// its call returned (its own L1 was updated before), and another node
+// nothing older once the change had Propagation to reach it. A change
+// still running sets no limit, nor do the ones after it.
+func (c *Checker) checkHealthy(node int, key, value string, ver int, readAt time.Time, newer []version) {
+	for i, v := range newer {
+		if v.done.IsZero() {
+			return
+		}
+		own := v.writer == node
+		limit := v.done
+		if !own {
+			limit = limit.Add(c.cfg.Propagation)
+		}
+		if !readAt.After(limit) {
+			continue
+		}
+		why := fmt.Sprintf("version %d was written by node %d and returned %v before the read", ver+1+i, v.writer,
+			readAt.Sub(v.done).Round(time.Millisecond))
+		c.outdated(Violation{Node: node, Key: key, Value: value, ReadAt: readAt, Latest: ver + len(newer), Allowed: limit, Why: why}, own)
+		return
+	}
+}
+
+// outdated records a read breaking the rule of a run without faults; own:
+// on the node that made the change.
+func (c *Checker) outdated(v Violation, own bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rep.Outdated++
+	if own {
+		c.rep.OutdatedOwn++
+	}
+	c.rep.WorstOutdated = max(c.rep.WorstOutdated, v.ReadAt.Sub(v.Allowed))
+	if len(c.rep.FirstOutdated) < 10 {
+		c.rep.FirstOutdated = append(c.rep.FirstOutdated, v)
 	}
 }
 
@@ -146,6 +190,9 @@ func (c *Checker) violate(v Violation) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rep.Violations++
+	if !v.Allowed.IsZero() {
+		c.rep.Worst = max(c.rep.Worst, v.ReadAt.Sub(v.Allowed))
+	}
 	if len(c.rep.FirstViolations) < 10 {
 		c.rep.FirstViolations = append(c.rep.FirstViolations, v)
 	}

@@ -71,6 +71,63 @@ func TestAllowedUntil(t *testing.T) {
 	}
 }
 
+// TestCheckHealthy: the rule of a run without faults, one case per clause.
+func TestCheckHealthy(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const reader = 0
+	cases := []struct {
+		name   string
+		newer  []version
+		readAt time.Time
+		own    int64 // -1: not outdated
+	}{
+		{name: "own change returned before the read", newer: []version{{writer: reader, start: at(0), done: at(10)}},
+			readAt: at(11), own: 1},
+		{name: "own change returned as the read started", newer: []version{{writer: reader, start: at(0), done: at(10)}},
+			readAt: at(10), own: -1},
+		{name: "own change still running", newer: []version{{writer: reader, start: at(0)}}, readAt: at(500), own: -1},
+		{name: "other node's change within propagation", newer: []version{{writer: 1, start: at(0), done: at(10)}},
+			readAt: at(110), own: -1},
+		{name: "other node's change past propagation", newer: []version{{writer: 1, start: at(0), done: at(10)}},
+			readAt: at(111), own: 0},
+		{name: "a later own change counts", readAt: at(30), own: 1,
+			newer: []version{{writer: 1, start: at(0), done: at(10)}, {writer: reader, start: at(20), done: at(25)}}},
+		{name: "nothing after a running change", readAt: at(500), own: -1,
+			newer: []version{{writer: 1, start: at(0)}, {writer: reader, start: at(20), done: at(25)}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Checker{cfg: Config{Propagation: 100 * time.Millisecond}}
+			c.checkHealthy(reader, "item:0", "item:0#0", 0, tc.readAt, tc.newer)
+			want := int64(1)
+			if tc.own < 0 {
+				want = 0
+			}
+			if c.rep.Outdated != want || c.rep.OutdatedOwn != max(tc.own, 0) {
+				t.Errorf("outdated %d (own %d), want %d (own %d): %v", c.rep.Outdated, c.rep.OutdatedOwn, want, max(tc.own, 0),
+					c.rep.FirstOutdated)
+			}
+		})
+	}
+}
+
+// TestMixPick: each operation is picked for as many numbers as its weight.
+func TestMixPick(t *testing.T) {
+	m := Mix{GetOrSet: 3, Get: 0, Set: 2, Remove: 1, RemoveByTag: 1}
+	got := map[op]int{}
+	for n := range m.total() {
+		got[m.pick(n)]++
+	}
+	want := map[op]int{opGetOrSet: 3, opSet: 2, opRemove: 1, opRemoveByTag: 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("picks %v, want %v", got, want)
+	}
+	if err := (Mix{Get: -1}).validate(); err == nil {
+		t.Error("a negative weight was accepted")
+	}
+}
+
 // memNodes returns n caches sharing an in-process L2, and a backplane
 // unless withBackplane is false.
 func memNodes(t *testing.T, n int, withBackplane bool) []*core.Cache {

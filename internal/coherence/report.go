@@ -11,9 +11,14 @@ import (
 type Report struct {
 	Duration time.Duration
 	// Ops counts the workload's operations (recovery probes excluded):
-	// Reads (GetOrSet), Sets, Removes, TagRemovals (RemoveByTag after
-	// updating the group's keys).
+	// Reads (GetOrSet and Get), Sets, Removes, TagRemovals (RemoveByTag
+	// after updating the group's keys). Gets counts the reads that were a
+	// Get, GetMisses those of them that found nothing.
 	Ops, Reads, Sets, Removes, TagRemovals int64
+	Gets, GetMisses                        int64
+	// FactoryCalls counts the calls of the factories (recovery probes'
+	// included).
+	FactoryCalls int64
 	// Errors counts caller-visible errors; FirstErrors holds the first few.
 	Errors      int64
 	FirstErrors []string
@@ -25,6 +30,18 @@ type Report struct {
 	// few.
 	Violations      int64
 	FirstViolations []Violation
+	// Worst is how long after its limit the most belated violating read
+	// started (0 without violations).
+	Worst time.Duration
+	// Outdated counts, with Config.Healthy, reads that returned a version
+	// older than a change that had returned before they started: on the
+	// node that made it (OutdatedOwn of them), or more than
+	// Config.Propagation before, on another node. FirstOutdated holds the
+	// first few, WorstOutdated how long after its limit the most belated
+	// one started.
+	Outdated, OutdatedOwn int64
+	FirstOutdated         []Violation
+	WorstOutdated         time.Duration
 	// Late counts reads of a value that a cut-off node replaced, served
 	// longer than RecoveryDelay+Slack after that node was back (its
 	// change arrived late: the convergence promise, not the bound);
@@ -67,12 +84,16 @@ func (c *Checker) Stop() Report {
 	r.FirstErrors = slices.Clone(r.FirstErrors)
 	r.FirstViolations = slices.Clone(r.FirstViolations)
 	r.FirstLate = slices.Clone(r.FirstLate)
+	r.FirstOutdated = slices.Clone(r.FirstOutdated)
 	r.Duration = time.Since(c.begun)
 	r.Panics = c.panics.Load()
+	r.FactoryCalls = c.factoryCalls.Load()
 	var reads, writes []time.Duration
 	for _, st := range c.stats {
 		reads = append(reads, st.reads...)
 		writes = append(writes, st.writes...)
+		r.Gets += st.gets
+		r.GetMisses += st.getMisses
 		r.Sets += st.sets
 		r.Removes += st.removes
 		r.TagRemovals += st.tagOps
@@ -110,7 +131,18 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "%v: %d ops (%d reads, %d sets, %d removes, %d tag removals), %.0f ops/s\n",
 		r.Duration.Round(time.Millisecond), r.Ops, r.Reads, r.Sets, r.Removes, r.TagRemovals,
 		float64(r.Ops)/max(r.Duration.Seconds(), 1e-9))
+	if r.Gets > 0 {
+		fmt.Fprintf(&b, "reads: %d GetOrSet, %d Get (%d misses)\n", r.Reads-r.Gets, r.Gets, r.GetMisses)
+	}
+	fmt.Fprintf(&b, "factory calls %d\n", r.FactoryCalls)
 	fmt.Fprintf(&b, "violations %d, late reads %d, caller-visible errors %d, panics %d\n", r.Violations, r.Late, r.Errors, r.Panics)
+	if r.Violations > 0 {
+		fmt.Fprintf(&b, "worst violation: read %v after its limit\n", r.Worst.Round(time.Millisecond))
+	}
+	if r.Outdated > 0 {
+		fmt.Fprintf(&b, "outdated reads %d (%d on the node that made the change), worst %v after its limit\n",
+			r.Outdated, r.OutdatedOwn, r.WorstOutdated.Round(time.Millisecond))
+	}
 	fmt.Fprintf(&b, "latency: read p50 %v p99 %v, write p99 %v, all p99 %v, max %v\n",
 		r.ReadP50.Round(time.Microsecond), r.ReadP99.Round(time.Microsecond), r.WriteP99.Round(time.Microsecond),
 		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond))
@@ -133,6 +165,9 @@ func (r Report) String() string {
 	}
 	for _, v := range r.FirstLate {
 		fmt.Fprintf(&b, "late: %s\n", v)
+	}
+	for _, v := range r.FirstOutdated {
+		fmt.Fprintf(&b, "outdated: %s\n", v)
 	}
 	return b.String()
 }

@@ -1,0 +1,139 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stratacache/strata/internal/coherence"
+	"github.com/stratacache/strata/internal/natstest"
+	"github.com/stratacache/strata/internal/rabbittest"
+	"github.com/stratacache/strata/internal/redistest"
+	"github.com/stratacache/strata/internal/toxitest"
+)
+
+// The slow-factory run's settings (docs/reliability.md, "Slow factories").
+const (
+	slowNodes        = 3
+	slowKeys         = 20
+	slowFactoryDelay = 300 * time.Millisecond
+	slowWorkers      = 16
+	slowPause        = 2 * time.Millisecond
+	// slowPropagation is how late a node other than the writer may still
+	// serve the value a change replaced: the transport's delivery time on
+	// a loaded machine (the writer itself may not serve it at all once
+	// the change returned).
+	slowPropagation = 100 * time.Millisecond
+)
+
+// slowMix: reads with and without a factory, and writes that bump the
+// source's version and then Set or Remove the key on a random node.
+var slowMix = coherence.Mix{GetOrSet: 45, Get: 30, Set: 10, Remove: 15}
+
+// issue14Fixed turns TestSlowFactories on in every run. Until core's fix
+// for issue 14 is in, the test runs only when STRATA_COHERENCE_DURATION is
+// set, and finds violations.
+const issue14Fixed = false
+
+// slowDuration returns STRATA_COHERENCE_DURATION (default 15s), how long
+// the slow-factory run lasts on each backplane, and whether it was set.
+func slowDuration(t *testing.T) (time.Duration, bool) {
+	raw := os.Getenv("STRATA_COHERENCE_DURATION")
+	if raw == "" {
+		return 15 * time.Second, false
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		t.Fatalf("STRATA_COHERENCE_DURATION=%q: want a duration > 0 (15s, 10m)", raw)
+	}
+	return d, true
+}
+
+// TestSlowFactories runs the checker on three nodes (Redis L2, bound 1 s,
+// each backplane, no fault) with factories that take 0–300 ms: a factory
+// reads the source when it starts and returns what it read, so a change
+// made while it runs leaves it holding an old version, which no node may
+// serve once it knows of the change. It asserts that no read returns a
+// version older than a change whose call returned before the read started
+// — on the node that made the change at all, on another node more than
+// slowPropagation after, and on any node more than the bound after — that
+// a Get that finds nothing is the only other outcome, and that callers see
+// no error and no panic.
+func TestSlowFactories(t *testing.T) {
+	d, set := slowDuration(t)
+	if !issue14Fixed && !set {
+		t.Skip("skipped until issue 14 is fixed in core: a GetOrSet that starts after a change joins a slow factory run " +
+			"started before it and returns its old result (STRATA_COHERENCE_DURATION=15s runs it; " +
+			"flip issue14Fixed in reliability/slowfactory_test.go once the fix is in)")
+	}
+	for _, bp := range coherence.Backplanes {
+		t.Run(bp, func(t *testing.T) {
+			t.Parallel()
+			runSlowFactories(t, bp, d)
+		})
+	}
+}
+
+func runSlowFactories(t *testing.T, bp string, d time.Duration) {
+	ctx := context.Background()
+	cfg := coherence.ClusterConfig{Nodes: slowNodes, Backplane: bp, Toxi: toxitest.Start(t), Bound: bound,
+		RecoveryDelay: recoveryDelay, RedisAddr: redistest.Addr(t), Options: nodeLog(bp + "/slow-factories")}
+	switch bp {
+	case "nats":
+		cfg.NATSURL = natstest.URL(t)
+	case "amqp":
+		cfg.AMQPURL = rabbittest.URL(t)
+	}
+	cluster, err := coherence.NewCluster(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Close(); err != nil {
+			t.Errorf("close the cluster: %v", err)
+		}
+	})
+	checker, err := coherence.New(coherence.Config{Nodes: cluster.Caches, Keys: slowKeys, Workers: slowWorkers,
+		Pause: slowPause, Mix: slowMix, FactoryDelay: slowFactoryDelay, Bound: bound, Slack: -1,
+		RecoveryDelay: recoveryDelay, Healthy: true, Propagation: slowPropagation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker.Start(ctx)
+	stop := sync.OnceValue(checker.Stop)
+	defer stop()
+	time.Sleep(d)
+	rep := stop()
+	t.Logf("slow factories (0–%v) on %s, %v:\n%s", slowFactoryDelay, bp, d, rep)
+	recordSlow(t, bp, d, rep)
+
+	if rep.Errors != 0 {
+		t.Errorf("%d caller-visible errors, want 0; first: %q", rep.Errors, rep.FirstErrors)
+	}
+	if rep.Panics != 0 {
+		t.Errorf("%d panics", rep.Panics)
+	}
+	if rep.Violations != 0 || rep.Late != 0 {
+		t.Errorf("%d reads broke the staleness bound of %v (%d late), want 0; first: %v", rep.Violations, bound, rep.Late,
+			rep.FirstViolations)
+	}
+	if rep.Outdated != 0 {
+		t.Errorf("%d reads returned a version older than a change that had returned before they started (%d on the node that made it, "+
+			"the others more than %v after), want 0; first: %v", rep.Outdated, rep.OutdatedOwn, slowPropagation, rep.FirstOutdated)
+	}
+	if rep.Reads == rep.Gets || rep.Gets == 0 || rep.Sets == 0 || rep.Removes == 0 || rep.FactoryCalls == 0 {
+		t.Errorf("the workload missed an operation: %d reads (%d Get), %d sets, %d removes, %d factory calls",
+			rep.Reads, rep.Gets, rep.Sets, rep.Removes, rep.FactoryCalls)
+	}
+}
+
+// recordSlow appends the run's figures as a Markdown table row (the table
+// of docs/reliability.md's "Slow factories") to $STRATA_RELIABILITY_REPORT,
+// when set.
+func recordSlow(t *testing.T, bp string, d time.Duration, r coherence.Report) {
+	appendRow(t, fmt.Sprintf("| %s | %v | %d | %d | %d | %d | %d | %d (%d) | %d | %d | %d |", bp, d, r.Reads, r.Gets,
+		r.Sets+r.Removes, r.FactoryCalls, r.Violations, r.Outdated, r.OutdatedOwn, r.Late, r.Errors, r.Panics))
+}
