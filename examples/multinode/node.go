@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -62,12 +62,35 @@ func (db *database) setDown(down bool) {
 	db.mu.Unlock()
 }
 
-// config is what every node is opened with.
+// config is what every node is opened with, and where the run prints.
 type config struct {
 	l2URL, backplaneURL string
 	cacheName           string
 	stalenessBound      time.Duration
 	db                  *database
+	out                 io.Writer
+	// opened is every node opened so far, for closeAll.
+	opened []*node
+}
+
+// closeAll closes the nodes still open after a failed step, ignoring
+// errors: the failure is what the run reports.
+func (cfg *config) closeAll() {
+	for _, n := range cfg.opened {
+		if n.closed {
+			continue
+		}
+		n.closed = true
+		if n.cache != nil {
+			_ = n.cache.Close()
+		}
+		if n.store != nil {
+			_ = n.store.Close()
+		}
+		if n.bp != nil {
+			_ = n.bp.Close()
+		}
+	}
 }
 
 // node is one cache of the cluster, as one process of a service would hold
@@ -81,12 +104,17 @@ type node struct {
 	dbCalls atomic.Int32
 	// readOpts are added to every read: WithSkipBackplane without L2.
 	readOpts []core.EntryOption
+	// gaps counts the times a gap in another node's sequence numbers made
+	// this node expire its L1.
+	gaps   atomic.Int32
+	closed bool
 }
 
 // openNode opens the node's own L2 handle and backplane connection by URL, as
 // a service does from its configuration, and makes its cache.
 func openNode(ctx context.Context, name string, cfg *config) *node {
 	n := &node{name: name, db: cfg.db}
+	cfg.opened = append(cfg.opened, n)
 	if cfg.l2URL == "" {
 		// Without L2 a value loaded from the database is not announced:
 		// the others would drop their copy and load it again, in turn.
@@ -95,15 +123,13 @@ func openNode(ctx context.Context, name string, cfg *config) *node {
 	if cfg.l2URL != "" {
 		store, err := l2.Open(ctx, cfg.l2URL)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "multinode: -l2: %v\n", err)
-			os.Exit(2)
+			panic(failure{fmt.Sprintf("-l2: %v", err)})
 		}
 		n.store = store
 	}
 	bp, err := backplane.Open(ctx, cfg.backplaneURL)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "multinode: -backplane: %v\n", err)
-		os.Exit(2)
+		panic(failure{fmt.Sprintf("-backplane: %v", err)})
 	}
 	n.bp = bp
 
@@ -122,7 +148,7 @@ func openNode(ctx context.Context, name string, cfg *config) *node {
 		L2CircuitBreakerDuration: 5 * time.Second,
 		// Retry queued L2 writes and publishes every 100ms (default 2s).
 		AutoRecoveryDelay: 100 * time.Millisecond,
-		Observers:         []core.Observer{outcomeRecorder{}},
+		Observers:         []core.Observer{nodeObserver{n}},
 	}
 	c, err := core.New(o)
 	must(err, "core.New for node "+name)
@@ -133,6 +159,7 @@ func openNode(ctx context.Context, name string, cfg *config) *node {
 // close closes the cache first, then the store and the backplane it used:
 // core never closes what the user passed in.
 func (n *node) close() {
+	n.closed = true
 	must(n.cache.Close(), "Close of node "+n.name)
 	if n.store != nil {
 		must(n.store.Close(), "closing the L2 store of node "+n.name)
@@ -187,16 +214,20 @@ func (o outcome) from() string {
 
 type outcomeKey struct{}
 
-// outcomeRecorder is an observer that writes the outcome of a GetOrSet into
-// the *outcome the caller put in its context.
-type outcomeRecorder struct{}
+// nodeObserver is an observer that writes the outcome of a GetOrSet into
+// the *outcome the caller put in its context, and counts the node's gaps.
+type nodeObserver struct{ n *node }
 
-func (outcomeRecorder) OpStart(ctx context.Context, _ *core.OpInfo) context.Context { return ctx }
+func (nodeObserver) OpStart(ctx context.Context, _ *core.OpInfo) context.Context { return ctx }
 
-func (outcomeRecorder) OpEnd(ctx context.Context, op *core.OpInfo) {
+func (nodeObserver) OpEnd(ctx context.Context, op *core.OpInfo) {
 	if out, ok := ctx.Value(outcomeKey{}).(*outcome); ok && op.Op == core.OpGetOrSet {
 		out.source, out.failSafe = op.Source, op.FailSafe
 	}
 }
 
-func (outcomeRecorder) Event(context.Context, core.Event) {}
+func (o nodeObserver) Event(_ context.Context, ev core.Event) {
+	if ev.Kind == core.EventBackplaneLoss && ev.Key == "gap" {
+		o.n.gaps.Add(1)
+	}
+}
