@@ -85,3 +85,12 @@ bench-report: services
 .PHONY: reliability-long
 reliability-long:
 	STRATA_RELIABILITY_SCALE=1 $(GO) test -race -count=1 -timeout 40m -v ./reliability/
+
+# The slow-factory run (docs/reliability.md, "Slow factories"): three nodes
+# per backplane, factories taking 0-300 ms, every read checked; all three
+# backplanes at once for $(COHERENCE_DURATION) (10 minutes). `make test`
+# runs it for 15 s per backplane.
+COHERENCE_DURATION ?= 10m
+.PHONY: coherence-long
+coherence-long: services
+	STRATA_COHERENCE_DURATION=$(COHERENCE_DURATION) $(GO) test -race -count=1 -parallel 3 -run '^TestSlowFactories$$' -v -timeout 40m ./reliability/

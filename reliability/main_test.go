@@ -11,6 +11,10 @@
 // STRATA_RELIABILITY_SCALE=1 gives 30 s faults (about 11 minutes in all).
 // STRATA_RELIABILITY_LOG=1 shows every node's log. docs/reliability.md has
 // the scenarios, the rule and the figures.
+//
+// TestSlowFactories runs no fault but slow factories (0–300 ms) on three
+// nodes per backplane, for 15 s per backplane (STRATA_COHERENCE_DURATION
+// sets another length; `make coherence-long` runs it for 10 minutes).
 package reliability
 
 import (
