@@ -150,15 +150,28 @@ func (s *Store) begin(ctx context.Context, op string) error {
 // command on the same key gets every time with l2.ErrPermanent. It returns
 // nil for a nil err.
 func wrap(ctx context.Context, op string, err error) error {
-	switch cerr := ctx.Err(); {
+	switch cerr := ctxErr(ctx); {
 	case err == nil:
 		return nil
+	case permanent(err): // the server's whole answer, whatever ctx did
+		return fmt.Errorf("redisl2: %s: %w: %w", op, l2.ErrPermanent, err)
 	case cerr != nil && !errors.Is(err, cerr):
 		return fmt.Errorf("redisl2: %s: %w: %w", op, cerr, err)
-	case permanent(err):
-		return fmt.Errorf("redisl2: %s: %w: %w", op, l2.ErrPermanent, err)
 	}
 	return fmt.Errorf("redisl2: %s: %w", op, err)
+}
+
+// ctxErr returns ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed though ctx's own timer has not fired yet: a client that puts
+// the deadline on its socket (ContextTimeoutEnabled) can time out first.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // permanent reports whether err is a Redis reply that the same command on
