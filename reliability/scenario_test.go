@@ -76,6 +76,19 @@ func logf(format string, args ...any) {
 	}
 }
 
+// sharedServers points cfg at the shared Redis server and, for its
+// backplane, the shared NATS or RabbitMQ server (skipping the test without
+// them, or failing it when $CI is "true").
+func sharedServers(t *testing.T, cfg *coherence.ClusterConfig) {
+	cfg.RedisAddr = redistest.Addr(t)
+	switch cfg.Backplane {
+	case "nats":
+		cfg.NATSURL = natstest.URL(t)
+	case "amqp":
+		cfg.AMQPURL = rabbittest.URL(t)
+	}
+}
+
 // nodeLog returns, when STRATA_RELIABILITY_LOG is set, the ClusterConfig
 // option that sends every node's log (Info and up) to stderr, for a look at
 // what recovery does when (the fault's start and end are logged too); nil
@@ -97,13 +110,7 @@ func runScenario(t *testing.T, bp string, sc coherence.FaultSpec) {
 	fault := time.Duration(float64(30*time.Second) * scale(t))
 	e := &coherence.FaultEnv{Backplane: bp, Toxi: toxitest.Start(t)}
 	cfg := coherence.ClusterConfig{Nodes: nodes, Backplane: bp, Toxi: e.Toxi, Bound: bound, RecoveryDelay: recoveryDelay}
-	switch bp {
-	case "nats":
-		cfg.NATSURL = natstest.URL(t)
-	case "amqp":
-		cfg.AMQPURL = rabbittest.URL(t)
-	}
-	cfg.RedisAddr = redistest.Addr(t)
+	sharedServers(t, &cfg)
 	if sc.Private {
 		// Servers of the test's own, restarted by the fault (never the
 		// shared ones); RabbitMQ stays shared.

@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/stratacache/strata/internal/coherence"
-	"github.com/stratacache/strata/internal/natstest"
-	"github.com/stratacache/strata/internal/rabbittest"
-	"github.com/stratacache/strata/internal/redistest"
 	"github.com/stratacache/strata/internal/toxitest"
 )
 
@@ -71,13 +68,8 @@ func TestSlowFactories(t *testing.T) {
 func runSlowFactories(t *testing.T, bp string, d time.Duration) {
 	ctx := context.Background()
 	cfg := coherence.ClusterConfig{Nodes: slowNodes, Backplane: bp, Toxi: toxitest.Start(t), Bound: bound,
-		RecoveryDelay: recoveryDelay, RedisAddr: redistest.Addr(t), Options: nodeLog(bp + "/slow-factories")}
-	switch bp {
-	case "nats":
-		cfg.NATSURL = natstest.URL(t)
-	case "amqp":
-		cfg.AMQPURL = rabbittest.URL(t)
-	}
+		RecoveryDelay: recoveryDelay, Options: nodeLog(bp + "/slow-factories")}
+	sharedServers(t, &cfg)
 	cluster, err := coherence.NewCluster(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
