@@ -46,6 +46,21 @@ type LooseOrder interface {
 	LooseCrossPublisherOrder() bool
 }
 
+// Inspector is an optional interface of a Harness that can count what the
+// transport holds for one node, and for one channel, besides goroutines:
+// the server's connections from the node and their subscriptions, the
+// channel's subscribers on the server, a connection's AMQP channels and
+// queues. With it, Run checks that Subscribe calls cancelled midway and
+// closed subscriptions leave none of it behind.
+type Inspector interface {
+	// Holdings returns the counts for node b and channel, each under a
+	// name that says what it counts (failures show it). Run reads them on
+	// a node that has not subscribed yet, and again once its subscriptions
+	// are gone: they must come back, and only what subscriptions hold
+	// should be counted.
+	Holdings(ctx context.Context, t *testing.T, b backplane.Backplane, channel string) (map[string]int, error)
+}
+
 // Run runs the conformance suite against the transport of h, as subtests of
 // t. It closes every Backplane it makes.
 func Run(t *testing.T, h Harness) {
@@ -63,6 +78,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ConcurrentPublishers", s.testConcurrentPublishers)
 	t.Run("ContextDone", s.testContextDone)
 	t.Run("UseAfterClose", s.testUseAfterClose)
+	t.Run("CancelledSubscribeLeavesNothing", s.testCancelledSubscribe)
 	t.Run("Reconnect", func(t *testing.T) {
 		d, ok := h.(Disconnector)
 		if !ok {

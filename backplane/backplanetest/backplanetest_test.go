@@ -73,6 +73,19 @@ func (f *flawed) Publish(ctx context.Context, channel string, payload []byte) er
 }
 
 func (f *flawed) Subscribe(ctx context.Context, channel string, onMessage backplane.MessageFunc, onState backplane.StateFunc) (backplane.Subscription, error) {
+	if f.flaw == "abandons-cancelled" {
+		// Fails when ctx ends during the server's confirmation (a
+		// millisecond here), but leaves the subscription running.
+		sub, err := f.Backplane.Subscribe(context.Background(), channel, onMessage, onState)
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Millisecond)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return sub, nil
+	}
 	sub, err := f.Backplane.Subscribe(ctx, channel, onMessage, onState)
 	if err != nil {
 		return nil, err
@@ -123,6 +136,7 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		"hides-closed":           "UseAfterClose",
 		"cross-talk":             "ChannelIsolation",
 		"close-keeps-delivering": "SubscriptionClose",
+		"abandons-cancelled":     "CancelledSubscribeLeavesNothing",
 	} {
 		t.Run(flaw, func(t *testing.T) {
 			t.Parallel()

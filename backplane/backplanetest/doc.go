@@ -12,9 +12,12 @@
 // buffers reused by the publisher); channels do not cross; Subscription.Close
 // and Backplane.Close stop callbacks; callbacks of one subscription are never
 // concurrent; done contexts and use after Close are errors; Close is
-// idempotent. A Harness that also implements Disconnector is checked for
-// reconnect reporting, and one that implements UnreachableMaker for failing
-// instead of hanging when the server is not there.
+// idempotent; Subscribe calls cancelled at any moment leave no goroutine
+// running once the successful ones are closed. A Harness that also
+// implements Disconnector is checked for reconnect reporting, one that
+// implements UnreachableMaker for failing instead of hanging when the
+// server is not there, and one that implements Inspector for leaving
+// nothing on the server after cancelled Subscribe calls.
 //
 // Channel names carry a random suffix, so the suite can run against servers
 // shared with other runs. It waits with generous deadlines and polling, never

@@ -2,6 +2,7 @@ package natsbackplane_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -18,16 +19,27 @@ import (
 // harness makes each node on its own connection, through its own proxy to
 // the test server, so that Disconnect can cut one node off.
 type harness struct {
-	server string // host:port of the real server
+	server string     // host:port of the real server
+	probe  *nats.Conn // straight to the server, for Holdings
 
 	mu      sync.Mutex
 	proxies map[backplane.Backplane]*natstest.Proxy
+	conns   map[backplane.Backplane]*nats.Conn
 }
 
 func newHarness(t *testing.T) *harness {
+	probe, err := connect(t, natstest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first request starts the client's response subscription and its
+	// goroutine, which the suite must not take for a leak.
+	_, _ = probe.Request("strata-conformance-nobody", nil, time.Second)
 	return &harness{
 		server:  natstest.HostPort(natstest.URL(t), "4222"),
+		probe:   probe,
 		proxies: make(map[backplane.Backplane]*natstest.Proxy),
+		conns:   make(map[backplane.Backplane]*nats.Conn),
 	}
 }
 
@@ -60,8 +72,41 @@ func (h *harness) MakeBackplane(ctx context.Context, t *testing.T) (backplane.Ba
 	}
 	h.mu.Lock()
 	h.proxies[b] = p
+	h.conns[b] = nc
 	h.mu.Unlock()
 	return b, nil
+}
+
+// Holdings counts the subscriptions of b's connection (each one the client
+// holds is one the server holds) and whether the server has interest in
+// channel from anyone: a request on it either finds no responders at once
+// (0) or reaches a subscriber that does not answer (1).
+func (h *harness) Holdings(ctx context.Context, _ *testing.T, b backplane.Backplane, channel string) (map[string]int, error) {
+	h.mu.Lock()
+	nc, ok := h.conns[b]
+	h.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no connection for %p", b)
+	}
+	// The server has processed what b's connection sent (its UNSUBs)
+	// once a round trip on it returns.
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return nil, err
+	}
+	interest := 1
+	rctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+	defer cancel()
+	_, err := h.probe.RequestWithContext(rctx, channel, nil)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		interest = 0
+	case err != nil && rctx.Err() == nil:
+		return nil, err
+	}
+	return map[string]int{
+		"subscriptions of the node's connection": nc.NumSubscriptions(),
+		"server interest in the channel":         interest,
+	}, nil
 }
 
 func (h *harness) proxy(b backplane.Backplane) (*natstest.Proxy, error) {

@@ -106,6 +106,17 @@ func (h harness) Disconnect(ctx context.Context, t *testing.T, b backplane.Backp
 	return err
 }
 
+// Holdings counts, with rabbitmqctl, the channels b's connection has open
+// and the queues it owns; without rabbitmqctl it counts nothing.
+func (h harness) Holdings(ctx context.Context, t *testing.T, b backplane.Backplane, _ string) (map[string]int, error) {
+	if !rabbittest.HaveCtl() {
+		t.Log("no rabbitmqctl: the server's side is not counted")
+		return nil, nil
+	}
+	channels, queues, err := rabbittest.Holdings(ctx, b.(node).dialer.Name)
+	return map[string]int{"channels of the node's connection": channels, "queues it owns": queues}, err
+}
+
 func (h harness) Reconnect(_ context.Context, _ *testing.T, b backplane.Backplane) error {
 	b.(node).dialer.Restore()
 	return nil

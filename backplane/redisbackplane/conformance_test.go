@@ -3,6 +3,8 @@ package redisbackplane_test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,28 +22,86 @@ import (
 // server (every connection dropped, every redial refused) while the others
 // carry on, and Reconnect can let it back.
 type harness struct {
-	addr string
-	opts *redisbackplane.Options
+	addr  string
+	opts  *redisbackplane.Options
+	admin *redis.Client // straight to the server, for Holdings
 
 	mu      sync.Mutex
 	proxies map[backplane.Backplane]*redistest.Proxy
+	names   map[backplane.Backplane]string // each node's client name
 }
 
 func newHarness(t *testing.T, opts *redisbackplane.Options) *harness {
-	return &harness{addr: redistest.Addr(t), opts: opts, proxies: make(map[backplane.Backplane]*redistest.Proxy)}
+	return &harness{
+		addr: redistest.Addr(t), opts: opts, admin: redistest.NewClient(t, nil),
+		proxies: make(map[backplane.Backplane]*redistest.Proxy),
+		names:   make(map[backplane.Backplane]string),
+	}
 }
 
 func (h *harness) MakeBackplane(_ context.Context, t *testing.T) (backplane.Backplane, error) {
 	p := redistest.StartProxy(t, h.addr)
-	c := redistest.NewClient(t, &redis.Options{Addr: p.Addr()})
+	name := "strata-conformance-" + redistest.Unique()
+	c := redistest.NewClient(t, &redis.Options{Addr: p.Addr(), ClientName: name})
 	b, err := redisbackplane.New(c, h.opts)
 	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
 	h.proxies[b] = p
+	h.names[b] = name
 	h.mu.Unlock()
 	return b, nil
+}
+
+// Holdings counts the server's connections from b (by their client name),
+// the channels they are subscribed to, and the subscribers of channel
+// server-wide (PUBSUB NUMSUB, SHARDNUMSUB when sharded).
+func (h *harness) Holdings(ctx context.Context, _ *testing.T, b backplane.Backplane, channel string) (map[string]int, error) {
+	h.mu.Lock()
+	name, ok := h.names[b]
+	h.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("backplane %p was not made by this harness", b)
+	}
+	list, err := h.admin.ClientList(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]int{"connections": 0, "their subscriptions": 0}
+	for line := range strings.Lines(list) {
+		f := clientFields(line)
+		if f["name"] != name {
+			continue
+		}
+		held["connections"]++
+		for _, k := range []string{"sub", "psub", "ssub"} {
+			n, _ := strconv.Atoi(f[k])
+			held["their subscriptions"] += n
+		}
+	}
+	var subs map[string]int64
+	if h.opts != nil && h.opts.Sharded {
+		subs, err = h.admin.PubSubShardNumSub(ctx, channel).Result()
+	} else {
+		subs, err = h.admin.PubSubNumSub(ctx, channel).Result()
+	}
+	if err != nil {
+		return nil, err
+	}
+	held["subscribers of the channel"] = int(subs[channel])
+	return held, nil
+}
+
+// clientFields splits a line of CLIENT LIST into its key=value fields.
+func clientFields(line string) map[string]string {
+	f := make(map[string]string)
+	for kv := range strings.FieldsSeq(line) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			f[k] = v
+		}
+	}
+	return f
 }
 
 func (h *harness) proxy(b backplane.Backplane) (*redistest.Proxy, error) {

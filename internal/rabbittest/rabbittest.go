@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -144,6 +146,54 @@ func CloseConnection(ctx context.Context, name string) (int, error) {
 	}
 }
 
+// Holdings returns, with rabbitmqctl, how many channels the connection
+// whose client-provided name is name has open on the server, and how many
+// queues it owns (exclusive queues live as long as their connection, so one
+// its channels left behind shows here). A connection the server does not
+// list has none.
+func Holdings(ctx context.Context, name string) (channels, queues int, err error) {
+	out, err := exec.CommandContext(ctx, "rabbitmqctl", "-q", "list_connections", "pid", "channels", "client_properties").Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("rabbitmqctl list_connections: %v", err)
+	}
+	var pids []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), "\t", 3)
+		if len(f) < 3 || !namedIn(f[2], name) {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			return 0, 0, fmt.Errorf("rabbitmqctl list_connections: channels %q: %v", f[1], err)
+		}
+		channels += n
+		pids = append(pids, f[0])
+	}
+	if err := sc.Err(); err != nil || len(pids) == 0 {
+		return channels, 0, err
+	}
+	out, err = exec.CommandContext(ctx, "rabbitmqctl", "-q", "list_queues", "owner_pid").Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("rabbitmqctl list_queues: %v", err)
+	}
+	for line := range strings.Lines(string(out)) {
+		if slices.Contains(pids, strings.TrimSpace(line)) {
+			queues++
+		}
+	}
+	return channels, queues, nil
+}
+
+// namedIn reports whether props, the client_properties rabbitmqctl lists
+// for a connection, name it name. Their format differs between server
+// versions.
+func namedIn(props, name string) bool {
+	return strings.Contains(props, fmt.Sprintf(`"connection_name","%s"`, name)) ||
+		strings.Contains(props, fmt.Sprintf(`"connection_name",longstr,"%s"`, name))
+}
+
 // connectionsNamed returns the Erlang process ids (what close_connection
 // takes) of the connections whose connection_name is name.
 func connectionsNamed(ctx context.Context, name string) ([]string, error) {
@@ -152,14 +202,11 @@ func connectionsNamed(ctx context.Context, name string) ([]string, error) {
 		return nil, fmt.Errorf("rabbitmqctl list_connections: %v", err)
 	}
 	var names []string
-	// The format of client_properties differs between server versions.
-	wants := []string{fmt.Sprintf(`"connection_name","%s"`, name), fmt.Sprintf(`"connection_name",longstr,"%s"`, name)}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		if connName, props, ok := strings.Cut(line, "\t"); ok && (strings.Contains(props, wants[0]) || strings.Contains(props, wants[1])) {
-			names = append(names, connName)
+		if pid, props, ok := strings.Cut(sc.Text(), "\t"); ok && namedIn(props, name) {
+			names = append(names, pid)
 		}
 	}
 	return names, sc.Err()
