@@ -93,15 +93,16 @@ func newCluster(tb testing.TB, cfg clusterConfig) []*node {
 }
 
 // newBackplane returns a backplane of the given kind on connections of its
-// own, closed by the test's cleanup, and functions cutting and restoring
-// its connection to the server.
+// own, named connName on the server (Redis, RabbitMQ), closed by the test's
+// cleanup, and functions cutting and restoring its connection to the
+// server.
 func newBackplane(tb testing.TB, kind, connName string) (backplane.Backplane, func(), func()) {
 	tb.Helper()
 	switch kind {
 	case "redis":
 		proxy := redistest.StartProxy(tb, redistest.Addr(tb))
 		addr, cut, restore := proxy.Addr(), proxy.Cut, proxy.Restore
-		client := redistest.NewClient(tb, &redis.Options{Addr: addr, DialTimeout: time.Second,
+		client := redistest.NewClient(tb, &redis.Options{Addr: addr, ClientName: connName, DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, ContextTimeoutEnabled: true})
 		bp, err := redisbackplane.New(client, &redisbackplane.Options{HealthCheckInterval: 100 * time.Millisecond})
 		if err != nil {
