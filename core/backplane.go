@@ -294,8 +294,9 @@ func (c *Cache) possibleLoss(ctx context.Context, why string) {
 // times were read from L2: this node may not have heard of changes made
 // before now.
 func (c *Cache) expireAll() {
-	c.tags.loss(c.stamp())
-	c.tags.resetKnown()
+	now := c.preciseNow()
+	c.tags.loss(now)
+	c.tags.resetKnown(now)
 	c.flights.seal()
 }
 
@@ -339,6 +340,7 @@ func (c *Cache) onMessage(payload []byte) {
 			fmt.Errorf("%w (source %q, seq %d)", errReplayed, m.Source, m.Seq), len(payload), c.stats.bpRejected.Load())
 		return
 	}
+	c.observe(m.Timestamp)
 	ctx := context.Background()
 	if m.Action == backplane.ActionProbe {
 		c.sourceLoss(ctx, &m, v) // nothing changed
@@ -571,7 +573,12 @@ func (c *Cache) trackSource(source string, seq uint64, changedAt int64) sourceVe
 		cur.top, cur.resync = seq, false
 	}
 	cur.seen, cur.newest = now, max(cur.newest, changedAt)
-	lag := now - changedAt
+	// The lag is taken against this node's versions, not its clock alone:
+	// once it has heard of a sender whose versions run ahead of the clocks
+	// (after a clock step forward, see stamp), its own are as far ahead,
+	// and that sender's messages do not look later and later while the
+	// clocks catch up.
+	lag := max(now, c.lastStamp.Load()) - changedAt
 	base := cur.baseLag(now, lag, c.staleBound/2)
 	s.last[source] = cur
 	if v == sourceOK && base != noLag && lag-base > c.staleBound/2 && now-s.lateAt > c.staleBound/2 {

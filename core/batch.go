@@ -30,6 +30,9 @@ type ManyFactory[T any] func(ctx context.Context, keys []string) (map[string]T, 
 // first key), ErrFactoryTimeout, or ctx's, when some key has no value
 // because of it; the result then still holds the others.
 func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts ...EntryOption) (map[string]T, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -242,7 +245,7 @@ func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFacto
 		case !ok:
 			c.flights.finish(f, func() { f.err = &absentError{key: f.key} })
 		default:
-			c.commit(ctx, f, c.newEntry(v, f.created, now, eo), eo, now)
+			c.commit(ctx, f, c.newEntry(v, f.created, f.started, now, eo), eo, now)
 		}
 		close(f.done)
 	}
@@ -266,6 +269,7 @@ func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOp
 		storeKeys[i] = c.l2key(f.key)
 	}
 	gctx, cancel := withTimeout(ctx, eo.L2HardTimeout)
+	readAt := c.preciseNow()
 	vals, err := mg.GetMany(gctx, storeKeys)
 	cancel()
 	if err != nil || len(vals) != len(own) {
@@ -277,7 +281,7 @@ func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOp
 	}
 	c.l2Succeeded(ctx)
 	for i, f := range own {
-		e := decodeL2Entry[T](ctx, c, f.key, vals[i], eo)
+		e := decodeL2Entry[T](ctx, c, f.key, vals[i], readAt, eo)
 		if e == nil || !c.endWithL2Entry(f, e, eo) {
 			rest = append(rest, f)
 		}

@@ -245,6 +245,9 @@ func (c *Cache) waitReady(d time.Duration) error {
 // Options.WaitForInitialSubscribe). It returns ctx's error if ctx ends first,
 // ErrClosed if the cache is closed.
 func (c *Cache) Ready(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -477,9 +480,15 @@ func (c *Cache) preciseNow() int64 {
 	return c.clock.Now().UnixNano()
 }
 
-// stamp returns the current time, strictly after every earlier stamp of this
-// cache, so writes and invalidations on one node are totally ordered even
-// with a coarse or frozen clock.
+// stamp returns a new version: the current time, strictly after every
+// earlier stamp of this cache and every version it has seen from other nodes
+// (observe), so writes and invalidations on one node are totally ordered
+// even with a coarse or frozen clock, and a change made after hearing of
+// another is newer than it whatever the two clocks say (a hybrid logical
+// clock). Versions order changes; how long an entry lives, and since when it
+// is confirmed, are measured on the clock itself (preciseNow, now): after a
+// clock step forward and back, versions stay ahead of the clock by the step
+// until the clock catches up, but nothing expires late and nothing is lost.
 func (c *Cache) stamp() int64 {
 	now := c.preciseNow()
 	for {
@@ -487,6 +496,27 @@ func (c *Cache) stamp() int64 {
 		s := max(now, last+1)
 		if c.lastStamp.CompareAndSwap(last, s) {
 			return s
+		}
+	}
+}
+
+// maxClockLead bounds how far ahead of this node's clock a version seen
+// from another node may move its versions (observe): a node whose clock is
+// further ahead than that orders its own changes only (its versions win, as
+// with any skew), and a forged time cannot push versions to overflow.
+const maxClockLead = int64(24 * time.Hour)
+
+// observe makes later stamps newer than v, a version seen from another node
+// (a message, an L2 entry or marker), unless v is more than maxClockLead
+// ahead of this node's clock.
+func (c *Cache) observe(v int64) {
+	for {
+		last := c.lastStamp.Load()
+		if v <= last || v-c.preciseNow() > maxClockLead {
+			return
+		}
+		if c.lastStamp.CompareAndSwap(last, v) {
+			return
 		}
 	}
 }
@@ -531,15 +561,15 @@ func (c *Cache) unconfirmed(e *entry, now int64) bool {
 	return d != 0 && now-max(e.confirmed, d) > c.staleBound
 }
 
-// newEntry builds the entry for a value read from its source at created
-// (its version) and stored at now (where its durations start) under eo.
-func (c *Cache) newEntry(value any, created, now int64, eo *EntryOptions) *entry {
+// newEntry builds the entry for a value of version created, read from its
+// source at confirmed and stored at now (where its durations start; both
+// times on the clock) under eo.
+func (c *Cache) newEntry(value any, created, confirmed, now int64, eo *EntryOptions) *entry {
 	d := eo.l1Duration()
 	if eo.Jitter > 0 {
 		d += jitter(eo.Jitter)
 	}
-	now = max(now, created)
-	e := &entry{value: value, created: created, confirmed: created, expires: now + int64(d), failSafe: eo.FailSafe}
+	e := &entry{value: value, created: created, confirmed: confirmed, expires: now + int64(d), failSafe: eo.FailSafe}
 	e.physExpires = e.expires
 	if eo.FailSafe {
 		e.physExpires = max(e.expires, now+int64(eo.FailSafeMaxDuration))
@@ -550,7 +580,7 @@ func (c *Cache) newEntry(value any, created, now int64, eo *EntryOptions) *entry
 	if len(eo.Tags) > 0 {
 		e.tags = eo.Tags
 	}
-	c.noteLifetime(e.physExpires - created)
+	c.noteLifetime(e.physExpires - min(confirmed, created))
 	return e
 }
 
@@ -621,6 +651,9 @@ func (c *Cache) Expire(ctx context.Context, key string, opts ...EntryOption) err
 }
 
 func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opts []EntryOption) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := c.checkOp(key); err != nil {
 		return err
 	}
@@ -670,6 +703,9 @@ func (c *Cache) ExpireByTag(ctx context.Context, tag string, opts ...EntryOption
 }
 
 func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, remove bool, opts []EntryOption) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -690,7 +726,7 @@ func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, rem
 		return err
 	}
 	at := c.stamp()
-	c.tags.invalidate(tag, at, remove, at-c.maxLife.Load())
+	c.tags.invalidate(tag, at, remove, c.now()-c.maxLife.Load())
 	c.flights.seal()
 	action := backplane.ActionExpireTag
 	if remove {
@@ -703,6 +739,9 @@ func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, rem
 // Clear invalidates every entry. With allowFailSafe true it expires them
 // (fail-safe may still serve them); with false it removes them.
 func (c *Cache) Clear(ctx context.Context, allowFailSafe bool, opts ...EntryOption) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}

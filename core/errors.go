@@ -70,6 +70,9 @@ func (e *OptionError) Error() string {
 	return fmt.Sprintf("core: %s %s, got %v", e.Field, e.Why, e.Value)
 }
 
+// errNilContext is returned by every call given a nil context.
+var errNilContext = &OptionError{Field: "ctx", Value: nil, Why: "must not be nil (use context.Background())"}
+
 // errEmptyKey is returned for an empty key.
 var errEmptyKey = &OptionError{Field: "key", Value: `""`, Why: "must not be empty"}
 

@@ -17,6 +17,9 @@ type flight struct {
 	// created is the time the flight started: the version of the entry it
 	// writes, so any invalidation after the start wins over it.
 	created int64
+	// started is when it started, on the clock: since when its result is
+	// confirmed.
+	started int64
 	// stale is the entry that was stale when the flight started, if any.
 	stale *entry
 	// ctx is the factory's context: the starting call's values without its
@@ -73,7 +76,8 @@ type flight struct {
 // now.
 func (c *Cache) newFlight(ctx context.Context, key string, stale *entry) *flight {
 	gen := c.flights.gen.Load() // before the stamp: see flights.seal
-	f := &flight{key: key, gen: gen, created: c.stamp(), stale: stale, joinable: true, done: make(chan struct{})}
+	started := c.preciseNow()
+	f := &flight{key: key, gen: gen, created: c.stamp(), started: started, stale: stale, joinable: true, done: make(chan struct{})}
 	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	return f
 }

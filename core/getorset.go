@@ -19,6 +19,10 @@ import (
 //
 // An L1 hit allocates nothing, per-call options included.
 func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts ...EntryOption) (T, error) {
+	if ctx == nil {
+		var zero T
+		return zero, errNilContext
+	}
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.closed.Load() && key != "" {
 		skip, err := scanHit(c.defaults.SkipL1Read, opts)
 		if err == nil && !skip {
@@ -164,6 +168,9 @@ func (c *Cache) resolve(opts []EntryOption) (*EntryOptions, error) {
 // one, with AllowStaleOnRead). It never calls a factory; a miss is
 // (zero, false, nil).
 func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) (v T, found bool, err error) {
+	if ctx == nil {
+		return v, false, errNilContext
+	}
 	if err := c.checkOp(key); err != nil {
 		return v, false, err
 	}
@@ -231,6 +238,9 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 // Set stores value under key, replacing what the cache holds. A factory
 // running for key when Set is called does not overwrite it.
 func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...EntryOption) (err error) {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := c.checkOp(key); err != nil {
 		return err
 	}
@@ -257,7 +267,8 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 	created := c.stamp()
 	c.flights.supersede(key, false, created)
 	c.floors.raise(key, created)
-	e := c.newEntry(value, created, created, eo)
+	now := c.preciseNow()
+	e := c.newEntry(value, created, now, now, eo)
 	if eo.SkipL1Write {
 		// The old L1 value is outdated all the same.
 		c.l1.compute(key, func(old *entry) (*entry, bool) {
@@ -266,6 +277,6 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 	} else {
 		c.storeIfNewer(key, e)
 	}
-	c.distribute(ctx, change{action: backplane.ActionSet, key: key, at: created, e: e, value: b, now: created}, eo)
+	c.distribute(ctx, change{action: backplane.ActionSet, key: key, at: created, e: e, value: b, now: now}, eo)
 	return nil
 }

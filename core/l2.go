@@ -81,6 +81,13 @@ func (c *Cache) l2Get(ctx context.Context, storeKey, key string, timeout time.Du
 // l2Put writes a store key (conditionally on the version when the store can)
 // within timeout.
 func (c *Cache) l2Put(ctx context.Context, key, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) error {
+	_, err := c.l2PutIfNewer(ctx, key, storeKey, value, ttl, version, timeout)
+	return err
+}
+
+// l2PutIfNewer is l2Put, also reporting whether the store took the write
+// (false: a conditional store holds a newer version).
+func (c *Cache) l2PutIfNewer(ctx context.Context, key, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) (bool, error) {
 	caller := ctx
 	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
@@ -90,8 +97,9 @@ func (c *Cache) l2Put(ctx context.Context, key, storeKey string, value []byte, t
 		ctx = c.obs.start(ctx, info)
 	}
 	var err error
+	stored := true
 	if c.l2cond != nil {
-		_, err = c.l2cond.SetIfNewer(ctx, storeKey, value, ttl, version)
+		stored, err = c.l2cond.SetIfNewer(ctx, storeKey, value, ttl, version)
 	} else {
 		err = c.l2.Set(ctx, storeKey, value, ttl)
 	}
@@ -101,10 +109,10 @@ func (c *Cache) l2Put(ctx context.Context, key, storeKey string, value []byte, t
 	}
 	if err != nil {
 		c.l2Failed(caller, key, "set", err)
-		return err
+		return false, err
 	}
 	c.l2Succeeded(ctx)
-	return nil
+	return stored, nil
 }
 
 func (c *Cache) l2Del(ctx context.Context, key, storeKey string, timeout time.Duration) error {
@@ -182,16 +190,19 @@ func (c *Cache) l2Corrupt(ctx context.Context, key string, err error) {
 // failure, a timeout or a corrupt entry (each reported). The error is the
 // store's failure, if any (a corrupt entry is a miss, not an error).
 func readL2[T any](ctx context.Context, c *Cache, key string, eo *EntryOptions, haveStale bool) (*entry, error) {
+	readAt := c.preciseNow()
 	b, found, err := c.l2Get(ctx, c.l2key(key), key, l2Timeout(eo, haveStale))
 	if err != nil || !found {
 		return nil, err
 	}
-	return decodeL2Entry[T](ctx, c, key, b, eo), nil
+	return decodeL2Entry[T](ctx, c, key, b, readAt, eo), nil
 }
 
-// decodeL2Entry turns L2 bytes into an entry of type T, or nil (reported)
-// when they are corrupt. nil bytes are a miss.
-func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, eo *EntryOptions) *entry {
+// decodeL2Entry turns L2 bytes, read by a call that began at readAt, into an
+// entry of type T, or nil (reported) when they are corrupt. nil bytes are a
+// miss. The entry is confirmed as of readAt, not of its arrival: a loss of
+// messages noticed while the read was under way expires it.
+func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, readAt int64, eo *EntryOptions) *entry {
 	if b == nil {
 		return nil
 	}
@@ -200,6 +211,7 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, e
 		c.l2Corrupt(ctx, key, err)
 		return nil
 	}
+	c.observe(env.Created)
 	if env.Flags&l2.FlagTombstone != 0 {
 		c.floors.raise(key, env.Created) // removed or expired at that version
 		return nil
@@ -210,7 +222,7 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, e
 		return nil
 	}
 	e := &entry{
-		value: v, created: env.Created, confirmed: c.preciseNow(), expires: env.Expires, eagerAt: env.EagerRefresh,
+		value: v, created: env.Created, confirmed: readAt, expires: env.Expires, eagerAt: env.EagerRefresh,
 		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
 		failSafe: env.Flags&l2.FlagFailSafe != 0,
 	}
@@ -223,7 +235,7 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, e
 	}
 	if e.created < c.floors.get(key) {
 		// Older than a change this node knows of: stale at best.
-		e.expires = min(e.expires, e.created)
+		e.expires = min(e.expires, c.now())
 	}
 	c.noteLifetime(e.physExpires - e.created)
 	c.ensureTags(ctx, e.tags, eo)
@@ -265,8 +277,19 @@ func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte,
 	storeKey := c.l2key(key)
 	if !c.l2breaker.allow(c.now()) {
 		c.queueL2Write(key, storeKey, env, ttl)
-	} else if err := c.l2Put(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout); retryable(err) {
+		return
+	}
+	stored, err := c.l2PutIfNewer(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout)
+	switch {
+	case retryable(err):
 		c.queueL2Write(key, storeKey, env, ttl)
+	case err == nil && !stored:
+		// L2 holds a newer version: another node changed the key at
+		// about the same time, and by the versions its change is the
+		// later one (with skewed clocks, possibly not by real time).
+		// This node drops its copy and reads that one, as every other
+		// node will, instead of serving its own until it expires.
+		c.l1.compute(key, func(old *entry) (*entry, bool) { return nil, old != e })
 	}
 }
 
@@ -278,7 +301,7 @@ func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte,
 // restart): replayed fresh, the older value would be served by every node
 // that read it until that other node's own replay.
 func (c *Cache) queueL2Write(key, storeKey string, env l2.Envelope, ttl time.Duration) {
-	env.Expires = min(env.Expires, env.Created)
+	env.Expires = min(env.Expires, c.now())
 	env.EagerRefresh = 0
 	b, err := env.AppendBinary(nil)
 	if err != nil {
@@ -340,11 +363,11 @@ func (c *Cache) markerTTL() time.Duration {
 // L2 Clear times), reading the ones it has not read since its knowledge was
 // last reset.
 func (c *Cache) ensureTags(ctx context.Context, tags []string, eo *EntryOptions) {
-	now, ttl := c.now(), c.tagKnowledgeTTL()
+	now, ttl := c.preciseNow(), c.tagKnowledgeTTL()
 	if !c.tags.known(clearTag, now, ttl) {
 		c.fetchMarker(ctx, c.clearKey(true), clearTag, true, eo)
 		c.fetchMarker(ctx, c.clearKey(false), clearTag, false, eo)
-		c.tags.markKnown(clearTag, now)
+		c.tags.markKnown(clearTag, now) // as of the reads' start
 	}
 	for _, t := range tags {
 		if c.tags.known(t, now, ttl) {
@@ -366,6 +389,7 @@ func (c *Cache) fetchMarker(ctx context.Context, storeKey, tag string, remove bo
 		c.l2Corrupt(ctx, storeKey, err)
 		return
 	}
+	c.observe(env.Created)
 	if tag == clearTag {
 		c.tags.clear(env.Created, remove)
 		return

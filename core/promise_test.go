@@ -154,13 +154,20 @@ type hookStore struct {
 	*meml2.Store
 	match func(key string) bool
 	onGet func()
+	// afterGet, when set, is called once the store has answered a matching
+	// Get, before the answer goes back.
+	afterGet func()
 }
 
 func (h *hookStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if h.match(key) && h.onGet != nil {
 		h.onGet()
 	}
-	return h.Store.Get(ctx, key)
+	b, found, err := h.Store.Get(ctx, key)
+	if h.match(key) && h.afterGet != nil {
+		h.afterGet()
+	}
+	return b, found, err
 }
 
 // TestGetDoesNotCacheL2ValueSupersededDuringItsReads: a set message that
@@ -583,5 +590,138 @@ func TestL2ErrorClassification(t *testing.T) {
 	healthy("a wrong-type key")
 	if v, ok := get(t, c, "wrongtype"); !ok || v != "v" {
 		t.Fatalf("the value refused by L2 is not in L1: %q, %v", v, ok)
+	}
+}
+
+// TestReadUnderWayAtLossIsNotConfirmedAfterIt: an L2 read that began before
+// the node noticed it may have missed messages (its first subscription
+// going live, a reconnection) and ends after it is confirmed as of its
+// start, so the loss expires it: the value it read, replaced meanwhile by a
+// change the node missed, is not served past the bound (adversarial review
+// of issue 14, findings 1 and 2).
+func TestReadUnderWayAtLossIsNotConfirmedAfterIt(t *testing.T) {
+	const bound = 500 * time.Millisecond
+	for _, how := range []string{"first subscription", "reconnection"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			name := fmt.Sprintf("%s-%d", t.Name(), clusterSeq.Add(1))
+			bus := membackplane.NewBus()
+			storeB, _ := meml2.NewShared(name, nil)
+			inner, _ := meml2.NewShared(name, nil)
+			bpB, bpA := bus.Connect(nil), bus.Connect(nil)
+			gated := &gatedBackplane{Backplane: bpA, open: make(chan struct{})}
+			if how == "reconnection" {
+				close(gated.open)
+			}
+			t.Cleanup(func() { storeB.Close(); inner.Close(); bpB.Close(); bpA.Close() })
+			b := newCache(t, core.Options{Name: "cluster", InstanceID: "b", L2: storeB, Backplane: bpB})
+			hook := &hookStore{Store: inner, match: func(k string) bool { return k == "k" }}
+			a := newCache(t, core.Options{Name: "cluster", InstanceID: "a", L2: hook, Backplane: gated, BackplaneStalenessBound: bound})
+			if how == "reconnection" {
+				if err := a.Ready(ctx); err != nil {
+					t.Fatal(err)
+				}
+				bpA.Disconnect()
+				waitFor(t, "A disconnected", func() bool { return a.Stats().Disconnected })
+			}
+			core.Set(ctx, b, "k", "v1", core.WithDuration(time.Hour))
+			read, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			hook.afterGet = func() { once.Do(func() { close(read); <-release }) }
+			first := make(chan string, 1)
+			go func() { v, _ := get(t, a, "k"); first <- v }()
+			<-read                                                    // A's read found v1 in L2 and is held
+			core.Set(ctx, b, "k", "v2", core.WithDuration(time.Hour)) // A cannot hear of it
+			changed := time.Now()
+			if how == "reconnection" {
+				losses := a.Stats().LossEvents
+				bpA.Reconnect()
+				waitFor(t, "A's loss event", func() bool { return a.Stats().LossEvents > losses })
+			} else {
+				close(gated.open)
+				if err := a.Ready(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(release)
+			<-first // v1: the read overlapped the change
+			time.Sleep(bound + 100*time.Millisecond - time.Since(changed))
+			if v, _ := get(t, a, "k"); v != "v2" {
+				t.Fatalf("A serves %q %v after the change it missed (bound %v); want v2", v, time.Since(changed).Round(time.Millisecond), bound)
+			}
+		})
+	}
+}
+
+// TestClockStepForwardKeepsLaterChangesLater: after a node's clock stepped
+// forward and back, a change another node makes after hearing of its
+// changes is newer than them (versions form a hybrid logical clock): a
+// RemoveByTag applies to an entry the node produced after the step, and a
+// later Set wins in L2 and on every node (adversarial review of issue 14,
+// finding 3). Expiry and confirmation stay on the clock.
+func TestClockStepForwardKeepsLaterChangesLater(t *testing.T) {
+	ctx := context.Background()
+	clk := &offsetClock{}
+	nodes := newCluster(t, 3, func(o *core.Options) {
+		o.BackplaneStalenessBound = 400 * time.Millisecond
+		if o.InstanceID == "node-0" {
+			o.Clock = clk
+		}
+	})
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	clk.off.Store(int64(time.Hour))
+	core.Set(ctx, a.Cache, "during", "x")
+	a.RemoveByTag(ctx, "other")
+	time.Sleep(50 * time.Millisecond)
+	clk.off.Store(0)
+	time.Sleep(200 * time.Millisecond) // A's messages reach B and C
+	src := newSource()
+	tagged := []core.EntryOption{core.WithDuration(time.Hour), core.WithTags("tg")}
+	if v := mustGetOrSet(t, a.Cache, "k", src.factory, tagged...); v != "v1" {
+		t.Fatal(v)
+	}
+	src.version.Store(2)
+	applied(t, a, func() { b.RemoveByTag(ctx, "tg") })
+	if v := mustGetOrSet(t, a.Cache, "k", src.factory, tagged...); v != "v2" {
+		t.Fatalf("A's entry produced after its clock came back survived B's later RemoveByTag: %q", v)
+	}
+	applied(t, b, func() { core.Set(ctx, a.Cache, "k2", "1", core.WithDuration(time.Hour)) })
+	applied(t, c, func() { core.Set(ctx, b.Cache, "k2", "2", core.WithDuration(time.Hour)) })
+	for _, n := range nodes {
+		waitFor(t, "the later Set everywhere", func() bool {
+			v, _ := core.GetOrSet(ctx, n.Cache, "k2", constant("from the source"))
+			return v == "2"
+		})
+	}
+	if _, ok := get(t, a.Cache, "during"); !ok {
+		t.Fatal("the entry set during the step is gone: expiry must run on the clock, not on versions")
+	}
+}
+
+// TestNilContextIsAnError: a nil context is an *OptionError naming ctx,
+// not a panic (adversarial review of issue 14).
+func TestNilContextIsAnError(t *testing.T) {
+	c := newCache(t, core.Options{L2: meml2.New(nil)})
+	var nilCtx context.Context
+	calls := map[string]func() error{
+		"GetOrSet": func() error { _, err := core.GetOrSet(nilCtx, c, "k", constant("v")); return err },
+		"Get":      func() error { _, _, err := core.Get[string](nilCtx, c, "k"); return err },
+		"Set":      func() error { return core.Set(nilCtx, c, "k", "v") },
+		"GetOrSetMany": func() error {
+			_, err := core.GetOrSetMany(nilCtx, c, []string{"k"}, func(context.Context, []string) (map[string]string, error) { return nil, nil })
+			return err
+		},
+		"Remove":      func() error { return c.Remove(nilCtx, "k") },
+		"Expire":      func() error { return c.Expire(nilCtx, "k") },
+		"RemoveByTag": func() error { return c.RemoveByTag(nilCtx, "t") },
+		"ExpireByTag": func() error { return c.ExpireByTag(nilCtx, "t") },
+		"Clear":       func() error { return c.Clear(nilCtx, true) },
+		"Ready":       func() error { return c.Ready(nilCtx) },
+	}
+	for name, call := range calls {
+		var oe *core.OptionError
+		if err := call(); !errors.As(err, &oe) || oe.Field != "ctx" {
+			t.Errorf("%s with a nil context = %v, want an *OptionError naming ctx", name, err)
+		}
 	}
 }

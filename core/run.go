@@ -115,7 +115,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 		return
 	}
 	now := c.now()
-	e := c.newEntry(v, f.created, now, eo)
+	e := c.newEntry(v, f.created, f.started, now, eo)
 	if fc.notModified && f.stale != nil {
 		e.etag, e.lastModified = f.stale.etag, f.stale.lastModified
 	} else {

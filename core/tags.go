@@ -36,6 +36,9 @@ type tagStore struct {
 	// were last read (see Cache.tagKnowledgeTTL for how long that stays
 	// good). Guarded by mu.
 	knownAt map[string]int64
+	// knownReset is when knownAt was last reset: a read that began before
+	// it does not count.
+	knownReset int64
 
 	// prunedBefore is the time before which tag times may have been
 	// forgotten: a factory that started before it does not cache its
@@ -68,8 +71,9 @@ func newTagStore() *tagStore {
 func (s *tagStore) known(tag string, now, ttl int64) bool {
 	s.mu.RLock()
 	at, ok := s.knownAt[tag]
+	reset := s.knownReset
 	s.mu.RUnlock()
-	return ok && (ttl == 0 || now-at < ttl)
+	return ok && at > reset && (ttl == 0 || now-at < ttl)
 }
 
 // maxKnown bounds knownAt: past it the store forgets what it read (which
@@ -86,10 +90,11 @@ func (s *tagStore) markKnown(tag string, now int64) {
 }
 
 // resetKnown forgets which tags were read from L2 (after a possible loss of
-// backplane messages).
-func (s *tagStore) resetKnown() {
+// backplane messages at now), and the reads under way that began before now.
+func (s *tagStore) resetKnown(now int64) {
 	s.mu.Lock()
 	clear(s.knownAt)
+	s.knownReset = max(s.knownReset, now)
 	s.mu.Unlock()
 }
 

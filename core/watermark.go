@@ -165,7 +165,7 @@ func (c *Cache) probe(ctx context.Context) {
 		return // the disconnection rule applies; reset at reconnection
 	}
 	if c.probeEvery > 0 && c.wm.idle(mono()) >= c.probeEvery && len(c.outbox) == 0 && c.bpBreaker.allow(c.now()) {
-		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.now(), "")
+		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.stamp(), "")
 	}
 	now := mono()
 	heard, behind, echoed := c.wm.behind(now, c.staleBound/2)
