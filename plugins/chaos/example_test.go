@@ -45,7 +45,9 @@ func ExampleNewBackplane() {
 		if err != nil {
 			panic(err)
 		}
-		c, err := core.New(core.Options{Name: "users", InstanceID: id, Backplane: bp})
+		// Wait for the subscription: a node that loads entries before it is
+		// live expires them once it is (they may have missed changes).
+		c, err := core.New(core.Options{Name: "users", InstanceID: id, Backplane: bp, WaitForInitialSubscribe: 5 * time.Second})
 		if err != nil {
 			panic(err)
 		}
