@@ -120,6 +120,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	}
 	if a.bp != nil {
 		o.Backplane = a.bp
+		// Answer no request before the subscription is live: until then
+		// this instance would not hear of the others' updates.
+		o.WaitForInitialSubscribe = 10 * time.Second
 	}
 	if a.cache, err = core.New(o); err != nil {
 		return nil, err
