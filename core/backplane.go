@@ -146,7 +146,7 @@ func (c *Cache) sendLocked(ctx context.Context, action backplane.Action, key str
 		pctx = c.obs.start(pctx, info)
 	}
 	msg := backplane.Message{
-		Cache: c.name, Source: c.instanceID, Seq: c.seq + 1, Action: action,
+		Cache: c.name, Source: c.source, Seq: c.seq + 1, Action: action,
 		Key: key, Timestamp: at, TraceParent: traceParent,
 	}
 	var err error
@@ -326,11 +326,19 @@ func (c *Cache) onMessage(payload []byte) {
 	if m.Cache != c.name {
 		return
 	}
-	if m.Source == c.instanceID {
+	if m.Source == c.source {
 		c.wm.returned(m.Seq) // its own: the delivery watermark moves
 		return
 	}
-	v := c.trackSource(m.Source, m.Seq, m.Timestamp)
+	if m.Timestamp-c.preciseNow() > maxClockLead {
+		// From a clock far ahead, or forged: applied, its time would
+		// outlast every later change (a tag or Clear time, a floor).
+		c.stats.bpRejected.Add(1)
+		c.dropped(EventBackplaneRejected, &c.sources.rejectedLog, "strata: backplane message from far in the future dropped",
+			fmt.Errorf("%w (source %q, %v ahead)", errFuture, m.Source, time.Duration(m.Timestamp-c.preciseNow()).Round(time.Second)), len(payload), c.stats.bpRejected.Load())
+		return
+	}
+	v := c.trackSource(m.Source, m.Seq, m.Timestamp, m.Action == backplane.ActionProbe)
 	if v == sourceReplayed {
 		// A duplicate, or a message sent before one already seen: it
 		// carries nothing new, and must not count as a late delivery
@@ -426,6 +434,10 @@ func (l *dropLog) allow(now int64) (ok bool, suppressed uint64) {
 // errReplayed is the error of a dropped duplicate or replayed message.
 var errReplayed = errors.New("core: backplane message already seen, or older than one seen from its source")
 
+// errFuture is the error of a message, an L2 entry or a marker whose
+// version is more than maxClockLead ahead of this node's clock.
+var errFuture = errors.New("core: version more than 24h ahead of this node's clock")
+
 // sourceLoss expires L1 when m, from another node, showed a gap in its
 // source's sequence numbers or arrived late.
 func (c *Cache) sourceLoss(ctx context.Context, m *backplane.Message, v sourceVerdict) {
@@ -463,18 +475,16 @@ type sourceSeq struct {
 	top      uint64
 	seenBits uint64
 	seen     int64
-	// newest is the latest change time seen from the source: a message
-	// already seen, carrying a later time, is from a new run of a process
-	// that reused the source's InstanceID.
-	newest int64
 	// resync: the next number above top sets the baseline without counting
 	// as a gap (after a reconnection, whose loss was already handled).
 	resync bool
-	// The lag (receipt time minus change time: the clocks' offset plus the
-	// transport's delivery) is compared with the smallest lag of the
-	// current and the previous window of half the staleness bound each, so
-	// that a clock step of the sender or receiver, once over, is
-	// forgotten within one bound.
+	// The lag of a probe (receipt time minus send time: the clocks'
+	// offset plus the transport's delivery) is compared with the smallest
+	// lag of the current and the previous window of half the staleness
+	// bound each, so that a clock step of the sender or receiver, once
+	// over, is forgotten within one bound. Only probes count: a change's
+	// time is its version, which may be long before its message was sent
+	// (a slow factory, a slow L2 write, a replay).
 	winAt, minCur, minPrev int64
 }
 
@@ -522,14 +532,14 @@ func (s *sources) resync() {
 // are forgotten first (a forgotten source's next message cannot show a gap).
 const maxSources = 4096
 
-// trackSource records message seq of source, changed at changedAt (the
+// trackSource records message seq of source, stamped at changedAt (the
 // sender's clock), and says whether it was seen already or is older than
-// the replay window (replayed: drop it), shows skipped numbers (gap), or
-// arrives late: more than half Options.BackplaneStalenessBound later than
-// the source's quickest recent delivery, as when this node consumes slower
-// than others publish and the transport queues messages instead of
+// the replay window (replayed: drop it), shows skipped numbers (gap), or,
+// for a probe, arrives late: more than half Options.BackplaneStalenessBound
+// later than the source's quickest recent probe, as when this node consumes
+// slower than others publish and the transport queues messages instead of
 // dropping them. Lateness is reported at most once per half bound.
-func (c *Cache) trackSource(source string, seq uint64, changedAt int64) sourceVerdict {
+func (c *Cache) trackSource(source string, seq uint64, changedAt int64, probe bool) sourceVerdict {
 	s := &c.sources
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -537,14 +547,10 @@ func (c *Cache) trackSource(source string, seq uint64, changedAt int64) sourceVe
 	cur, ok := s.last[source]
 	if ok && seq <= cur.top {
 		d := cur.top - seq
-		switch {
-		case d < replayWindow && cur.seenBits&(1<<d) == 0:
-			cur.seenBits |= 1 << d // a late one of the window
-		case changedAt > cur.newest:
-			ok = false // a new run of the source, numbering from 1 again
-		default:
+		if d >= replayWindow || cur.seenBits&(1<<d) != 0 {
 			return sourceReplayed
 		}
+		cur.seenBits |= 1 << d // a late one of the window
 	}
 	if !ok && len(s.last) >= maxSources {
 		if _, known := s.last[source]; !known {
@@ -572,11 +578,15 @@ func (c *Cache) trackSource(source string, seq uint64, changedAt int64) sourceVe
 		}
 		cur.top, cur.resync = seq, false
 	}
-	cur.seen, cur.newest = now, max(cur.newest, changedAt)
+	cur.seen = now
+	if !probe {
+		s.last[source] = cur
+		return v
+	}
 	// The lag is taken against this node's versions, not its clock alone:
 	// once it has heard of a sender whose versions run ahead of the clocks
 	// (after a clock step forward, see stamp), its own are as far ahead,
-	// and that sender's messages do not look later and later while the
+	// and that sender's probes do not look later and later while the
 	// clocks catch up.
 	lag := max(now, c.lastStamp.Load()) - changedAt
 	base := cur.baseLag(now, lag, c.staleBound/2)

@@ -23,6 +23,11 @@ import (
 type Cache struct {
 	name       string
 	instanceID string
+	// source names this run of this node on the backplane: the instance
+	// id and a random run id, so that a restarted node that keeps its
+	// InstanceID is a new sender whose numbers start afresh, and a replay
+	// of an earlier run's messages is told from its own.
+	source string
 	defaults   EntryOptions
 	logger     *slog.Logger
 	clock      Clock
@@ -138,6 +143,9 @@ func New(o Options) (*Cache, error) {
 		_, _ = rand.Read(b[:])
 		c.instanceID = hex.EncodeToString(b[:])
 	}
+	var run [runIDLen / 2]byte
+	_, _ = rand.Read(run[:])
+	c.source = c.instanceID + "/" + hex.EncodeToString(run[:])
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -327,8 +335,8 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.CloseTimeout", Value: o.CloseTimeout, Why: "must not be negative"}
 	case o.Backplane != nil && len(o.Name) > backplane.MaxCacheNameLen:
 		return &OptionError{Field: "Options.Name", Value: o.Name, Why: fmt.Sprintf("must be at most %d bytes with a backplane", backplane.MaxCacheNameLen)}
-	case o.Backplane != nil && len(o.InstanceID) > backplane.MaxSourceLen:
-		return &OptionError{Field: "Options.InstanceID", Value: o.InstanceID, Why: fmt.Sprintf("must be at most %d bytes with a backplane", backplane.MaxSourceLen)}
+	case o.Backplane != nil && len(o.InstanceID) > maxInstanceIDLen:
+		return &OptionError{Field: "Options.InstanceID", Value: o.InstanceID, Why: fmt.Sprintf("must be at most %d bytes with a backplane", maxInstanceIDLen)}
 	case len(o.BackplaneSigningKeys) > 0 && o.Backplane == nil:
 		return &OptionError{Field: "Options.BackplaneSigningKeys", Value: len(o.BackplaneSigningKeys), Why: "need Options.Backplane; keys"}
 	case strings.HasPrefix(o.KeyPrefix, reservedPrefix):
@@ -499,6 +507,14 @@ func (c *Cache) stamp() int64 {
 		}
 	}
 }
+
+// runIDLen is the length of the run id a node adds to its InstanceID on the
+// backplane ("id/run"), and maxInstanceIDLen the longest InstanceID that
+// leaves room for it in a message's source.
+const (
+	runIDLen         = 16
+	maxInstanceIDLen = backplane.MaxSourceLen - 1 - runIDLen
+)
 
 // maxClockLead bounds how far ahead of this node's clock a version seen
 // from another node may move its versions (observe): a node whose clock is

@@ -211,6 +211,10 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, r
 		c.l2Corrupt(ctx, key, err)
 		return nil
 	}
+	if env.Created-c.preciseNow() > maxClockLead {
+		c.l2Corrupt(ctx, key, fmt.Errorf("%w: the L2 entry of key %q has version %d", errFuture, key, env.Created))
+		return nil
+	}
 	c.observe(env.Created)
 	if env.Flags&l2.FlagTombstone != 0 {
 		c.floors.raise(key, env.Created) // removed or expired at that version
@@ -387,6 +391,10 @@ func (c *Cache) fetchMarker(ctx context.Context, storeKey, tag string, remove bo
 	env, err := l2.DecodeEnvelope(b)
 	if err != nil {
 		c.l2Corrupt(ctx, storeKey, err)
+		return
+	}
+	if env.Created-c.preciseNow() > maxClockLead {
+		c.l2Corrupt(ctx, storeKey, fmt.Errorf("%w: marker %q", errFuture, storeKey))
 		return
 	}
 	c.observe(env.Created)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/backplane/membackplane"
 	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/l2"
 	"github.com/stratacache/strata/l2/meml2"
 )
 
@@ -447,7 +449,7 @@ func TestReplayedSignedMessageIsRejected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m, err := backplane.DecodeMessage(body); err == nil && m.Source == "node-0" {
+			if m, err := backplane.DecodeMessage(body); err == nil && strings.HasPrefix(m.Source, "node-0/") {
 				captured = append(captured, p)
 			}
 		}
@@ -723,5 +725,136 @@ func TestNilContextIsAnError(t *testing.T) {
 		if err := call(); !errors.As(err, &oe) || oe.Field != "ctx" {
 			t.Errorf("%s with a nil context = %v, want an *OptionError naming ctx", name, err)
 		}
+	}
+}
+
+// TestSlowProductionIsNotLateElsewhere: a change whose message goes out
+// long after its version (a slow factory, a slow L2 write) does not look
+// like a late delivery to the other nodes, which would expire their whole
+// L1 each time (adversarial review of issue 14, round 2).
+func TestSlowProductionIsNotLateElsewhere(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, func(o *core.Options) { o.BackplaneStalenessBound = time.Second })
+	a, b := nodes[0], nodes[1]
+	time.Sleep(300 * time.Millisecond) // probes set the baselines
+	losses := b.Stats().LossEvents
+	slow := func(context.Context, *core.FactoryContext[string]) (string, error) {
+		time.Sleep(700 * time.Millisecond)
+		return "v", nil
+	}
+	for i := range 2 {
+		applied(t, b, func() { mustGetOrSet(t, a.Cache, fmt.Sprint("slow-", i), slow) })
+	}
+	a.l2.SetFault(meml2.Fault{Delay: 700 * time.Millisecond})
+	for i := range 2 {
+		applied(t, b, func() { core.Set(ctx, a.Cache, fmt.Sprint("set-", i), "v") })
+	}
+	a.l2.ClearFault()
+	if n := b.Stats().LossEvents - losses; n != 0 {
+		t.Fatalf("slow factories and slow L2 writes on A made B expire its L1 %d times", n)
+	}
+}
+
+// TestReplayOfAnEarlierRunIsRejected: a restarted node that keeps its
+// InstanceID is a new sender (its run id differs), so replaying messages
+// captured from its earlier run expires nothing (adversarial review of
+// issue 14, round 2).
+func TestReplayOfAnEarlierRunIsRejected(t *testing.T) {
+	ctx := context.Background()
+	key := bytes.Repeat([]byte("k"), 32)
+	name := fmt.Sprintf("%s-%d", t.Name(), clusterSeq.Add(1))
+	bus := membackplane.NewBus()
+	mk := func(id string) (*core.Cache, *membackplane.Backplane) {
+		store, _ := meml2.NewShared(name, nil)
+		bp := bus.Connect(nil)
+		c, err := core.New(core.Options{Name: "cluster", InstanceID: id, L2: store, Backplane: bp,
+			BackplaneSigningKeys: [][]byte{key}, WaitForInitialSubscribe: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); store.Close(); bp.Close() })
+		return c, bp
+	}
+	b, _ := mk("b")
+	s1, bp1 := mk("s")
+	var mu sync.Mutex
+	var captured [][]byte
+	sub, err := bp1.Subscribe(ctx, backplane.ChannelName("cluster"), func(p []byte) {
+		mu.Lock()
+		captured = append(captured, bytes.Clone(p))
+		mu.Unlock()
+	}, func(backplane.State, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		applied(t, &node{Cache: b}, func() { core.Set(ctx, s1, fmt.Sprint("k", i), "v") })
+	}
+	sub.Close()
+	s1.Close()
+	s2, bp2 := mk("s") // the same InstanceID, a new run
+	applied(t, &node{Cache: b}, func() { core.Set(ctx, s2, "k0", "new") })
+	losses, rejected := b.Stats().LossEvents, b.Stats().BackplaneRejected
+	mu.Lock()
+	last := captured[len(captured)-1] // the earlier run's highest number
+	mu.Unlock()
+	for range 3 {
+		if err := bp2.Publish(ctx, backplane.ChannelName("cluster"), last); err != nil {
+			t.Fatal(err)
+		}
+		applied(t, &node{Cache: b}, func() { core.Set(ctx, s2, "k0", "newer") })
+	}
+	if n := b.Stats().LossEvents - losses; n != 0 {
+		t.Fatalf("replays of the earlier run expired B's L1 %d times", n)
+	}
+	if b.Stats().BackplaneRejected == rejected {
+		t.Fatal("no replay was rejected")
+	}
+}
+
+// TestFarFutureVersionsAreRejected: a message, an L2 entry or a marker
+// whose version is more than a day ahead of the node's clock (a broken
+// clock, a forgery without signing) is dropped and counted, not applied: its
+// time would outlast every later change (adversarial review of issue 14,
+// round 2).
+func TestFarFutureVersionsAreRejected(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	future := time.Now().Add(25 * time.Hour).UnixNano()
+	rejected := b.Stats().BackplaneRejected
+	for i, act := range []backplane.Action{backplane.ActionClearRemove, backplane.ActionRemoveTag, backplane.ActionRemove} {
+		m := backplane.Message{Cache: "cluster", Source: "forger/1", Seq: uint64(i + 1), Action: act, Key: "t", Timestamp: future}
+		if act == backplane.ActionClearRemove {
+			m.Key = ""
+		}
+		raw, _ := m.AppendBinary(nil)
+		if err := a.bp.Publish(ctx, backplane.ChannelName("cluster"), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the forgeries rejected", func() bool { return b.Stats().BackplaneRejected >= rejected+3 })
+	var calls atomic.Int64
+	counting := func(context.Context, *core.FactoryContext[string]) (string, error) { calls.Add(1); return "v", nil }
+	for range 3 {
+		mustGetOrSet(t, b.Cache, "t", counting, core.WithTags("t"))
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the factory ran %d times for 3 reads: caching is off", n)
+	}
+	// An L2 entry from far in the future is corrupt, not a version to beat.
+	env := l2.Envelope{Created: future, Expires: future, Value: []byte(`"far"`)}
+	raw, _ := env.AppendBinary(nil)
+	if err := a.l2.Set(ctx, "future", raw, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, found := get(t, b.Cache, "future"); found {
+		t.Fatal("an entry from far in the future was served")
+	}
+	if err := core.Set(ctx, b.Cache, "future", "now"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := get(t, a.Cache, "future"); v != "now" {
+		t.Fatalf("A reads %q after B's Set over a far-future entry", v)
 	}
 }

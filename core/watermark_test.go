@@ -134,7 +134,7 @@ type noEcho struct {
 
 func (n noEcho) Subscribe(ctx context.Context, channel string, onMsg backplane.MessageFunc, onState backplane.StateFunc) (backplane.Subscription, error) {
 	return n.Backplane.Subscribe(ctx, channel, func(p []byte) {
-		if m, err := backplane.DecodeMessage(p); err == nil && m.Source == n.self {
+		if m, err := backplane.DecodeMessage(p); err == nil && strings.HasPrefix(m.Source, n.self+"/") {
 			return
 		}
 		onMsg(p)
