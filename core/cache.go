@@ -27,12 +27,12 @@ type Cache struct {
 	// id and a random run id, so that a restarted node that keeps its
 	// InstanceID is a new sender whose numbers start afresh, and a replay
 	// of an earlier run's messages is told from its own.
-	source string
-	defaults   EntryOptions
-	logger     *slog.Logger
-	clock      Clock
-	coarse     *coarseClock
-	obs        observers
+	source   string
+	defaults EntryOptions
+	logger   *slog.Logger
+	clock    Clock
+	coarse   *coarseClock
+	obs      observers
 	// hitRec is set when every observer is a HitObserver: hits then take
 	// the fast path.
 	hitRec HitRecorder
