@@ -58,10 +58,16 @@ func (b *simBP) Publish(ctx context.Context, channel string, payload []byte) err
 	if w.fault(FCut, node, now) != nil {
 		return errSimDisconnected
 	}
+	// Decided by what the message says, not by its sequence number: two
+	// of the node's goroutines sending at one instant take numbers in
+	// either order.
+	m := w.decodePayload(b.inc, payload)
 	h := newHasher(w.seed, "publish")
 	h.str(b.inc.label)
 	h.i64(int64(now))
-	h.str(string(payload))
+	h.u64(uint64(m.Action))
+	h.str(m.Key)
+	h.i64(m.Timestamp)
 	d := h.draw()
 	if f := w.fault(FPublishErr, node, now); f != nil && d.chance(f.P) {
 		return errSimPublish
@@ -364,7 +370,9 @@ func (w *world) schedule(s *simSub, p *pubRec, payload []byte) {
 	h := newHasher(w.seed, "deliver")
 	h.str(inc.label)
 	h.str(p.inc.label)
-	h.u64(p.msg.Seq)
+	h.u64(uint64(p.msg.Action))
+	h.str(p.msg.Key)
+	h.i64(p.msg.Timestamp)
 	h.i64(int64(p.at))
 	d := h.draw()
 	body := append([]byte(nil), payload...)

@@ -544,6 +544,12 @@ func (c *checker) checkReads() {
 			continue
 		}
 		c.checkError(op)
+		if (op.spec.Kind == OpGetOrSet || op.spec.Kind == OpConverge) && !op.spec.FailSafe && op.observed &&
+			(op.info.FailSafe || op.info.Stale) && len(op.vals) > 0 {
+			c.add(Violation{Kind: "fail-safe not asked for", At: op.start, Until: op.end, Node: op.inc.label, Keys: op.spec.Keys, Defect: "D",
+				Text: fmt.Sprintf("op#%d %s of %s, without fail-safe, returned the stale value %s (a call without fail-safe gets the factory's error, not a stale value)",
+					op.spec.ID, op.spec.Kind, op.spec.Keys[0], op.vals[op.spec.Keys[0]])})
+		}
 		for _, k := range sortedKeys(op.vals) {
 			v := op.vals[k]
 			if v.K != k {
@@ -625,6 +631,9 @@ func (c *checker) sourceOf(op *opRec) string {
 // classify names the known defect a stale read looks like.
 func (c *checker) classify(op *opRec, k string, v Val, ch *changeRec, d deadline) string {
 	r := op.inc
+	if c.isStale(op, k) {
+		return "C" // a removed value served stale (fail-safe, AllowStaleOnRead)
+	}
 	hit := op.fastHit || (op.observed && op.info.Hit)
 	if d.via == "live" {
 		return "3"
@@ -660,6 +669,9 @@ func (c *checker) classify(op *opRec, k string, v Val, ch *changeRec, d deadline
 				return "2"
 			}
 		}
+		if ch.inc == r && ch.call >= o.start && ch.call <= o.end {
+			return "2" // a change made on the node while the Get ran
+		}
 	}
 	if c.startedBeforeLive(r, ch) {
 		return "3"
@@ -684,6 +696,10 @@ func (c *checker) checkError(op *opRec) {
 	var pe *core.PanicError
 	var te *core.TypeError
 	switch {
+	case op.spec.Kind == OpConverge && c.w.cfg.StampedeLock && op.end >= c.w.endAt:
+		// Still waiting at the end for a distributed lock its holder
+		// could not release (it waits up to the lock's TTL, as
+		// documented); the hung-call check covers it.
 	case op.spec.Kind == OpConverge && !errors.Is(err, core.ErrClosed):
 		c.add(Violation{Kind: "convergence", At: op.start, Node: op.inc.label, Keys: op.spec.Keys,
 			Text: fmt.Sprintf("op#%d, a plain GetOrSet of the convergence round, failed: %v", op.spec.ID, err)})
@@ -791,6 +807,12 @@ func (c *checker) legitMax(op *opRec) time.Duration {
 // all before the end of the run.
 func (c *checker) checkCalls() {
 	for _, op := range c.r.ops {
+		if op.neverReturned {
+			c.add(Violation{Kind: "hung call", At: op.start, Until: c.w.endAt, Node: op.inc.label, Keys: op.spec.Keys, Defect: c.classifyHang(op),
+				Text: fmt.Sprintf("op#%d %s of %s started at %s and never returned, not even once its cache was closed",
+					op.spec.ID, op.spec.Kind, strings.Join(op.spec.Keys, ","), fmtDur(op.start))})
+			continue
+		}
 		if op.skipped || !op.done {
 			continue
 		}
@@ -828,7 +850,11 @@ func (c *checker) checkCalls() {
 		if op.end >= c.w.endAt {
 			kind = "hung call"
 		}
-		c.add(Violation{Kind: kind, At: op.start, Until: op.end, Node: op.inc.label, Keys: s.Keys, Defect: c.classifyHang(op),
+		defect := c.classifyHang(op)
+		if defect == "" && s.LockTimeout > 0 && s.Hard > 0 && took <= s.LockTimeout+s.Hard+time.Millisecond {
+			defect = "A" // the lock timeout restarts the hard timeout
+		}
+		c.add(Violation{Kind: kind, At: op.start, Until: op.end, Node: op.inc.label, Keys: s.Keys, Defect: defect,
 			Text: fmt.Sprintf("op#%d %s of %s started at %s and returned after %v (%v), beyond %s (%v)",
 				s.ID, s.Kind, strings.Join(s.Keys, ","), fmtDur(op.start), took, errString(op.err), why, limit)})
 	}
@@ -899,7 +925,13 @@ func (c *checker) checkReplays() {
 		if !d.measured || d.lossDelta == 0 || !c.seenBefore[d] {
 			continue
 		}
-		c.add(Violation{Kind: "replay", At: d.at, Node: d.to.label, Defect: "9",
+		defect := "9"
+		for _, p := range c.r.pubs {
+			if p.inc == d.pub.inc && p.late && p.at < d.at {
+				defect = "B" // the sender reused a number after a publish that timed out but went out
+			}
+		}
+		c.add(Violation{Kind: "replay", At: d.at, Node: d.to.label, Defect: defect,
 			Text: fmt.Sprintf("%s%s, sent at %s and already received, made %s expire its whole L1 (a replay can neither change nor expire anything)",
 				d.pub, deliveryNames[d.kind], fmtDur(d.pub.at), d.to.label)})
 	}

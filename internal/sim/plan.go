@@ -211,7 +211,11 @@ func NewPlan(seed uint64) *Plan {
 	}
 	b := []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}[r.IntN(4)]
 	c.Bound = b
-	c.RecoveryDelay = []time.Duration{b / 2, b, 2 * b}[r.IntN(3)]
+	// Periods a few microseconds off the bound's: core's prober ticks
+	// every eighth of the bound from a node's start, its recovery loop
+	// every RecoveryDelay from the same instant; commensurate periods
+	// would make both act at one virtual instant, in either order.
+	c.RecoveryDelay = []time.Duration{b / 2, b, 2 * b}[r.IntN(3)] + 7919*time.Nanosecond
 	c.PublishTimeout = []time.Duration{b / 4, b / 2, b}[r.IntN(3)]
 	if r.IntN(5) == 0 {
 		c.ProbeInterval = b / 8
@@ -240,7 +244,7 @@ func NewPlan(seed uint64) *Plan {
 	c.MsgDelay = []time.Duration{100 * time.Microsecond, 2 * time.Millisecond, 20 * time.Millisecond}[r.IntN(3)]
 	c.L2Latency = []time.Duration{50 * time.Microsecond, time.Millisecond, 5 * time.Millisecond}[r.IntN(3)]
 	c.FactoryTime = []time.Duration{time.Millisecond, 50 * time.Millisecond, 300 * time.Millisecond, b}[r.IntN(4)]
-	c.SubscribeDelay = []time.Duration{time.Microsecond, c.MsgDelay, b / 4}[r.IntN(3)]
+	c.SubscribeDelay = []time.Duration{time.Microsecond, c.MsgDelay, b / 4, b}[r.IntN(4)]
 
 	// Which faults this seed injects: none (a fifth of the seeds: the
 	// schedules alone), one class, or several.
@@ -263,13 +267,27 @@ func NewPlan(seed uint64) *Plan {
 		c.FactorySlow = []float64{0, 0.1, 0.3}[r.IntN(3)]
 	}
 
-	// Operations.
+	// Operations: in bursts on one key (the interleavings that matter are
+	// a few operations of one key on a few nodes within one factory run),
+	// some of them right after the nodes start (before their subscriptions
+	// are live).
 	nops := 8 + r.IntN(60)
 	gap := b/16 + time.Duration(r.Int64N(int64(b/3)))
-	at := b/10 + time.Duration(r.Int64N(int64(b/10)))
+	at := time.Duration(r.Int64N(int64(b/10))) + time.Microsecond
+	focus := c.Keys[r.IntN(len(c.Keys))]
 	for i := 0; i < nops; i++ {
-		at += time.Duration(r.ExpFloat64()*float64(gap)) + time.Duration(r.Int64N(1000))
-		p.Ops = append(p.Ops, genOp(r, c, i, at))
+		if r.IntN(3) == 0 {
+			at += time.Duration(r.ExpFloat64() * float64(gap))
+			focus = c.Keys[r.IntN(len(c.Keys))]
+		} else {
+			at += time.Duration(r.ExpFloat64() * float64(c.FactoryTime/4+b/100))
+		}
+		at += time.Duration(r.Int64N(1000)) + time.Microsecond
+		o := genOp(r, c, i, at)
+		if len(o.Keys) == 1 && o.Keys[0] != c.OtherKey && r.IntN(3) != 0 {
+			o.Keys[0] = focus
+		}
+		p.Ops = append(p.Ops, o)
 	}
 	c.ChaosEnd = at + b/4
 
@@ -381,7 +399,11 @@ func genFault(r *rand.Rand, c *Config, k FaultKind) (FaultSpec, bool) {
 	f := FaultSpec{Kind: k, Node: r.IntN(c.Nodes)}
 	length := time.Duration(float64(b/10) * float64(1+r.IntN(30)))
 	f.Start = time.Duration(r.Int64N(int64(c.ChaosEnd))) + time.Duration(r.Int64N(1000))
-	f.End = min(f.Start+length, c.ChaosEnd)
+	// Windows cut short by the end of the chaos end at instants of their
+	// own: two nodes reconnecting at one instant would publish in either
+	// order.
+	end := c.ChaosEnd - time.Duration(r.Int64N(int64(b/20)))
+	f.End = min(f.Start+length, end)
 	if f.End <= f.Start {
 		return f, false
 	}
@@ -417,7 +439,7 @@ func genFault(r *rand.Rand, c *Config, k FaultKind) (FaultSpec, bool) {
 		}
 		f.Stay = r.IntN(4) == 0
 	case FRestart:
-		f.End = min(f.Start+dur(b/50, 2*b), c.ChaosEnd)
+		f.End = min(f.Start+dur(b/50, 2*b), end)
 	}
 	return f, true
 }

@@ -70,8 +70,13 @@ type opRec struct {
 	observed bool
 	info     core.OpInfo
 	fastHit  bool
+	// atClose: it returned once its cache was closing.
+	atClose bool
 	// skipped: the node was down.
 	skipped bool
+	// neverReturned: the call had not returned well after its cache was
+	// closed.
+	neverReturned bool
 }
 
 // changeRec is one change the workload made: the source's versions of the

@@ -4,8 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 var (
@@ -76,4 +78,54 @@ func TestSimSurvey(t *testing.T) {
 		}
 	}
 	fmt.Println(byKind)
+}
+
+var flagPower = flag.String("power", "", "find these defect classes (e.g. 1,2,3,4,6,9,10) from -start on, and print when each was first found")
+
+// TestSimPower runs fresh seeds until every defect class of -power has been
+// found, and prints, for each, the first seed, how many seeds it took and
+// how long (the table of docs/reliability.md).
+func TestSimPower(t *testing.T) {
+	if *flagPower == "" {
+		t.Skip("no -power")
+	}
+	want := map[string]bool{}
+	for _, d := range strings.Split(*flagPower, ",") {
+		want[d] = true
+	}
+	start := time.Now()
+	max := *flagSeeds
+	if max == 0 {
+		max = 100000
+	}
+	for i := 0; i < max && len(want) > 0; i++ {
+		s := *flagStart + uint64(i)
+		res := runOne(t, NewPlan(s), Options{Strict: *flagStrict})
+		for _, v := range res.Violations {
+			if want[v.Defect] {
+				delete(want, v.Defect)
+				fmt.Printf("defect %s: seed %d, %d seeds, %v: %s\n", v.Defect, s, i+1, time.Since(start).Round(time.Millisecond), v)
+			}
+		}
+	}
+	for d := range want {
+		fmt.Printf("defect %s: not found in %d seeds\n", d, max)
+	}
+}
+
+// TestSimDeterminism runs seeds twice: the same seed must do the same
+// things (the same trace, whatever order goroutines recorded it in) and find
+// the same violations.
+func TestSimDeterminism(t *testing.T) {
+	n := 8
+	if *flagSeeds > 0 {
+		n = *flagSeeds
+	}
+	for s := *flagStart; s < *flagStart+uint64(n); s++ {
+		a := runOne(t, NewPlan(s), Options{})
+		b := runOne(t, NewPlan(s), Options{})
+		if a.Fingerprint != b.Fingerprint || len(a.Violations) != len(b.Violations) {
+			t.Errorf("seed %d: two runs differ: fingerprints %x and %x, %d and %d violations", s, a.Fingerprint, b.Fingerprint, len(a.Violations), len(b.Violations))
+		}
+	}
 }

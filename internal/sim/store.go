@@ -174,15 +174,22 @@ func (s *simStore) Delete(ctx context.Context, key string) error {
 
 func (s *simStore) TryLock(ctx context.Context, key string, ttl time.Duration) (string, bool, error) {
 	if _, err := s.begin(ctx, "lock", key, 0); err != nil {
+		s.w.tracef(s.inc, l2Subject(key), "l2 lock %s: %v", key, err)
 		return "", false, err
 	}
-	return s.st.TryLock(context.Background(), key, ttl)
+	tok, ok, err := s.st.TryLock(context.Background(), key, ttl)
+	if ok {
+		s.w.tracef(s.inc, l2Subject(key), "l2 lock %s taken for %v", key, ttl)
+	}
+	return tok, ok, err
 }
 
 func (s *simStore) Unlock(ctx context.Context, key, token string) error {
 	if _, err := s.begin(ctx, "unlock", key, 0); err != nil {
+		s.w.tracef(s.inc, l2Subject(key), "l2 unlock %s: %v", key, err)
 		return err
 	}
+	s.w.tracef(s.inc, l2Subject(key), "l2 unlock %s", key)
 	return s.st.Unlock(context.Background(), key, token)
 }
 

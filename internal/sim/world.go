@@ -43,6 +43,7 @@ type world struct {
 	rec      recorder
 	db       map[string]int
 	cur      []*incarnation // each node's current incarnation (nil: down)
+	starting []bool
 	clocks   []*clockSched
 	incCount []int
 	pubs     map[uint64]*pubRec
@@ -70,6 +71,7 @@ func newWorld(p *Plan) *world {
 	w.store = meml2.New(&meml2.Options{Now: time.Now})
 	n := w.cfg.Nodes
 	w.cur = make([]*incarnation, n)
+	w.starting = make([]bool, n)
 	w.incCount = make([]int, n)
 	w.faults = make([][]FaultSpec, n)
 	w.clocks = make([]*clockSched, n)
@@ -212,10 +214,11 @@ func (w *world) drive() {
 // startNode makes node n's next incarnation (after prev, if any).
 func (w *world) startNode(n int, prev *incarnation) {
 	w.mu.Lock()
-	if w.cur[n] != nil {
+	if w.cur[n] != nil || w.starting[n] {
 		w.mu.Unlock()
 		return // overlapping restarts: it is up already
 	}
+	w.starting[n] = true
 	w.incCount[n]++
 	count := w.incCount[n]
 	w.mu.Unlock()
@@ -255,6 +258,7 @@ func (w *world) startNode(n int, prev *incarnation) {
 	w.mu.Lock()
 	inc.cache = c
 	w.cur[n] = inc
+	w.starting[n] = false
 	w.rec.incs = append(w.rec.incs, inc)
 	w.mu.Unlock()
 	w.tracef(inc, "", "New (InstanceID %s)", inc.id)
@@ -387,8 +391,28 @@ func (w *world) shutdown() []string {
 	for n := range w.cfg.Nodes {
 		w.stopNode(n)
 	}
-	w.bgWG.Wait()
-	w.opsWG.Wait()
+	// A call that never returns, even once its cache is closed, must not
+	// stop the run: after a while it is reported, and left behind.
+	done := make(chan struct{})
+	go func() {
+		w.bgWG.Wait()
+		w.opsWG.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(10*w.cfg.Bound + 2*w.cfg.CloseTimeout)
+	select {
+	case <-done:
+		t.Stop()
+		return leftGoroutines()
+	case <-t.C:
+	}
+	w.mu.Lock()
+	for _, op := range w.rec.ops {
+		if !op.done && !op.skipped {
+			op.neverReturned = true
+		}
+	}
+	w.mu.Unlock()
 	return leftGoroutines()
 }
 
@@ -573,7 +597,7 @@ func (w *world) recordL2Read(ctx context.Context, inc *incarnation, key string, 
 // l2Subject is the key or tag an L2 key is about, for the trace's filter.
 func l2Subject(storeKey string) string {
 	k := strings.TrimPrefix(storeKey, keyPrefix)
-	for _, p := range []string{"__strata:tag-remove:", "__strata:tag-expire:"} {
+	for _, p := range []string{"__strata:tag-remove:", "__strata:tag-expire:", "__strata:lock:"} {
 		if t, ok := strings.CutPrefix(k, p); ok {
 			return t
 		}
