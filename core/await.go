@@ -13,6 +13,10 @@ type outcome struct {
 	source   Source
 	stale    bool
 	failSafe bool
+	// invalidated: the caller joined a run whose result a tag
+	// invalidation, a Clear or a possible loss has invalidated since
+	// (value holds it all the same).
+	invalidated bool
 }
 
 // await waits for flight f on behalf of one caller, within the caller's
@@ -44,7 +48,7 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 			if f.isStale {
 				return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true}
 			}
-			return outcome{value: f.value, source: f.source}
+			return outcome{value: f.value, source: f.source, invalidated: !leader && c.invalidated(f)}
 		}
 		if canStale {
 			if r, ok := c.serveStale(ctx, f, stale, eo, f.err); ok {
@@ -75,7 +79,7 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 		}
 		// Run the factory without the lock: a flight of our own that
 		// takes no joiners, superseded by the key's changes like any other.
-		own := c.newFlight(ctx, f.key, stale)
+		own := c.newFlight(ctx, f.key, stale, eo.Tags)
 		c.flights.watch(own)
 		c.launch(own, eo, factory, false)
 		rest := *eo

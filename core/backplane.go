@@ -289,15 +289,14 @@ func (c *Cache) possibleLoss(ctx context.Context, why string) {
 	c.event(ctx, EventBackplaneLoss, why, errPossibleLoss)
 }
 
-// expireAll expires every L1 entry confirmed until now and every run under
-// way (its result is checked against the same time), and forgets which tag
+// expireAll expires every L1 entry confirmed until now, and the results of
+// the runs under way (confirmed as of their start), and forgets which tag
 // times were read from L2: this node may not have heard of changes made
 // before now.
 func (c *Cache) expireAll() {
 	now := c.preciseNow()
 	c.tags.loss(now)
 	c.tags.resetKnown(now)
-	c.flights.seal()
 }
 
 var errPossibleLoss = errors.New("core: backplane messages may have been lost; L1 expired")
@@ -390,10 +389,8 @@ func (c *Cache) onMessage(payload []byte) {
 		})
 	case backplane.ActionRemoveTag, backplane.ActionExpireTag:
 		c.tags.invalidate(m.Key, m.Timestamp, m.Action == backplane.ActionRemoveTag, c.now()-c.maxLife.Load())
-		c.flights.seal()
 	case backplane.ActionClearRemove, backplane.ActionClearExpire:
 		c.tags.clear(m.Timestamp, m.Action == backplane.ActionClearRemove)
-		c.flights.seal()
 	}
 }
 

@@ -33,6 +33,12 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	if ctx == nil {
 		return nil, errNilContext
 	}
+	return getOrSetMany(ctx, c, keys, factory, opts, false)
+}
+
+// getOrSetMany is GetOrSetMany; again is set for its second round, for the
+// keys whose joined runs' results were invalidated (see getOrSet).
+func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts []EntryOption, again bool) (map[string]T, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -83,7 +89,7 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	}
 	for _, k := range missing {
 		c.event(ctx, EventMiss, k, nil)
-		f, leader := c.flights.join(k, c.newFlight(ctx, k, stale[k]))
+		f, leader := c.flights.join(k, c.newFlight(ctx, k, stale[k], eo.Tags), c.joinable)
 		if leader {
 			own = append(own, f)
 		} else {
@@ -105,7 +111,8 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	soft, stopSoft := softTimer(eo, stale)
 	defer stopSoft()
 	var firstErr error
-	for _, f := range append(own, joined...) {
+	var retry []string
+	for i, f := range append(own, joined...) {
 		s := stale[f.key]
 		canStale := eo.FailSafe && s != nil
 		var softC <-chan time.Time
@@ -113,12 +120,15 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 			softC = soft
 		}
 		var r outcome
+		ended := true
 		select {
 		case <-f.done: // a flight that ended goes first, timeouts or not
 			r = c.manyDone(ctx, f, s, eo)
 		default:
+			ended = false
 			select {
 			case <-f.done:
+				ended = true
 				r = c.manyDone(ctx, f, s, eo)
 			case <-softC:
 				// Past the soft timeout every key still being produced
@@ -152,11 +162,24 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 			}
 			continue
 		}
+		if ended && i >= len(own) && !again && c.invalidated(f) {
+			retry = append(retry, f.key)
+			continue
+		}
 		v, err := as[T](f.key, r.value)
 		if err != nil {
 			return nil, err
 		}
 		out[f.key] = v
+	}
+	if len(retry) > 0 {
+		more, err := getOrSetMany(ctx, c, retry, factory, opts, true)
+		for k, v := range more {
+			out[k] = v
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
 	}
 	return out, firstErr
 }

@@ -743,7 +743,6 @@ func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, rem
 	}
 	at := c.stamp()
 	c.tags.invalidate(tag, at, remove, c.now()-c.maxLife.Load())
-	c.flights.seal()
 	action := backplane.ActionExpireTag
 	if remove {
 		action = backplane.ActionRemoveTag
@@ -773,7 +772,6 @@ func (c *Cache) Clear(ctx context.Context, allowFailSafe bool, opts ...EntryOpti
 	}
 	at := c.stamp()
 	c.tags.clear(at, !allowFailSafe)
-	c.flights.seal()
 	if !allowFailSafe {
 		c.l1.clear()
 	}

@@ -17,9 +17,9 @@ func startEagerRefresh[T any](ctx context.Context, c *Cache, key string, factory
 	if err != nil {
 		return false
 	}
-	f := c.newFlight(ctx, key, e)
+	f := c.newFlight(ctx, key, e, eo.Tags)
 	f.refresh = true
-	if _, leader := c.flights.join(key, f); !leader {
+	if _, leader := c.flights.join(key, f, c.joinable); !leader {
 		f.cancel()
 		return false
 	}

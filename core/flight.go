@@ -20,6 +20,10 @@ type flight struct {
 	// started is when it started, on the clock: since when its result is
 	// confirmed.
 	started int64
+	// tags are the tags its result gets unless the factory adds some:
+	// known at the start, they let a tag invalidation stop joiners at
+	// once (joinable).
+	tags []string
 	// stale is the entry that was stale when the flight started, if any.
 	stale *entry
 	// ctx is the factory's context: the starting call's values without its
@@ -42,10 +46,6 @@ type flight struct {
 	// removed is set by a Remove of the key while the factory runs: then
 	// not even fail-safe may serve the old value.
 	removed atomic.Bool
-	// gen is the flight set's generation when the flight was made: a tag
-	// invalidation, a Clear or a possible loss of messages since then
-	// (flights.seal) may apply to its result, so no caller joins it.
-	gen uint64
 	// joinable: callers missing the key may wait for this flight. A flight
 	// that only watches the key's changes (Get's L2 read, a run after a
 	// lock timeout) is not.
@@ -68,18 +68,37 @@ type flight struct {
 	isStale  bool
 	// source is where value came from (L2 or the factory).
 	source Source
+	// entry is the entry value came from (nil for a stale value served by
+	// fail-safe): a caller that joined checks it against the tag, Clear
+	// and loss times (invalidated).
+	entry *entry
 	// l2Failed: the flight's L2 read failed or timed out.
 	l2Failed bool
 }
 
-// newFlight returns a joinable flight for key, not yet registered, started
-// now.
-func (c *Cache) newFlight(ctx context.Context, key string, stale *entry) *flight {
-	gen := c.flights.gen.Load() // before the stamp: see flights.seal
+// newFlight returns a joinable flight for key, whose result gets tags, not
+// yet registered, started now.
+func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []string) *flight {
 	started := c.preciseNow()
-	f := &flight{key: key, gen: gen, created: c.stamp(), started: started, stale: stale, joinable: true, done: make(chan struct{})}
+	f := &flight{key: key, created: c.stamp(), started: started, tags: tags, stale: stale, joinable: true, done: make(chan struct{})}
 	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	return f
+}
+
+// joinable reports whether a caller that misses f's key now may wait for f:
+// no tag invalidation of the tags it is known to give its result, no Clear
+// and no possible loss of messages has happened since it started. (A change
+// of the key itself supersedes it: flights.join.)
+func (c *Cache) joinable(f *flight) bool {
+	probe := entry{created: f.created, confirmed: f.started, tags: f.tags}
+	return c.tags.verdict(&probe) == tagsValid
+}
+
+// invalidated reports whether f's result, fresh when it was produced, has
+// been removed or expired since by a tag invalidation, a Clear or a possible
+// loss of messages: a caller that joined f does not return it.
+func (c *Cache) invalidated(f *flight) bool {
+	return f.hasValue && !f.isStale && f.entry != nil && c.tags.verdict(f.entry) != tagsValid
 }
 
 // isSuperseded reports whether the result must not be cached as fresh.
@@ -99,17 +118,19 @@ const flightShards = 64
 
 // flights is the set of running flights, by key. Every flight of a key is
 // registered until it ends, so every change of the key reaches it
-// (supersede); only the newest one, and only while no change it could have
-// missed has happened since it started, takes joiners. A caller that starts
-// after a change has returned (or after a message was applied) therefore
-// never waits for, nor receives, the result of a run the change superseded:
-// it starts a newer run.
+// (supersede); only the newest one, and only until a change of the key
+// supersedes it, takes joiners. A caller that starts after a change of the
+// key has returned (or after a message about it was applied) therefore
+// never waits for a run the change superseded: it starts a newer run.
+// The same holds for a tag invalidation of the tags the run was given, a
+// Clear and a possible loss of messages (Cache.joinable). Tags a factory
+// adds are known only at its end, so a caller that joined checks the
+// result against them then (Cache.invalidated) and, if a tag invalidation
+// applies, starts or joins a newer run instead of returning it. Tag
+// invalidations of other tags do not stop joiners: stampede protection
+// holds under them.
 type flights struct {
-	seed maphash.Seed
-	// gen is bumped by every change that may apply to any key (a tag
-	// invalidation, a Clear, a possible loss of messages): flights made
-	// before it take no more joiners.
-	gen    atomic.Uint64
+	seed   maphash.Seed
 	shards [flightShards]flightShard
 }
 
@@ -134,14 +155,14 @@ func (fs *flights) shard(key string) *flightShard {
 }
 
 // join returns the flight a caller missing key waits for: the newest
-// flight of key if it takes joiners, else f, registered as the newest, with
-// leader = true.
-func (fs *flights) join(key string, f *flight) (_ *flight, leader bool) {
+// flight of key if it takes joiners (and ok says it may), else f,
+// registered as the newest, with leader = true.
+func (fs *flights) join(key string, f *flight, ok func(*flight) bool) (_ *flight, leader bool) {
 	s := fs.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.m[key]
-	if cur != nil && cur.joinable && !cur.superseded.Load() && cur.gen == fs.gen.Load() {
+	if cur != nil && cur.joinable && !cur.superseded.Load() && ok(cur) {
 		return cur, false
 	}
 	f.older = cur
@@ -163,10 +184,6 @@ func (fs *flights) watch(f *flight) {
 	}
 	s.mu.Unlock()
 }
-
-// seal makes every flight running now take no more joiners: a change that
-// may apply to any key happened. Call it after the change is recorded.
-func (fs *flights) seal() { fs.gen.Add(1) }
 
 // supersede marks every flight of key as superseded by a change of version
 // at (and removed, for a Remove).

@@ -68,50 +68,60 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			c.obs.end(ctx, info)
 		}()
 	}
-	now := c.now()
-	var stale *entry
-	if !eo.SkipL1Read {
-		e, st := c.lookup(key, now)
-		switch st {
-		case stateFresh:
-			v, err := as[T](key, e.value)
-			if err == nil {
-				c.hit(ctx, info, key, e)
-				if e.eagerAt != 0 && now >= e.eagerAt && !e.stale {
-					if startEagerRefresh(ctx, c, key, factory, opts, e) && info != nil {
-						info.EagerRefresh = true
+	// A caller that joined a run whose result a tag invalidation, a Clear
+	// or a possible loss has invalidated since goes round once more: the
+	// change may have been made before this call began. Its second run
+	// started after that change, so whatever it returns is current.
+	for attempt := 0; ; attempt++ {
+		now := c.now()
+		var stale *entry
+		if !eo.SkipL1Read {
+			e, st := c.lookup(key, now)
+			switch st {
+			case stateFresh:
+				v, err := as[T](key, e.value)
+				if err == nil {
+					c.hit(ctx, info, key, e)
+					if e.eagerAt != 0 && now >= e.eagerAt && !e.stale {
+						if startEagerRefresh(ctx, c, key, factory, opts, e) && info != nil {
+							info.EagerRefresh = true
+						}
 					}
 				}
+				return v, err
+			case stateStale:
+				stale = e
 			}
-			return v, err
-		case stateStale:
-			stale = e
 		}
-	}
-	c.event(ctx, EventMiss, key, nil)
-	f, leader := c.flights.join(key, c.newFlight(ctx, key, stale))
-	if leader {
-		if e, st := c.lookup(key, c.now()); !eo.SkipL1Read && st == stateFresh {
-			// A flight finished between the lookup and the join.
-			c.flights.finish(f, func() { f.value, f.hasValue, f.source = e.value, true, SourceL1 })
-			close(f.done)
-		} else if ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0) {
-			// Nothing can end this caller's wait early: no timeout applies
-			// and its context cannot be cancelled. Run the factory on this
-			// goroutine and spare a goroutine hand-off.
-			c.runInline(f, eo, factory)
-		} else {
-			c.launch(f, eo, factory, false)
+		c.event(ctx, EventMiss, key, nil)
+		f, leader := c.flights.join(key, c.newFlight(ctx, key, stale, eo.Tags), c.joinable)
+		if leader {
+			if e, st := c.lookup(key, c.now()); !eo.SkipL1Read && st == stateFresh {
+				// A flight finished between the lookup and the join.
+				c.flights.finish(f, func() { f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL1, e })
+				close(f.done)
+			} else if ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0) {
+				// Nothing can end this caller's wait early: no timeout
+				// applies and its context cannot be cancelled. Run the
+				// factory on this goroutine and spare a goroutine
+				// hand-off.
+				c.runInline(f, eo, factory)
+			} else {
+				c.launch(f, eo, factory, false)
+			}
 		}
+		r := await(ctx, c, f, eo, stale, leader, factory)
+		if r.invalidated && attempt == 0 {
+			continue
+		}
+		if info != nil {
+			info.Source, info.Stale, info.FailSafe = r.source, r.stale, r.failSafe
+		}
+		if r.err != nil {
+			return v, r.err
+		}
+		return as[T](key, r.value)
 	}
-	r := await(ctx, c, f, eo, stale, leader, factory)
-	if info != nil {
-		info.Source, info.Stale, info.FailSafe = r.source, r.stale, r.failSafe
-	}
-	if r.err != nil {
-		return v, r.err
-	}
-	return as[T](key, r.value)
 }
 
 // hit reports an L1 hit to observers.

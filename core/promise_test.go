@@ -858,3 +858,83 @@ func TestFarFutureVersionsAreRejected(t *testing.T) {
 		t.Fatalf("A reads %q after B's Set over a far-future entry", v)
 	}
 }
+
+// TestStampedeProtectionHoldsUnderOtherTagInvalidations: invalidations of
+// tags a run does not carry, on this node or others, do not stop callers
+// from joining it: the source is called once (adversarial review of issue
+// 14, round 2: 19 calls for 40 callers before).
+func TestStampedeProtectionHoldsUnderOtherTagInvalidations(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	var calls atomic.Int64
+	slow := func(context.Context, *core.FactoryContext[string]) (string, error) {
+		calls.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		return "v", nil
+	}
+	stop := make(chan struct{})
+	churn := make(chan struct{})
+	go func() {
+		defer close(churn)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			a.RemoveByTag(ctx, fmt.Sprint("other-", i))
+			b.ExpireByTag(ctx, fmt.Sprint("else-", i))
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if v, err := core.GetOrSet(ctx, a.Cache, "hot", slow, core.WithTags("mine")); err != nil || v != "v" {
+				t.Errorf("GetOrSet = %q, %v", v, err)
+			}
+		}()
+		time.Sleep(5 * time.Millisecond)
+	}
+	wg.Wait()
+	close(stop)
+	<-churn
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the factory ran %d times for 30 callers of one cold key", n)
+	}
+}
+
+// TestJoinerChecksTagsTheFactoryAdded: a caller that joins a run after a
+// RemoveByTag of a tag only the factory adds (unknown when the run started)
+// does not return that run's result: it runs again (the rule of defect 1
+// for tags known only at the end).
+func TestJoinerChecksTagsTheFactoryAdded(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, core.Options{})
+	src := newSource()
+	tagging := func(ctx context.Context, fc *core.FactoryContext[string]) (string, error) {
+		fc.Options.Tags = append(fc.Options.Tags, "added")
+		return src.factory(ctx, fc)
+	}
+	started, release := src.holdNext()
+	defer release()
+	first := make(chan string, 1)
+	go func() { v, _ := core.GetOrSet(ctx, c, "k", tagging); first <- v }()
+	<-started
+	src.version.Store(2)
+	if err := c.RemoveByTag(ctx, "added"); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan string, 1)
+	go func() { v, _ := core.GetOrSet(ctx, c, "k", tagging); second <- v }()
+	time.Sleep(50 * time.Millisecond) // it joined the held run
+	release()
+	if v := <-first; v != "v1" {
+		t.Fatalf("the run's own caller got %q", v)
+	}
+	if v := <-second; v != "v2" {
+		t.Fatalf("a caller that joined after RemoveByTag(added) got %q; want v2", v)
+	}
+}

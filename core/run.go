@@ -134,7 +134,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 func (c *Cache) commit(ctx context.Context, f *flight, e *entry, eo *EntryOptions, now int64) {
 	cached := false
 	c.flights.finish(f, func() {
-		f.value, f.hasValue, f.source = e.value, true, SourceFactory
+		f.value, f.hasValue, f.source, f.entry = e.value, true, SourceFactory, e
 		switch {
 		case f.isSuperseded() || f.created <= c.tags.prunedBefore.Load():
 			// A newer change of the key, or tag times it may depend on
@@ -216,7 +216,7 @@ func (c *Cache) endWithL2Entry(f *flight, e *entry, eo *EntryOptions) bool {
 		f.stale = e
 	case stateFresh:
 		c.flights.finish(f, func() {
-			f.value, f.hasValue, f.source = e.value, true, SourceL2
+			f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL2, e
 			if f.keepsL2Entry(e) && !eo.SkipL1Write {
 				c.storeIfNewer(f.key, e)
 			}
