@@ -111,8 +111,10 @@ type Message struct {
 	// Cache is the name of the cache that changed: 1 to MaxCacheNameLen
 	// bytes.
 	Cache string
-	// Source is the instance id of the sending node: 1 to MaxSourceLen
-	// bytes. Receivers ignore their own messages by it.
+	// Source names the sending node, 1 to MaxSourceLen bytes: core writes
+	// its instance id and a run id ("id/run", new at each start).
+	// Receivers ignore their own messages by it and number messages per
+	// source.
 	Source string
 	// Seq is the sender's sequence number for this message. It starts at 1
 	// (0 is invalid) and grows by one per message, so that a receiver can
