@@ -682,18 +682,29 @@ func TestClockStepForwardKeepsLaterChangesLater(t *testing.T) {
 	if v := mustGetOrSet(t, a.Cache, "k", src.factory, tagged...); v != "v1" {
 		t.Fatal(v)
 	}
+	// B hears of A's entry (reading it adopts its version), then removes
+	// its tag: a change made after hearing of the entry.
+	waitFor(t, "B reads A's entry", func() bool { v, _ := get(t, b.Cache, "k"); return v == "v1" })
 	src.version.Store(2)
 	applied(t, a, func() { b.RemoveByTag(ctx, "tg") })
 	if v := mustGetOrSet(t, a.Cache, "k", src.factory, tagged...); v != "v2" {
 		t.Fatalf("A's entry produced after its clock came back survived B's later RemoveByTag: %q", v)
 	}
-	applied(t, b, func() { core.Set(ctx, a.Cache, "k2", "1", core.WithDuration(time.Hour)) })
+	core.Set(ctx, a.Cache, "k2", "1", core.WithDuration(time.Hour))
+	waitFor(t, "B reads A's k2", func() bool { v, _ := get(t, b.Cache, "k2"); return v == "1" })
 	applied(t, c, func() { core.Set(ctx, b.Cache, "k2", "2", core.WithDuration(time.Hour)) })
-	for _, n := range nodes {
-		waitFor(t, "the later Set everywhere", func() bool {
-			v, _ := core.GetOrSet(ctx, n.Cache, "k2", constant("from the source"))
-			return v == "2"
-		})
+	for i, n := range nodes {
+		var v string
+		deadline := time.Now().Add(5 * time.Second)
+		for v != "2" && time.Now().Before(deadline) {
+			v, _ = core.GetOrSet(ctx, n.Cache, "k2", constant("from the source"))
+			time.Sleep(5 * time.Millisecond)
+		}
+		if v != "2" {
+			raw, found, _ := n.l2.Get(ctx, "k2")
+			env, _ := l2.DecodeEnvelope(raw)
+			t.Fatalf("node %d serves %q after A's Set then B's later one; L2 holds %v (found %v), stats %+v", i, v, env, found, n.Stats())
+		}
 	}
 	if _, ok := get(t, a.Cache, "during"); !ok {
 		t.Fatal("the entry set during the step is gone: expiry must run on the clock, not on versions")
