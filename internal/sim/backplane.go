@@ -322,7 +322,9 @@ func (s *simSub) run() {
 		default:
 		}
 		if e.state != 0 {
-			w.recordSub(s.bp.inc, stateKind(e.state))
+			if e.state != backplane.Connected { // recorded when Subscribe returned
+				w.recordSub(s.bp.inc, stateKind(e.state))
+			}
 			if s.onState != nil {
 				s.onState(e.state, e.err)
 			}

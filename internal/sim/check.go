@@ -188,6 +188,9 @@ func (c *checker) trackSources(inc *incarnation, ds []*delivRec) {
 			}
 			si++
 		}
+		if d.pub.inc == inc {
+			continue // its own: only the delivery watermark looks at them
+		}
 		src, seq := d.pub.inc.id, d.pub.msg.Seq
 		st, ok := state[src]
 		applied := true
@@ -631,8 +634,21 @@ func (c *checker) sourceOf(op *opRec) string {
 // classify names the known defect a stale read looks like.
 func (c *checker) classify(op *opRec, k string, v Val, ch *changeRec, d deadline) string {
 	r := op.inc
+	if clk := c.w.clocks[r.node]; d.via != "own" && clk.maxRead(d.at)-clk.read(d.at) > int64(time.Millisecond) {
+		// The node learnt of the change (or of a possible loss) while its
+		// clock was behind what it had read before: what it expired "as
+		// of now" missed what it had confirmed since.
+		return "E"
+	}
 	if c.isStale(op, k) {
 		return "C" // a removed value served stale (fail-safe, AllowStaleOnRead)
+	}
+	if !op.spec.FailSafe {
+		for _, f := range c.r.failsafes {
+			if f.inc == r && f.key == k && f.at >= op.start && f.at <= op.end {
+				return "D" // it got the stale value fail-safe served the run it joined
+			}
+		}
 	}
 	hit := op.fastHit || (op.observed && op.info.Hit)
 	if d.via == "live" {
@@ -734,7 +750,15 @@ func (c *checker) checkConvergence(op *opRec, k string, v Val, ch *changeRec) {
 		return // its auto-recovery queue dropped items
 	}
 	why := "nothing told it"
+	defect := ""
 	if p := c.orig[ch]; p != nil {
+		for _, d := range c.deliv[r] {
+			if d.pub.msg.Timestamp == p.msg.Timestamp && d.pub.inc == p.inc && c.seenBefore[d] {
+				defect = "B"
+				why = fmt.Sprintf("its message reached it at %s with a sequence number (%d) already used by an earlier message of %s (a publish that timed out after the transport took it), and was dropped as a duplicate",
+					fmtDur(d.at), d.pub.msg.Seq, p.inc.label)
+			}
+		}
 		for _, dr := range c.drops[r] {
 			if dr.pub == p {
 				why = fmt.Sprintf("its message was %s at %s and no later message revealed the loss", dr.why, fmtDur(dr.at))
@@ -754,14 +778,14 @@ func (c *checker) checkConvergence(op *opRec, k string, v Val, ch *changeRec) {
 	if c.tL2[ch] == forever {
 		why += "; L2 never held it"
 	}
-	c.add(Violation{Kind: "convergence", At: op.start, Node: r.label, Keys: []string{k}, nodes: []string{r.label, ch.inc.label},
+	c.add(Violation{Kind: "convergence", At: op.start, Node: r.label, Keys: []string{k}, nodes: []string{r.label, ch.inc.label}, Defect: defect,
 		Text: fmt.Sprintf("op#%d at %s (faults over since %s) returned %s, older than %s (returned at %s): %s",
 			op.spec.ID, fmtDur(op.start), fmtDur(c.w.cfg.ChaosEnd), v, ch, fmtDur(ch.ret), why)})
 }
 
 // legitMax bounds how long op may take with no timeout of its own: its L2
 // calls, its factory, its write and publish, the distributed lock.
-func (c *checker) legitMax(op *opRec) time.Duration {
+func (c *checker) legitMax(_ *opRec) time.Duration {
 	cfg := c.w.cfg
 	l2call := cfg.L2Latency + time.Microsecond
 	var slow, reply time.Duration
@@ -774,30 +798,31 @@ func (c *checker) legitMax(op *opRec) time.Duration {
 		}
 	}
 	l2call += slow + reply
-	if op.spec.L2Hard > 0 {
-		l2call = min(l2call, op.spec.L2Hard+time.Microsecond)
-	}
+	// A caller may wait for another caller's run, made with that caller's
+	// options: the bound takes the widest options of the plan.
 	factory := cfg.FactoryTime
 	if cfg.FactorySlow > 0 {
 		factory = 4 * cfg.Bound
 	}
 	publish := cfg.PublishTimeout + time.Millisecond
 	n := 1
-	if op.spec.Kind == OpGetOrSetMany {
-		n = len(op.spec.Keys)
+	for _, o := range c.w.plan.Ops {
+		if o.Kind == OpGetOrSetMany {
+			n = max(n, len(o.Keys))
+		}
 	}
-	d := 12*l2call + factory + time.Duration(n)*(l2call+publish)
-	if op.spec.LockTimeout > 0 {
-		d += op.spec.LockTimeout + factory + 12*l2call
+	// A caller whose joined run was invalidated goes round once more:
+	// two runs.
+	d := 2*(12*l2call+factory) + time.Duration(n)*(l2call+publish)
+	var lock, hard time.Duration
+	for _, o := range c.w.plan.Ops {
+		lock, hard = max(lock, o.LockTimeout), max(hard, o.Hard)
+	}
+	if lock > 0 {
+		d += lock + factory + 12*l2call
 	}
 	if cfg.StampedeLock {
-		ttl := core.DefaultDistributedLockTTL
-		if op.spec.Hard > 0 {
-			ttl = op.spec.Hard + time.Second
-		}
-		if op.spec.LockTimeout > 0 {
-			ttl = op.spec.LockTimeout
-		}
+		ttl := max(core.DefaultDistributedLockTTL, hard+time.Second)
 		d += ttl + 100*time.Millisecond + 2*l2call
 	}
 	return d + time.Millisecond
@@ -851,8 +876,11 @@ func (c *checker) checkCalls() {
 			kind = "hung call"
 		}
 		defect := c.classifyHang(op)
-		if defect == "" && s.LockTimeout > 0 && s.Hard > 0 && took <= s.LockTimeout+s.Hard+time.Millisecond {
-			defect = "A" // the lock timeout restarts the hard timeout
+		if defect == "" && s.Hard > 0 && took <= s.LockTimeout+2*s.Hard+time.Millisecond {
+			// The hard timeout starts again: after the lock timeout, or
+			// when the run it joined was invalidated and it goes round
+			// once more.
+			defect = "A"
 		}
 		c.add(Violation{Kind: kind, At: op.start, Until: op.end, Node: op.inc.label, Keys: s.Keys, Defect: defect,
 			Text: fmt.Sprintf("op#%d %s of %s started at %s and returned after %v (%v), beyond %s (%v)",
@@ -971,17 +999,37 @@ func (c *checker) checkQuiet() {
 			if oldStamp == dl && db == 0 && !c.strict {
 				continue
 			}
-			defect := ""
-			for _, f := range c.w.plan.Faults {
-				if f.Kind == FClockStep {
-					defect = "10"
-				}
-			}
+			defect := c.quietDefect()
 			c.add(Violation{Kind: "quiescence", At: a.at, Until: b.at, Node: a.inc.label, Defect: defect,
 				Text: fmt.Sprintf("between %s and %s, %v after the faults ended, %s expired its L1 %d times and fell behind %d times; messages that made it expire L1: %s",
 					fmtDur(a.at), fmtDur(b.at), a.at-c.w.cfg.ChaosEnd, a.inc.label, dl, db, strings.Join(causes, "; "))})
 		}
 	}
+}
+
+// quietDefect names what a loss in the quiet phase looks like: clocks left
+// more than half the bound apart (by skew or a step that stayed) make the
+// lateness of probes swing with the hybrid logical clock ("F"); else a clock
+// step that is over ("10").
+func (c *checker) quietDefect() string {
+	end := c.w.cfg.ChaosEnd
+	lo, hi := time.Duration(math.MaxInt64), time.Duration(math.MinInt64)
+	for n, clk := range c.w.clocks {
+		if c.w.plan.nodeDropped(n) {
+			continue
+		}
+		o := clk.offset(end)
+		lo, hi = min(lo, o), max(hi, o)
+	}
+	if hi-lo > c.b/2 {
+		return "F"
+	}
+	for _, f := range c.w.plan.Faults {
+		if f.Kind == FClockStep {
+			return "10"
+		}
+	}
+	return ""
 }
 
 // checkL2: at the end, L2's entry of each key is no older than the last

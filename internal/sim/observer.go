@@ -57,6 +57,9 @@ func (o *observer) Event(ctx context.Context, ev core.Event) {
 	case core.EventNotCachedSuperseded:
 		w.tracef(o.inc, ev.Key, "flight of %s superseded: its result is not cached", ev.Key)
 	case core.EventFailSafeActivated:
+		w.mu.Lock()
+		w.rec.failsafes = append(w.rec.failsafes, &eagerRec{inc: o.inc, op: opOf(ctx), key: ev.Key, at: w.now()})
+		w.mu.Unlock()
 		w.tracef(o.inc, ev.Key, "fail-safe serves a stale value of %s", ev.Key)
 	case core.EventFactorySoftTimeout, core.EventFactoryHardTimeout, core.EventLockTimeout:
 		w.tracef(o.inc, ev.Key, "%s: %s", ev.Kind, ev.Key)

@@ -301,6 +301,7 @@ type recorder struct {
 	l2reads    []*l2Read
 	factories  []*factoryRec
 	eagers     []*eagerRec
+	failsafes  []*eagerRec // fail-safe activations (op: the caller's)
 	incs       []*incarnation
 	quiet      [2][]statsRec
 }

@@ -229,7 +229,7 @@ func (w *world) describeResult(op *opRec) string {
 	switch {
 	case op.fastHit:
 		s += " (L1 hit, fast path)"
-	case op.observed:
+	case op.observed && (op.info.Source != core.SourceNone || op.info.Stale || op.info.FailSafe):
 		s += " (" + op.info.Source.String()
 		if op.info.Stale {
 			s += ", stale"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -639,9 +640,13 @@ func (h *traceHandler) Handle(_ context.Context, r slog.Record) error {
 		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
 		return true
 	})
-	h.w.tracef(h.inc, key, "%s", b.String())
+	h.w.tracef(h.inc, key, "%s", runID.ReplaceAllString(b.String(), ""))
 	return nil
 }
+
+// runID matches the random run id core appends to an InstanceID in what it
+// logs: the trace leaves it out, so that it stays the same run after run.
+var runID = regexp.MustCompile(`/[0-9a-f]{16}\b`)
 
 func (h *traceHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *traceHandler) WithGroup(string) slog.Handler      { return h }
