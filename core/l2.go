@@ -100,6 +100,9 @@ func (c *Cache) l2PutIfNewer(ctx context.Context, key, storeKey string, value []
 	stored := true
 	if c.l2cond != nil {
 		stored, err = c.l2cond.SetIfNewer(ctx, storeKey, value, ttl, version)
+		if err == nil && !stored && c.clearFarFuture(ctx, storeKey) {
+			stored, err = c.l2cond.SetIfNewer(ctx, storeKey, value, ttl, version)
+		}
 	} else {
 		err = c.l2.Set(ctx, storeKey, value, ttl)
 	}
@@ -113,6 +116,23 @@ func (c *Cache) l2PutIfNewer(ctx context.Context, key, storeKey string, value []
 	}
 	c.l2Succeeded(ctx)
 	return stored, nil
+}
+
+// clearFarFuture deletes what storeKey holds if its version is more than
+// maxClockLead ahead of this node's clock (a broken clock wrote it): every
+// node reads it as corrupt, and no conditional write could ever replace it.
+// It reports whether it deleted it.
+func (c *Cache) clearFarFuture(ctx context.Context, storeKey string) bool {
+	b, found, err := c.l2.Get(ctx, storeKey)
+	if err != nil || !found {
+		return false
+	}
+	env, err := l2.DecodeEnvelope(b)
+	if err != nil || env.Created-c.preciseNow() <= maxClockLead {
+		return false
+	}
+	c.logger.WarnContext(ctx, "strata: deleting an L2 entry more than 24h ahead of this node's clock, which no write could replace", "store_key", storeKey, "ahead", time.Duration(env.Created-c.preciseNow()).Round(time.Second))
+	return c.l2.Delete(ctx, storeKey) == nil
 }
 
 func (c *Cache) l2Del(ctx context.Context, key, storeKey string, timeout time.Duration) error {

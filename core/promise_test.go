@@ -949,3 +949,38 @@ func TestJoinerChecksTagsTheFactoryAdded(t *testing.T) {
 		t.Fatalf("a caller that joined after RemoveByTag(added) got %q; want v2", v)
 	}
 }
+
+// TestFarFutureL2EntryIsReplaced: an L2 entry whose version is more than a
+// day ahead (written by a node with a broken clock) is read as corrupt and
+// replaced by the next write, which a conditional store would otherwise
+// refuse for good: caching and later changes work again (adversarial
+// review of issue 14, round 2).
+func TestFarFutureL2EntryIsReplaced(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	future := time.Now().Add(25 * time.Hour).UnixNano()
+	for _, tomb := range []bool{false, true} {
+		env := l2.Envelope{Created: future, Expires: future, Value: []byte(`"far"`)}
+		if tomb {
+			env = l2.Envelope{Flags: l2.FlagTombstone, Created: future, Expires: future}
+		}
+		raw, _ := env.AppendBinary(nil)
+		if err := a.l2.Set(ctx, "k", raw, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		var calls atomic.Int64
+		counting := func(context.Context, *core.FactoryContext[string]) (string, error) { calls.Add(1); return "v", nil }
+		for range 3 {
+			mustGetOrSet(t, b.Cache, "k", counting)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("tombstone %v: the factory ran %d times for 3 reads", tomb, n)
+		}
+		if err := core.Set(ctx, a.Cache, "k", "set"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "B serves A's Set", func() bool { v, _ := get(t, b.Cache, "k"); return v == "set" })
+		applied(t, b, func() { a.Remove(ctx, "k") })
+	}
+}
