@@ -304,7 +304,49 @@ func NewPlan(seed uint64) *Plan {
 	for i := range p.Faults {
 		p.Faults[i].ID = i
 	}
+	p.Ops = append(p.Ops, focusOps(r, c, p.Faults, len(p.Ops))...)
+	sort.SliceStable(p.Ops, func(i, j int) bool { return p.Ops[i].At < p.Ops[j].At })
 	return p
+}
+
+// focusOps aims operations at the windows where the bound is all that
+// protects a node: a disconnection or a lag longer than the bound. The node
+// reads a key before the window, another node changes it early in the
+// window, and the node reads it again past the bound, while the window
+// lasts.
+func focusOps(r *rand.Rand, c *Config, faults []FaultSpec, id int) []OpSpec {
+	b := c.Bound
+	var ops []OpSpec
+	add := func(o OpSpec) {
+		o.ID, o.FactoryPlan = id, r.Uint64()
+		id++
+		ops = append(ops, o)
+	}
+	for _, f := range faults {
+		until := f.End
+		switch {
+		case f.Kind == FCut && f.End-f.Start > b:
+		case f.Kind == FLag && f.D > b/2:
+			until = min(f.End+f.D, c.ChaosEnd)
+		default:
+			continue
+		}
+		if c.Nodes < 2 || r.IntN(4) == 0 {
+			continue
+		}
+		k := c.Keys[r.IntN(len(c.Keys))]
+		other := (f.Node + 1 + r.IntN(c.Nodes-1)) % c.Nodes
+		jit := func() time.Duration { return time.Duration(r.Int64N(int64(b / 20))) }
+		if f.Start > b/20 {
+			add(OpSpec{At: f.Start - jit(), Node: f.Node, Kind: OpGetOrSet, Keys: []string{k}})
+		}
+		w := OpSpec{At: f.Start + b/20 + jit(), Node: other, Kind: []OpKind{OpSet, OpRemove, OpExpire}[r.IntN(3)], Keys: []string{k}}
+		add(w)
+		for at := w.At + b + b/10 + jit(); at < until; at += b/4 + jit() {
+			add(OpSpec{At: at, Node: f.Node, Kind: []OpKind{OpGetOrSet, OpGet}[r.IntN(2)], Keys: []string{k}})
+		}
+	}
+	return ops
 }
 
 func genOp(r *rand.Rand, c *Config, id int, at time.Duration) OpSpec {
