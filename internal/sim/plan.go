@@ -323,6 +323,23 @@ func focusOps(r *rand.Rand, c *Config, faults []FaultSpec, id int) []OpSpec {
 		ops = append(ops, o)
 	}
 	for _, f := range faults {
+		if f.Kind == FL2Slow && c.Nodes > 1 && r.IntN(2) == 0 {
+			// A read from L2 that takes long, and a change of its key
+			// arriving while it runs (its entry, then its markers).
+			k := c.Keys[r.IntN(len(c.Keys))]
+			other := (f.Node + 1 + r.IntN(c.Nodes-1)) % c.Nodes
+			if r.IntN(2) == 0 {
+				other = f.Node // a change made on the node itself
+			}
+			at := f.Start + time.Duration(r.Int64N(int64(b/20)))
+			add(OpSpec{At: at, Node: f.Node, Kind: OpGet, Keys: []string{k}, WithTags: r.IntN(2) == 0})
+			add(OpSpec{At: at + time.Duration(r.Float64()*1.5*float64(f.D)), Node: other,
+				Kind: []OpKind{OpSet, OpRemove, OpExpire}[r.IntN(3)], Keys: []string{k}})
+			for i := 0; i < 3; i++ {
+				add(OpSpec{At: at + time.Duration(float64(i+1)*float64(2*f.D)), Node: f.Node, Kind: OpGetOrSet, Keys: []string{k}})
+			}
+			continue
+		}
 		until := f.End
 		switch {
 		case f.Kind == FCut && f.End-f.Start > b:
