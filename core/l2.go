@@ -311,9 +311,19 @@ func (c *Cache) writeL2(ctx context.Context, key string, e *entry, value []byte,
 		// L2 holds a newer version: another node changed the key at
 		// about the same time, and by the versions its change is the
 		// later one (with skewed clocks, possibly not by real time).
-		// This node drops its copy and reads that one, as every other
-		// node will, instead of serving its own until it expires.
-		c.l1.compute(key, func(old *entry) (*entry, bool) { return nil, old != e })
+		// This node expires its copy and reads that one, as every other
+		// node will, instead of serving its own until it expires (as for
+		// Expire, fail-safe may still fall back on it).
+		now := c.now()
+		c.l1.compute(key, func(old *entry) (*entry, bool) {
+			switch {
+			case old != e:
+				return nil, true
+			case !old.failSafe:
+				return nil, false
+			}
+			return old.expiredCopy(now), false
+		})
 	}
 }
 

@@ -198,9 +198,11 @@ func TestGetDoesNotCacheL2ValueSupersededDuringItsReads(t *testing.T) {
 	a := mk("a", &hookStore{Store: shared(), match: func(string) bool { return false }})
 	bStore := &hookStore{Store: shared(), match: func(k string) bool { return bytes.Contains([]byte(k), []byte("clear-")) }}
 	b := mk("b", bStore)
-	if err := core.Set(ctx, a, "k", "v1", core.WithDuration(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	applied(t, &node{Cache: b}, func() {
+		if err := core.Set(ctx, a, "k", "v1", core.WithDuration(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	})
 	var once sync.Once
 	bStore.onGet = func() {
 		once.Do(func() {
