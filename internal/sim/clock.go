@@ -46,21 +46,6 @@ func (s *clockSched) maxRead(at time.Duration) int64 {
 	return m
 }
 
-// stepped reports whether the clock was stepped back at some instant in
-// (from, to]: rules a node times on its own clock then run longer.
-func (s *clockSched) backwardIn(from, to time.Duration) time.Duration {
-	var back time.Duration
-	for _, f := range s.steps {
-		if f.Start > from && f.Start <= to && f.D < 0 {
-			back -= f.D
-		}
-		if !f.Stay && f.End > from && f.End <= to && f.D > 0 {
-			back += f.D
-		}
-	}
-	return back
-}
-
 // simClock is a node's core.Clock.
 type simClock struct{ s *clockSched }
 

@@ -113,7 +113,7 @@ type OpSpec struct {
 	AllowStale      bool
 	CtxTimeout      time.Duration // 0: context.Background
 	WantHitOp       bool          // the observer asks for OpStart/OpEnd on hits
-	FactoryPlan     uint64        // seeds the factory's own decisions
+	FactoryPlan     uint64        // drawn for every operation, unused: kept so that seeds keep their meaning
 	OtherKeyInBatch bool          // GetOrSetMany: the other-type key last
 }
 

@@ -237,24 +237,6 @@ var (
 	flagStart = flag.Uint64("start", 1, "first fresh seed")
 )
 
-// TestSimSurvey runs -seeds seeds and prints a line per failing one.
-func TestSimSurvey(t *testing.T) {
-	if *flagSeeds == 0 {
-		t.Skip("no -seeds")
-	}
-	byKind := map[string]int{}
-	for s := *flagStart; s < *flagStart+uint64(*flagSeeds); s++ {
-		p := NewPlan(s)
-		res := runOne(t, p, Options{Strict: *flagStrict})
-		if res.Failed() {
-			v := res.Violations[0]
-			byKind[v.Kind+"/"+v.Defect]++
-			fmt.Printf("seed %d: %d violations; first %s\n", s, len(res.Violations), v)
-		}
-	}
-	fmt.Println(byKind)
-}
-
 var flagPower = flag.String("power", "", "find these defect classes (e.g. 1,2,3,4,6,9,10) from -start on, and print when each was first found")
 
 // TestSimPower runs fresh seeds until every defect class of -power has been
