@@ -587,12 +587,16 @@ func (c *checker) checkValue(op *opRec, k string, v Val) {
 		// its clock's reading then is fresh again if its clock goes back
 		// (the documentation promises nothing about a stepped clock).
 		// So the read must also come after the limit on that clock.
-		anchor := limit
-		if d.clockRule && d.from < limit {
-			anchor = d.from
-		}
+		// A rule the node times itself (the bound since a confirmation)
+		// starts from its clock's reading at the entry's confirmation,
+		// which may come before a step back: the highest reading until
+		// then.
 		clk := c.w.clocks[r.node]
-		if clk.read(s) <= clk.read(anchor)+int64(limit-anchor) {
+		base := clk.read(limit)
+		if d.clockRule && d.from < limit {
+			base = clk.maxRead(d.from) + int64(limit-d.from)
+		}
+		if clk.read(s) <= base {
 			continue
 		}
 		if s <= limit {
@@ -606,7 +610,11 @@ func (c *checker) checkValue(op *opRec, k string, v Val) {
 			"(source %s@v%d, cache version %s), and %s must not serve older values of %s from %s: %s",
 			op.spec.ID, op.spec.Kind, k, fmtDur(s), v, how, c.sourceOf(op), ch, fmtDur(ch.ret), k, ch.vers[k],
 			c.w.fmtVersion(ch.version), r.label, k, fmtDur(limit), d.why)
-		viol := Violation{Kind: "stale read", At: s, Until: op.end, Node: r.label, Keys: []string{k}, Text: txt,
+		keys := []string{k}
+		if ch.kind == OpRemoveByTag || ch.kind == OpExpireByTag {
+			keys = append(keys, ch.subject)
+		}
+		viol := Violation{Kind: "stale read", At: s, Until: op.end, Node: r.label, Keys: keys, Text: txt,
 			nodes: []string{r.label, ch.inc.label}, Defect: c.classify(op, k, v, ch, d)}
 		if worst == nil {
 			worst = &viol
@@ -651,6 +659,27 @@ func (c *checker) classify(op *opRec, k string, v Val, ch *changeRec, d deadline
 		}
 	}
 	hit := op.fastHit || (op.observed && op.info.Hit)
+	if p := c.orig[ch]; p != nil {
+		for _, dl := range c.deliv[r] {
+			if dl.pub.inc == p.inc && dl.pub.msg.Timestamp == p.msg.Timestamp && c.seenBefore[dl] {
+				return "B" // its message came with a number already used, and was dropped
+			}
+		}
+	}
+	if ch.kind >= OpRemoveByTag && ch.kind <= OpClearExpire {
+		for _, rd := range c.r.l2reads {
+			if rd.inc == r && rd.failed && rd.storeKey == ch.storeKey() && rd.at <= op.end {
+				// Its marker could not be read, and the tag counted as
+				// read all the same.
+				return "H"
+			}
+		}
+		if d.via == "lagging" || d.via == "disconnected" {
+			// Confirmed as of its L2 read, checked against markers
+			// read up to a bound earlier.
+			return "G"
+		}
+	}
 	if d.via == "live" {
 		return "3"
 	}
@@ -662,6 +691,11 @@ func (c *checker) classify(op *opRec, k string, v Val, ch *changeRec, d deadline
 			if rd.op == op && rd.inc == r && rd.val != nil && rd.val.same(v) {
 				return ""
 			}
+		}
+		if d.via == "lagging" || d.via == "disconnected" {
+			// It joined a run older than the bound while the node was
+			// behind or disconnected: the bound, not a message, says no.
+			return "J"
 		}
 		return "1"
 	}
@@ -717,7 +751,11 @@ func (c *checker) checkError(op *opRec) {
 		// could not release (it waits up to the lock's TTL, as
 		// documented); the hung-call check covers it.
 	case op.spec.Kind == OpConverge && !errors.Is(err, core.ErrClosed):
-		c.add(Violation{Kind: "convergence", At: op.start, Node: op.inc.label, Keys: op.spec.Keys,
+		defect := ""
+		if errors.As(err, &fe) && errors.Is(err, context.Canceled) {
+			defect = "I" // it joined a run whose leader timed out and cancelled it
+		}
+		c.add(Violation{Kind: "convergence", At: op.start, Node: op.inc.label, Keys: op.spec.Keys, Defect: defect,
 			Text: fmt.Sprintf("op#%d, a plain GetOrSet of the convergence round, failed: %v", op.spec.ID, err)})
 	case errors.Is(err, core.ErrClosed), errors.Is(err, core.ErrFactoryTimeout), errors.As(err, &fe), errors.As(err, &pe):
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -876,7 +914,7 @@ func (c *checker) checkCalls() {
 			kind = "hung call"
 		}
 		defect := c.classifyHang(op)
-		if defect == "" && s.Hard > 0 && took <= s.LockTimeout+2*s.Hard+time.Millisecond {
+		if s.Hard > 0 && took <= s.LockTimeout+2*s.Hard+time.Millisecond {
 			// The hard timeout starts again: after the lock timeout, or
 			// when the run it joined was invalidated and it goes round
 			// once more.

@@ -256,6 +256,7 @@ type l2Read struct {
 	storeKey string
 	op       *opRec
 	found    bool
+	failed   bool
 	tomb     bool
 	version  int64
 	val      *Val

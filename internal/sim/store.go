@@ -104,6 +104,7 @@ func (s *simStore) reply(ctx context.Context, cf callFaults, op string) error {
 
 func (s *simStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if _, err := s.begin(ctx, "get", key, 0); err != nil {
+		s.w.recordL2ReadFailed(ctx, s.inc, key, err)
 		return nil, false, err
 	}
 	v, found, err := s.st.Get(context.Background(), key)

@@ -435,10 +435,12 @@ func leftGoroutines() []string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	selfID, _, _ := strings.Cut(self, " [")
 	var left []string
 	for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 		header, _, _ := strings.Cut(g, "\n")
-		if strings.Contains(header, tag+"]") && !strings.HasPrefix(self, header) && !strings.Contains(g, "internal/synctest.Run(") && !strings.Contains(g, "testing/synctest.testingSynctestTest(") {
+		id, _, _ := strings.Cut(header, " [")
+		if strings.Contains(header, tag+"]") && id != selfID && !strings.Contains(g, "internal/synctest.Run(") && !strings.Contains(g, "testing/synctest.testingSynctestTest(") {
 			left = append(left, g)
 		}
 	}
@@ -592,6 +594,16 @@ func (w *world) recordL2Read(ctx context.Context, inc *incarnation, key string, 
 	w.rec.l2reads = append(w.rec.l2reads, r)
 	if !strings.HasPrefix(key, keyPrefix+"__strata:lock:") {
 		w.rec.add(traceEv{T: r.at, Node: inc.label, Key: l2Subject(key), Text: fmt.Sprintf("l2 read %s: %s", key, what)})
+	}
+}
+
+// recordL2ReadFailed records an L2 read that failed (or timed out).
+func (w *world) recordL2ReadFailed(ctx context.Context, inc *incarnation, key string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rec.l2reads = append(w.rec.l2reads, &l2Read{inc: inc, at: w.now(), storeKey: key, op: opOf(ctx), failed: true})
+	if !strings.HasPrefix(key, keyPrefix+"__strata:lock:") {
+		w.rec.add(traceEv{T: w.now(), Node: inc.label, Key: l2Subject(key), Text: fmt.Sprintf("l2 read %s failed: %v", key, err)})
 	}
 }
 
