@@ -46,6 +46,11 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 		switch {
 		case f.hasValue:
 			if f.isStale {
+				if !eo.FailSafe {
+					// Served by fail-safe to a caller that asked for
+					// it, not to this one.
+					return outcome{err: f.err}
+				}
 				return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true}
 			}
 			return outcome{value: f.value, source: f.source, invalidated: !leader && c.invalidated(f)}
@@ -82,10 +87,23 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 		own := c.newFlight(ctx, f.key, stale, eo.Tags)
 		c.flights.watch(own)
 		c.launch(own, eo, factory, false)
-		rest := *eo
+		rest := eo.after(eo.LockTimeout)
 		rest.LockTimeout = 0
-		return await(ctx, c, own, &rest, stale, true, factory)
+		return await(ctx, c, own, rest, stale, true, factory)
 	}
+}
+
+// after returns a copy of eo for a wait that goes on elapsed after the
+// call began: its factory timeouts count from the call's start, not from
+// now (a timeout that has passed fires at once).
+func (eo *EntryOptions) after(elapsed time.Duration) *EntryOptions {
+	cp := *eo
+	for _, d := range []*time.Duration{&cp.FactorySoftTimeout, &cp.FactoryHardTimeout} {
+		if *d > 0 {
+			*d = max(*d-elapsed, 1)
+		}
+	}
+	return &cp
 }
 
 // timedOut ends a caller's wait at a timeout: the stale value if fail-safe

@@ -97,7 +97,8 @@ func traceParentOf(ctx context.Context) string {
 type TraceParentKey struct{}
 
 // publisher sends the outbox in order, one message at a time, so sequence
-// numbers stay contiguous: a number is used only once its send succeeded.
+// numbers follow the order of the sends (each send spends one, see
+// sendLocked).
 func (c *Cache) publisher(ctx context.Context) {
 	for {
 		select {
@@ -168,8 +169,12 @@ func (c *Cache) sendLocked(ctx context.Context, action backplane.Action, key str
 		info.Err = err
 		c.obs.end(pctx, info)
 	}
+	// The number is spent whatever the outcome: a publish that failed or
+	// timed out may still have gone out, and a number sent twice would be
+	// taken by the receivers for a replay and dropped. One that did not go
+	// out shows them a gap (they expire their L1): safe.
+	c.seq++
 	if err != nil {
-		c.wm.unsent(msg.Seq)
 		c.stats.bpErrors.Add(1)
 		c.event(ctx, EventBackplaneSent, key, err)
 		c.logger.WarnContext(ctx, "strata: backplane publish failed", "key", key, "action", action.String(), "err", err)
@@ -178,7 +183,6 @@ func (c *Cache) sendLocked(ctx context.Context, action backplane.Action, key str
 		}
 		return err
 	}
-	c.seq++
 	if !probe {
 		c.stats.bpSent.Add(1)
 		c.event(ctx, EventBackplaneSent, key, nil)
@@ -367,7 +371,7 @@ func (c *Cache) onMessage(payload []byte) {
 		// Drop (or expire, for fail-safe) an L1 copy older than the change;
 		// the same version or a newer one stays. L2 entries older than it
 		// are not fresh any more either (floors).
-		c.floors.raise(m.Key, m.Timestamp)
+		c.floors.raise(m.Key, m.Timestamp, false)
 		c.recovery.supersede(m.Key, m.Timestamp)
 		c.flights.supersede(m.Key, false, m.Timestamp)
 		now := c.now()
@@ -381,7 +385,7 @@ func (c *Cache) onMessage(payload []byte) {
 			return old.expiredCopy(now), false
 		})
 	case backplane.ActionRemove:
-		c.floors.raise(m.Key, m.Timestamp)
+		c.floors.raise(m.Key, m.Timestamp, true)
 		c.recovery.supersede(m.Key, m.Timestamp)
 		c.flights.supersede(m.Key, true, m.Timestamp)
 		c.l1.compute(m.Key, func(old *entry) (*entry, bool) {
@@ -580,12 +584,11 @@ func (c *Cache) trackSource(source string, seq uint64, changedAt int64, probe bo
 		s.last[source] = cur
 		return v
 	}
-	// The lag is taken against this node's versions, not its clock alone:
-	// once it has heard of a sender whose versions run ahead of the clocks
-	// (after a clock step forward, see stamp), its own are as far ahead,
-	// and that sender's probes do not look later and later while the
-	// clocks catch up.
-	lag := max(now, c.lastStamp.Load()) - changedAt
+	// A probe carries its send time on the sender's clock: the lag is
+	// the clocks' offset plus the delivery time, constant but for the
+	// delivery (versions, which a clock step leaves ahead of the clocks
+	// for a while, do not enter it).
+	lag := now - changedAt
 	base := cur.baseLag(now, lag, c.staleBound/2)
 	s.last[source] = cur
 	if v == sourceOK && base != noLag && lag-base > c.staleBound/2 && now-s.lateAt > c.staleBound/2 {

@@ -33,12 +33,17 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	if ctx == nil {
 		return nil, errNilContext
 	}
-	return getOrSetMany(ctx, c, keys, factory, opts, false)
+	return getOrSetMany(ctx, c, keys, factory, opts, time.Time{})
 }
 
-// getOrSetMany is GetOrSetMany; again is set for its second round, for the
-// keys whose joined runs' results were invalidated (see getOrSet).
-func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts []EntryOption, again bool) (map[string]T, error) {
+// getOrSetMany is GetOrSetMany; again, when not zero, is when the call began,
+// for its second round: the keys whose joined runs' results were
+// invalidated (see getOrSet), within what is left of its timeouts.
+func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory ManyFactory[T], opts []EntryOption, again time.Time) (map[string]T, error) {
+	began := again
+	if began.IsZero() {
+		began = time.Now()
+	}
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -53,6 +58,9 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	eo, err := c.resolve(opts)
 	if err != nil {
 		return nil, err
+	}
+	if !again.IsZero() {
+		eo = eo.after(time.Since(began))
 	}
 	out := make(map[string]T, len(keys))
 	stale := map[string]*entry{}
@@ -162,7 +170,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 			}
 			continue
 		}
-		if ended && i >= len(own) && !again && c.invalidated(f) {
+		if ended && i >= len(own) && again.IsZero() && c.invalidated(f) {
 			retry = append(retry, f.key)
 			continue
 		}
@@ -173,7 +181,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 		out[f.key] = v
 	}
 	if len(retry) > 0 {
-		more, err := getOrSetMany(ctx, c, retry, factory, opts, true)
+		more, err := getOrSetMany(ctx, c, retry, factory, opts, began)
 		for k, v := range more {
 			out[k] = v
 		}
@@ -187,7 +195,9 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 // manyDone is what GetOrSetMany gets from f, ended: its value, else with
 // fail-safe the stale value (s, or a newer one in L1), else its error.
 func (c *Cache) manyDone(ctx context.Context, f *flight, s *entry, eo *EntryOptions) outcome {
-	if f.hasValue {
+	if f.hasValue && (!f.isStale || eo.FailSafe) {
+		// (A stale value fail-safe served to the caller that started f
+		// is not for a call without fail-safe.)
 		return outcome{value: f.value}
 	}
 	if eo.FailSafe && s != nil {

@@ -685,7 +685,7 @@ func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opt
 	}
 	at := c.stamp()
 	c.flights.supersede(key, op == OpRemove, at)
-	c.floors.raise(key, at)
+	c.floors.raise(key, at, op == OpRemove)
 	action := backplane.ActionRemove
 	if op == OpRemove {
 		c.l1.delete(key)

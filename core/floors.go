@@ -16,9 +16,14 @@ import "sync"
 // keys pass through it.
 type floors struct {
 	mu  sync.Mutex
-	m   map[string]int64
+	m   map[string]floor
 	max int // 0: maxFloors; < 0: keep none (no L2, nothing to protect)
 }
+
+// floor is what a node knows of a key's latest changes: the latest version
+// of any change, and of a Remove (after which not even fail-safe may serve
+// an older entry).
+type floor struct{ version, removed int64 }
 
 const (
 	minFloors = 1 << 10
@@ -34,14 +39,15 @@ func floorsFor(l1MaxEntries int) int {
 	return min(max(l1MaxEntries, minFloors), maxFloors)
 }
 
-func (fl *floors) raise(key string, version int64) {
+// raise records a change of key at version (a Remove if removal).
+func (fl *floors) raise(key string, version int64, removal bool) {
 	if fl.max < 0 {
 		return
 	}
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if fl.m == nil {
-		fl.m = make(map[string]int64)
+		fl.m = make(map[string]floor)
 	}
 	limit := fl.max
 	if limit == 0 {
@@ -56,12 +62,15 @@ func (fl *floors) raise(key string, version int64) {
 			}
 		}
 	}
-	if version > fl.m[key] {
-		fl.m[key] = version
+	f := fl.m[key]
+	f.version = max(f.version, version)
+	if removal {
+		f.removed = max(f.removed, version)
 	}
+	fl.m[key] = f
 }
 
-func (fl *floors) get(key string) int64 {
+func (fl *floors) get(key string) floor {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	return fl.m[key]

@@ -13,12 +13,12 @@ func TestFloorsBoundedByL1(t *testing.T) {
 	}
 	fl := floors{max: floorsFor(5000)}
 	for i := range 100_000 {
-		fl.raise(fmt.Sprint("k", i), int64(i))
+		fl.raise(fmt.Sprint("k", i), int64(i), false)
 	}
 	if n := len(fl.m); n > 5000 {
 		t.Fatalf("%d floors after 100,000 keys with a bound of 5,000", n)
 	}
-	if fl.get("k99999") != 99999 {
+	if fl.get("k99999").version != 99999 {
 		t.Fatal("the latest key's floor was forgotten")
 	}
 }

@@ -72,11 +72,15 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	// or a possible loss has invalidated since goes round once more: the
 	// change may have been made before this call began. Its second run
 	// started after that change, so whatever it returns is current.
+	began := time.Now()
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			eo = eo.after(time.Since(began))
+		}
 		now := c.now()
 		var stale *entry
 		if !eo.SkipL1Read {
-			e, st := c.lookup(key, now)
+			e, st := c.lookupFor(key, now, eo)
 			switch st {
 			case stateFresh:
 				v, err := as[T](key, e.value)
@@ -96,7 +100,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		c.event(ctx, EventMiss, key, nil)
 		f, leader := c.flights.join(key, c.newFlight(ctx, key, stale, eo.Tags), c.joinable)
 		if leader {
-			if e, st := c.lookup(key, c.now()); !eo.SkipL1Read && st == stateFresh {
+			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
 				c.flights.finish(f, func() { f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL1, e })
 				close(f.done)
@@ -122,6 +126,17 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		}
 		return as[T](key, r.value)
 	}
+}
+
+// lookupFor is lookup for a call with options eo: a stale value fail-safe
+// re-cached for another call (served fresh for its throttle duration) is
+// stale for a call without fail-safe.
+func (c *Cache) lookupFor(key string, now int64, eo *EntryOptions) (*entry, entryState) {
+	e, st := c.lookup(key, now)
+	if st == stateFresh && e.stale && !eo.FailSafe {
+		st = stateStale
+	}
+	return e, st
 }
 
 // hit reports an L1 hit to observers.
@@ -276,7 +291,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 	}
 	created := c.stamp()
 	c.flights.supersede(key, false, created)
-	c.floors.raise(key, created)
+	c.floors.raise(key, created, false)
 	now := c.preciseNow()
 	e := c.newEntry(value, created, now, now, eo)
 	if eo.SkipL1Write {

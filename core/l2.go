@@ -237,7 +237,7 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, r
 	}
 	c.observe(env.Created)
 	if env.Flags&l2.FlagTombstone != 0 {
-		c.floors.raise(key, env.Created) // removed or expired at that version
+		c.floors.raise(key, env.Created, false) // removed or expired at that version
 		return nil
 	}
 	var v T
@@ -257,7 +257,12 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, r
 	if e.failSafe {
 		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
 	}
-	if e.created < c.floors.get(key) {
+	switch fl := c.floors.get(key); {
+	case e.created < fl.removed:
+		// Older than a Remove this node knows of (its tombstone not in
+		// L2 yet, or lost): gone, not even fail-safe may serve it.
+		return nil
+	case e.created < fl.version:
 		// Older than a change this node knows of: stale at best.
 		e.expires = min(e.expires, c.now())
 	}

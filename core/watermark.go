@@ -74,16 +74,6 @@ func (w *watermark) sending(seq uint64, now int64) {
 	w.mu.Unlock()
 }
 
-// unsent undoes sending(seq) after the send failed (seq will be used again).
-func (w *watermark) unsent(seq uint64) {
-	w.mu.Lock()
-	if w.last == seq {
-		w.last = seq - 1
-	}
-	w.sentSeq[seq%wmRing] = 0
-	w.mu.Unlock()
-}
-
 // returned records that this node's message seq came back.
 func (w *watermark) returned(seq uint64) {
 	w.mu.Lock()
@@ -165,7 +155,9 @@ func (c *Cache) probe(ctx context.Context) {
 		return // the disconnection rule applies; reset at reconnection
 	}
 	if c.probeEvery > 0 && c.wm.idle(mono()) >= c.probeEvery && len(c.outbox) == 0 && c.bpBreaker.allow(c.now()) {
-		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.stamp(), "")
+		// A probe carries its send time on the clock, not a version:
+		// receivers measure lateness by it (trackSource).
+		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.preciseNow(), "")
 	}
 	now := mono()
 	heard, behind, echoed := c.wm.behind(now, c.staleBound/2)
