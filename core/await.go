@@ -15,7 +15,8 @@ type outcome struct {
 	failSafe bool
 	// invalidated: the caller joined a run whose result a tag
 	// invalidation, a Clear or a possible loss has invalidated since
-	// (value holds it all the same).
+	// (value holds it all the same), or that another caller's timeout
+	// cancelled (err holds its error): it goes round once more.
 	invalidated bool
 }
 
@@ -59,6 +60,11 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 			if r, ok := c.serveStale(ctx, f, stale, eo, f.err); ok {
 				return r
 			}
+		}
+		if f.abandoned.Load() {
+			// Another caller's timeout cancelled the factory: this
+			// caller, still willing to wait, runs it again.
+			return outcome{err: f.err, invalidated: true}
 		}
 		return outcome{err: f.err}
 	case <-ctx.Done():
@@ -112,6 +118,7 @@ func (eo *EntryOptions) after(elapsed time.Duration) *EntryOptions {
 func (c *Cache) timedOut(ctx context.Context, f *flight, eo *EntryOptions, stale *entry, err error) outcome {
 	f.timedOut.Store(true)
 	if !eo.BackgroundFactoryCompletion {
+		f.abandoned.Store(true)
 		f.cancel()
 	}
 	if err == nil && eo.FailSafe && stale != nil {

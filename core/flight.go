@@ -57,6 +57,9 @@ type flight struct {
 	older *flight
 	// timedOut: a caller stopped waiting at a timeout.
 	timedOut atomic.Bool
+	// abandoned: a caller that timed out without background completion
+	// cancelled the factory, which the other callers did not ask for.
+	abandoned atomic.Bool
 
 	done chan struct{}
 	// Set before done is closed.

@@ -71,7 +71,9 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	// A caller that joined a run whose result a tag invalidation, a Clear
 	// or a possible loss has invalidated since goes round once more: the
 	// change may have been made before this call began. Its second run
-	// started after that change, so whatever it returns is current.
+	// started after that change, so whatever it returns is current. So
+	// does a caller whose run another caller's timeout cancelled (without
+	// background completion), within what is left of its own timeouts.
 	began := time.Now()
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
