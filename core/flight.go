@@ -90,18 +90,22 @@ func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []
 
 // joinable reports whether a caller that misses f's key now may wait for f:
 // no tag invalidation of the tags it is known to give its result, no Clear
-// and no possible loss of messages has happened since it started. (A change
-// of the key itself supersedes it: flights.join.)
+// and no possible loss of messages has happened since it started, and,
+// while the node is unsure of what it missed (disconnected, behind), it
+// started within the staleness bound. (A change of the key itself
+// supersedes it: flights.join.)
 func (c *Cache) joinable(f *flight) bool {
 	probe := entry{created: f.created, confirmed: f.started, tags: f.tags}
-	return c.tags.verdict(&probe) == tagsValid
+	return c.tags.verdict(&probe) == tagsValid && !c.unconfirmed(&probe, c.now())
 }
 
 // invalidated reports whether f's result, fresh when it was produced, has
 // been removed or expired since by a tag invalidation, a Clear or a possible
-// loss of messages: a caller that joined f does not return it.
+// loss of messages, or is older than the staleness bound while the node is
+// unsure: a caller that joined f does not return it.
 func (c *Cache) invalidated(f *flight) bool {
-	return f.hasValue && !f.isStale && f.entry != nil && c.tags.verdict(f.entry) != tagsValid
+	return f.hasValue && !f.isStale && f.entry != nil &&
+		(c.tags.verdict(f.entry) != tagsValid || c.unconfirmed(f.entry, c.now()))
 }
 
 // isSuperseded reports whether the result must not be cached as fresh.
