@@ -588,7 +588,7 @@ func (c *Cache) trackSource(source string, seq uint64, changedAt int64, probe bo
 	// the clocks' offset plus the delivery time, constant but for the
 	// delivery (versions, which a clock step leaves ahead of the clocks
 	// for a while, do not enter it).
-	lag := now - changedAt
+	lag := c.rawNow() - changedAt
 	base := cur.baseLag(now, lag, c.staleBound/2)
 	s.last[source] = cur
 	if v == sourceOK && base != noLag && lag-base > c.staleBound/2 && now-s.lateAt > c.staleBound/2 {

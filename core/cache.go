@@ -91,8 +91,9 @@ type Cache struct {
 	plugins    []Plugin // started ones
 	pluginErrs []error
 
-	// lastStamp makes stamp strictly increasing.
-	lastStamp atomic.Int64
+	// lastStamp makes stamp strictly increasing; lastClock makes the
+	// clock readings non-decreasing (monotonic).
+	lastStamp, lastClock atomic.Int64
 	// maxLife is the longest physical lifetime any entry got: tag times
 	// older than that can be forgotten.
 	maxLife atomic.Int64
@@ -470,22 +471,48 @@ func (e *CloseTimeoutError) Error() string {
 	return "core: close: background factories still running after " + e.Timeout.String()
 }
 
-// now returns the current time in Unix nanoseconds.
+// now returns the current time in Unix nanoseconds. It never goes back
+// (see monotonic).
 func (c *Cache) now() int64 {
 	if c.coarse != nil {
-		return c.coarse.now.Load()
+		return c.coarse.now.Load() // monotonic itself
 	}
-	return c.clock.Now().UnixNano()
+	return c.monotonic(c.clock.Now().UnixNano())
 }
 
 // preciseNow returns the current time from the system clock itself (or
 // Options.Clock), not the coarse one: versions compared across nodes must not
 // tie at the coarse clock's resolution. It is read on writes and misses only.
+// It never goes back (see monotonic).
 func (c *Cache) preciseNow() int64 {
+	return c.monotonic(c.rawNow())
+}
+
+// rawNow reads the clock as it is, steps back included: for what compares
+// two nodes' clocks (lateness), where holding a reading would look like a
+// delay.
+func (c *Cache) rawNow() int64 {
 	if c.clock == nil {
 		return time.Now().UnixNano()
 	}
 	return c.clock.Now().UnixNano()
+}
+
+// monotonic returns t, or the latest time this cache read if t is before
+// it: when the clock steps back, the node's time stands still until the
+// clock catches up. Confirmations, loss times and expiry are compared on
+// it: read on a clock that went back, a value read before a loss of
+// messages could seem confirmed after it.
+func (c *Cache) monotonic(t int64) int64 {
+	for {
+		last := c.lastClock.Load()
+		if t <= last {
+			return last
+		}
+		if c.lastClock.CompareAndSwap(last, t) {
+			return t
+		}
+	}
 }
 
 // stamp returns a new version: the current time, strictly after every

@@ -75,7 +75,9 @@ func (c *coarseClock) run() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.now.Store(time.Now().UnixNano())
+			// Never back: a clock step back holds the time until the
+			// clock catches up (Cache.monotonic).
+			c.now.Store(max(c.now.Load(), time.Now().UnixNano()))
 		}
 	}
 }

@@ -268,6 +268,12 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, r
 	}
 	c.noteLifetime(e.physExpires - e.created)
 	c.ensureTags(ctx, e.tags, eo)
+	if c.unsure.Load() != 0 {
+		// While the node may be missing messages, the tag and Clear times
+		// it checked the entry against are as current as their reads
+		// from L2: the entry is confirmed no later than those.
+		e.confirmed = min(e.confirmed, c.tags.knownSince(e.tags))
+	}
 	return e
 }
 

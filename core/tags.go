@@ -76,6 +76,18 @@ func (s *tagStore) known(tag string, now, ttl int64) bool {
 	return ok && at > reset && (ttl == 0 || now-at < ttl)
 }
 
+// knownSince returns when the L2 times of Clear and of tags were read, the
+// oldest of them (0 if one is not known).
+func (s *tagStore) knownSince(tags []string) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	since := s.knownAt[clearTag]
+	for _, t := range tags {
+		since = min(since, s.knownAt[t])
+	}
+	return since
+}
+
 // maxKnown bounds knownAt: past it the store forgets what it read (which
 // only costs re-reading).
 const maxKnown = 1 << 16

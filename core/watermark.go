@@ -157,7 +157,7 @@ func (c *Cache) probe(ctx context.Context) {
 	if c.probeEvery > 0 && c.wm.idle(mono()) >= c.probeEvery && len(c.outbox) == 0 && c.bpBreaker.allow(c.now()) {
 		// A probe carries its send time on the clock, not a version:
 		// receivers measure lateness by it (trackSource).
-		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.preciseNow(), "")
+		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.rawNow(), "")
 	}
 	now := mono()
 	heard, behind, echoed := c.wm.behind(now, c.staleBound/2)
