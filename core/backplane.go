@@ -544,7 +544,9 @@ func (c *Cache) trackSource(source string, seq uint64, changedAt int64, probe bo
 	s := &c.sources
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := c.now()
+	// Windows and rate limits run on the process's monotonic clock: a
+	// step of the cache's clock must not stop them (nor start them again).
+	now := mono()
 	cur, ok := s.last[source]
 	if ok && seq <= cur.top {
 		d := cur.top - seq

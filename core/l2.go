@@ -267,7 +267,10 @@ func decodeL2Entry[T any](ctx context.Context, c *Cache, key string, b []byte, r
 		e.expires = min(e.expires, c.now())
 	}
 	c.noteLifetime(e.physExpires - e.created)
-	c.ensureTags(ctx, e.tags, eo)
+	if !c.ensureTags(ctx, e.tags, eo) {
+		// Not checked against every tag and Clear time: stale at best.
+		e.expires = min(e.expires, c.now())
+	}
 	if c.unsure.Load() != 0 {
 		// While the node may be missing messages, the tag and Clear times
 		// it checked the entry against are as current as their reads
@@ -407,41 +410,56 @@ func (c *Cache) markerTTL() time.Duration {
 // ensureTags makes sure the tag store knows the L2 tag times of tags (and the
 // L2 Clear times), reading the ones it has not read since its knowledge was
 // last reset.
-func (c *Cache) ensureTags(ctx context.Context, tags []string, eo *EntryOptions) {
+// It reports whether it knows them all: a marker that could not be read
+// (L2 failed, its breaker is open, the marker is corrupt) leaves its tag
+// unknown, and an entry checked against it cannot be served fresh.
+func (c *Cache) ensureTags(ctx context.Context, tags []string, eo *EntryOptions) bool {
 	now, ttl := c.preciseNow(), c.tagKnowledgeTTL()
+	all := true
 	if !c.tags.known(clearTag, now, ttl) {
-		c.fetchMarker(ctx, c.clearKey(true), clearTag, true, eo)
-		c.fetchMarker(ctx, c.clearKey(false), clearTag, false, eo)
-		c.tags.markKnown(clearTag, now) // as of the reads' start
+		if c.fetchMarker(ctx, c.clearKey(true), clearTag, true, eo) && c.fetchMarker(ctx, c.clearKey(false), clearTag, false, eo) {
+			c.tags.markKnown(clearTag, now) // as of the reads' start
+		} else {
+			all = false
+		}
 	}
 	for _, t := range tags {
 		if c.tags.known(t, now, ttl) {
 			continue
 		}
-		c.fetchMarker(ctx, c.tagKey(t, true), t, true, eo)
-		c.fetchMarker(ctx, c.tagKey(t, false), t, false, eo)
-		c.tags.markKnown(t, now)
+		if c.fetchMarker(ctx, c.tagKey(t, true), t, true, eo) && c.fetchMarker(ctx, c.tagKey(t, false), t, false, eo) {
+			c.tags.markKnown(t, now)
+		} else {
+			all = false
+		}
 	}
+	return all
 }
 
-func (c *Cache) fetchMarker(ctx context.Context, storeKey, tag string, remove bool, eo *EntryOptions) {
+// fetchMarker reads a tag or Clear marker into the tag store, and reports
+// whether it could (found or not).
+func (c *Cache) fetchMarker(ctx context.Context, storeKey, tag string, remove bool, eo *EntryOptions) bool {
+	if !c.l2breaker.allow(c.now()) {
+		return false // l2Get would call it a miss
+	}
 	b, found, err := c.l2Get(ctx, storeKey, tag, eo.L2HardTimeout)
 	if err != nil || !found {
-		return
+		return err == nil
 	}
 	env, err := l2.DecodeEnvelope(b)
 	if err != nil {
 		c.l2Corrupt(ctx, storeKey, err)
-		return
+		return false
 	}
 	if env.Created-c.preciseNow() > maxClockLead {
 		c.l2Corrupt(ctx, storeKey, fmt.Errorf("%w: marker %q", errFuture, storeKey))
-		return
+		return false
 	}
 	c.observe(env.Created)
 	if tag == clearTag {
 		c.tags.clear(env.Created, remove)
-		return
+		return true
 	}
 	c.tags.invalidate(tag, env.Created, remove, c.now()-c.maxLife.Load())
+	return true
 }
