@@ -32,6 +32,11 @@ func TestBehindCountedAndReported(t *testing.T) {
 
 	bp.SetFault(membackplane.Fault{Delay: time.Second})
 	waitFor(t, "behind", func() bool { return c.Stats().Behind })
+	// The node counts as behind a moment before it reports it: wait for
+	// the report.
+	waitFor(t, "the behind event counted", func() bool {
+		return intValue(t, h.collect(t), strataotel.MetricBackplaneBehind, name) >= 1
+	})
 	rm := h.collect(t)
 	if n := intValue(t, rm, strataotel.MetricBackplaneBehind, name); n != 1 {
 		t.Errorf("%s = %d, want 1", strataotel.MetricBackplaneBehind, n)
