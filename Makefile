@@ -110,4 +110,4 @@ SIM_ARGS ?=
 .PHONY: sim
 sim:
 	@echo "sim: $(SEEDS) seeds from $(SIM_START)"
-	STRATA_SIM=1 $(GO) test $(SIM_FLAGS) -count=1 -timeout 0 -run '^TestSim$$' -v ./internal/sim -seeds=$(SEEDS) -start=$(SIM_START) $(SIM_ARGS)
+	$(GO) test $(SIM_FLAGS) -count=1 -timeout 0 -run '^TestSim$$' -v ./internal/sim -seeds=$(SEEDS) -start=$(SIM_START) $(SIM_ARGS)
