@@ -642,14 +642,22 @@ func (c *checker) sourceOf(op *opRec) string {
 // classify names the known defect a stale read looks like.
 func (c *checker) classify(op *opRec, k string, v Val, ch *changeRec, d deadline) string {
 	r := op.inc
+	if c.isStale(op, k) {
+		for _, rd := range c.r.l2reads {
+			if rd.inc == r && rd.val != nil && rd.val.same(v) && rd.at >= d.at {
+				return "C" // read back from L2 after the removal, served stale
+			}
+		}
+		// Served stale after the removal was applied here: the value
+		// fail-safe kept from before it (a run whose result was being
+		// written when the removal came no longer heard of it).
+		return "K"
+	}
 	if clk := c.w.clocks[r.node]; d.via != "own" && clk.maxRead(d.at)-clk.read(d.at) > int64(time.Millisecond) {
 		// The node learnt of the change (or of a possible loss) while its
 		// clock was behind what it had read before: what it expired "as
 		// of now" missed what it had confirmed since.
 		return "E"
-	}
-	if c.isStale(op, k) {
-		return "C" // a removed value served stale (fail-safe, AllowStaleOnRead)
 	}
 	if !op.spec.FailSafe {
 		for _, f := range c.r.failsafes {
