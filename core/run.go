@@ -283,7 +283,9 @@ func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) 
 		// Checked under L1's lock of the key: a Remove marks the flight
 		// before it deletes the key from L1, so either this sees the mark
 		// or the Remove deletes what this stores.
-		if f.removed.Load() || c.tags.verdict(stale) == tagsRemoved {
+		// A Remove that came after f was unregistered (while its result
+		// was being written to L2) is in the floors.
+		if f.removed.Load() || c.floors.get(f.key).removed > stale.created || c.tags.verdict(stale) == tagsRemoved {
 			return nil, true
 		}
 		switch {
