@@ -96,7 +96,15 @@ func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []
 // supersedes it: flights.join.)
 func (c *Cache) joinable(f *flight) bool {
 	probe := entry{created: f.created, confirmed: f.started, tags: f.tags}
-	return c.tags.verdict(&probe) == tagsValid && !c.unconfirmed(&probe, c.now())
+	return c.current(&probe)
+}
+
+// current reports whether no tag invalidation, Clear or possible loss has
+// removed or expired e, and e is confirmed within the staleness bound if
+// the node is unsure: what a run, or its result, must be for a caller that
+// joined it.
+func (c *Cache) current(e *entry) bool {
+	return c.tags.verdict(e) == tagsValid && !c.unconfirmed(e, c.now())
 }
 
 // invalidated reports whether f's result, fresh when it was produced, has
@@ -104,8 +112,7 @@ func (c *Cache) joinable(f *flight) bool {
 // loss of messages, or is older than the staleness bound while the node is
 // unsure: a caller that joined f does not return it.
 func (c *Cache) invalidated(f *flight) bool {
-	return f.hasValue && !f.isStale && f.entry != nil &&
-		(c.tags.verdict(f.entry) != tagsValid || c.unconfirmed(f.entry, c.now()))
+	return f.hasValue && !f.isStale && f.entry != nil && !c.current(f.entry)
 }
 
 // isSuperseded reports whether the result must not be cached as fresh.
