@@ -535,6 +535,15 @@ func (c *Cache) stamp() int64 {
 	}
 }
 
+// stampChange returns the version of a change made with eo: a new stamp,
+// after eo's WithChangedAt time if it has one.
+func (c *Cache) stampChange(eo *EntryOptions) int64 {
+	if eo.changedAt > 0 {
+		c.observe(eo.changedAt)
+	}
+	return c.stamp()
+}
+
 // runIDLen is the length of the run id a node adds to its InstanceID on the
 // backplane ("id/run"), and maxInstanceIDLen the longest InstanceID that
 // leaves room for it in a message's source.
@@ -710,7 +719,7 @@ func (c *Cache) invalidateKey(ctx context.Context, op Operation, key string, opt
 	if err != nil {
 		return err
 	}
-	at := c.stamp()
+	at := c.stampChange(eo)
 	c.flights.supersede(key, op == OpRemove, at)
 	c.floors.raise(key, at, op == OpRemove)
 	action := backplane.ActionRemove
@@ -768,7 +777,7 @@ func (c *Cache) invalidateTag(ctx context.Context, op Operation, tag string, rem
 	if err != nil {
 		return err
 	}
-	at := c.stamp()
+	at := c.stampChange(eo)
 	c.tags.invalidate(tag, at, remove, c.now()-c.maxLife.Load())
 	action := backplane.ActionExpireTag
 	if remove {
@@ -797,7 +806,7 @@ func (c *Cache) Clear(ctx context.Context, allowFailSafe bool, opts ...EntryOpti
 	if err != nil {
 		return err
 	}
-	at := c.stamp()
+	at := c.stampChange(eo)
 	c.tags.clear(at, !allowFailSafe)
 	if !allowFailSafe {
 		c.l1.clear()

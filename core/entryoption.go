@@ -62,6 +62,7 @@ const (
 	optBackgroundL2Writes
 	optBackgroundBackplane
 	optAllowStaleOnRead
+	optChangedAt
 	optFull
 	optInvalid
 )
@@ -189,6 +190,23 @@ func WithBackgroundBackplane() EntryOption { return EntryOption{kind: optBackgro
 // WithAllowStaleOnRead lets Get return a stale (fail-safe) value.
 func WithAllowStaleOnRead() EntryOption { return EntryOption{kind: optAllowStaleOnRead} }
 
+// WithChangedAt states when the change was made at its source, for changes
+// that did not start in this process: a database commit read from its change
+// log, an operator's command. The change (Set, Remove, Expire, RemoveByTag,
+// ExpireByTag, Clear) then takes a version no older than t, so a factory that
+// started before t, and may have read the data as it was before the change,
+// cannot cache its result over the change on any node, even when this
+// node's clock is behind the clock that gave t. The version is this node's
+// own when that is later (it always is with synchronized clocks). A t more
+// than 24 hours ahead of this node's clock is ignored, as versions from
+// other nodes are (docs/consistency.md). It has no effect on reads.
+func WithChangedAt(t time.Time) EntryOption {
+	if t.IsZero() {
+		return badOption("WithChangedAt", t, "must not be the zero time")
+	}
+	return EntryOption{kind: optChangedAt, d1: time.Duration(t.UnixNano())}
+}
+
 // WithEntryOptions replaces every entry option of the call with o (later
 // options still adjust it). It copies o; an invalid o makes the call return
 // an *OptionError naming the field.
@@ -273,6 +291,8 @@ func apply(eo *EntryOptions, opts []EntryOption) error {
 			eo.BackgroundBackplane = true
 		case optAllowStaleOnRead:
 			eo.AllowStaleOnRead = true
+		case optChangedAt:
+			eo.changedAt = int64(o.d1)
 		case optFull:
 			full := o.rare().full
 			*eo = *full

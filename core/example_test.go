@@ -237,3 +237,19 @@ func ExampleNew_waitForInitialSubscribe() {
 	fmt.Println("subscribed:", !c.Stats().Disconnected)
 	// Output: subscribed: true
 }
+
+// A change read from a database's change log is applied with its commit
+// time, so that no factory that read the row before the commit caches the
+// old row over the invalidation, on any node.
+func ExampleWithChangedAt() {
+	c, _ := core.New(core.Options{Name: "profiles"})
+	defer c.Close()
+	ctx := context.Background()
+	core.Set(ctx, c, "profile:42", "Ada, admin")
+
+	commitTime := time.Now() // from the change log
+	err := c.Remove(ctx, "profile:42", core.WithChangedAt(commitTime))
+	_, found, _ := core.Get[string](ctx, c, "profile:42")
+	fmt.Println(err, found)
+	// Output: <nil> false
+}

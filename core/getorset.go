@@ -291,7 +291,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 			return fmt.Errorf("core: Set of key %q: serializing %T for L2: %w", key, value, err)
 		}
 	}
-	created := c.stamp()
+	created := c.stampChange(eo)
 	c.flights.supersede(key, false, created)
 	c.floors.raise(key, created, false)
 	now := c.preciseNow()

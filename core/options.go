@@ -241,6 +241,10 @@ type EntryOptions struct {
 	BackgroundL2Writes, BackgroundBackplane bool
 	// AllowStaleOnRead lets Get return a stale (fail-safe) value.
 	AllowStaleOnRead bool
+
+	// changedAt, set by WithChangedAt, is the earliest version (Unix
+	// nanoseconds) a Set, Remove, Expire, tag invalidation or Clear may take.
+	changedAt int64
 }
 
 // DefaultEntryOptions returns the defaults: Duration 30s, fail-safe off with
