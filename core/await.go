@@ -69,7 +69,7 @@ func await[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions, st
 		return outcome{err: f.err}
 	case <-ctx.Done():
 		return outcome{err: ctx.Err()}
-	case <-c.base.Done():
+	case <-c.life.base.Done():
 		return outcome{err: ErrClosed}
 	case <-soft:
 		c.event(ctx, EventFactorySoftTimeout, f.key, nil)

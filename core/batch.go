@@ -44,7 +44,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	if began.IsZero() {
 		began = time.Now()
 	}
-	if c.closed.Load() {
+	if c.life.closed.Load() {
 		return nil, ErrClosed
 	}
 	if factory == nil {
@@ -55,7 +55,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 			return nil, err
 		}
 	}
-	eo, err := c.resolve(opts)
+	eo, err := c.cfg.resolve(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	}
 	for _, k := range missing {
 		c.event(ctx, EventMiss, k, nil)
-		f, leader := c.flights.join(k, c.newFlight(ctx, k, stale[k], eo.Tags), c.joinable)
+		f, leader := c.join(ctx, k, stale[k], eo.Tags)
 		if leader {
 			own = append(own, f)
 		} else {
@@ -105,7 +105,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 		}
 	}
 	if len(own) > 0 {
-		if !c.goBackground(func() { runMany(c, own, eo, factory) }) {
+		if !c.life.goBackground(func() { runMany(c, own, eo, factory) }) {
 			for _, f := range own {
 				f.cancel()
 				c.flights.finish(f, func() { f.err = ErrClosed })
@@ -238,7 +238,7 @@ func (e *absentError) Error() string {
 // store can), then one factory call for the rest; it ends every flight.
 func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFactory[T]) {
 	ctx := own[0].ctx
-	stop := context.AfterFunc(c.base, func() {
+	stop := context.AfterFunc(c.life.base, func() {
 		for _, f := range own {
 			f.cancel()
 		}
@@ -250,7 +250,7 @@ func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFacto
 		}
 	}()
 	rest := own
-	if c.l2 != nil && !eo.SkipL2Read {
+	if c.l2.reads(eo) {
 		rest = manyFromL2[T](ctx, c, own, eo)
 	}
 	if len(rest) == 0 {
@@ -288,8 +288,8 @@ func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFacto
 // their stale entry), and returns the others.
 func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOptions) []*flight {
 	var rest []*flight
-	mg, ok := c.l2.(l2.MultiGetter)
-	if !ok || !c.l2breaker.allow(c.now()) {
+	mg, ok := c.l2.store.(l2.MultiGetter)
+	if !ok || !c.l2.breaker.allow(c.now()) {
 		for _, f := range own {
 			if !fromL2[T](ctx, c, f, eo) {
 				rest = append(rest, f)
@@ -299,7 +299,7 @@ func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOp
 	}
 	storeKeys := make([]string, len(own))
 	for i, f := range own {
-		storeKeys[i] = c.l2key(f.key)
+		storeKeys[i] = c.l2.key(f.key)
 	}
 	gctx, cancel := withTimeout(ctx, eo.L2HardTimeout)
 	readAt := c.preciseNow()
@@ -309,12 +309,12 @@ func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOp
 		if err == nil {
 			err = fmt.Errorf("core: L2 GetMany returned %d values for %d keys", len(vals), len(own))
 		}
-		c.l2Failed(ctx, own[0].key, "get many", err)
+		c.l2.failed(ctx, own[0].key, "get many", err)
 		return own
 	}
-	c.l2Succeeded(ctx)
+	c.l2.succeeded(ctx)
 	for i, f := range own {
-		e := decodeL2Entry[T](ctx, c, f.key, vals[i], readAt, eo)
+		e := decodeL2Entry[T](ctx, c.l2, f.key, vals[i], readAt, eo)
 		if e == nil || !c.endWithL2Entry(f, e, eo) {
 			rest = append(rest, f)
 		}

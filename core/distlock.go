@@ -29,21 +29,21 @@ func distributedLock[T any](ctx context.Context, c *Cache, f *flight, eo *EntryO
 	if wait <= 0 {
 		wait = ttl
 	}
-	lockKey := c.keyPrefix + reservedPrefix + "lock:" + f.key
+	lockKey := c.l2.keyPrefix + reservedPrefix + "lock:" + f.key
 	deadline := time.Now().Add(wait)
 	backoff := 5 * time.Millisecond
 	for {
-		token, ok, err := c.locker.TryLock(ctx, lockKey, ttl)
+		token, ok, err := c.l2.locker.TryLock(ctx, lockKey, ttl)
 		if err != nil {
-			c.l2Failed(ctx, f.key, "lock", err)
+			c.l2.failed(ctx, f.key, "lock", err)
 			return nil, false
 		}
 		if ok {
 			release := func() {
 				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 				defer cancel()
-				if err := c.locker.Unlock(uctx, lockKey, token); err != nil {
-					c.l2Failed(ctx, f.key, "unlock", err)
+				if err := c.l2.locker.Unlock(uctx, lockKey, token); err != nil {
+					c.l2.failed(ctx, f.key, "unlock", err)
 				}
 			}
 			// The holder before this one may have written the value and

@@ -88,6 +88,13 @@ func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []
 	return f
 }
 
+// join returns the run a caller missing key waits for: a run under way it
+// may join (joinable), else a new one registered for it (leader true),
+// whose result gets tags and whose stale value is stale.
+func (c *Cache) join(ctx context.Context, key string, stale *entry, tags []string) (f *flight, leader bool) {
+	return c.flights.join(key, c.newFlight(ctx, key, stale, tags), c.joinable)
+}
+
 // joinable reports whether a caller that misses f's key now may wait for f:
 // no tag invalidation of the tags it is known to give its result, no Clear
 // and no possible loss of messages has happened since it started, and,
@@ -96,15 +103,7 @@ func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []
 // supersedes it: flights.join.)
 func (c *Cache) joinable(f *flight) bool {
 	probe := entry{created: f.created, confirmed: f.started, tags: f.tags}
-	return c.current(&probe)
-}
-
-// current reports whether no tag invalidation, Clear or possible loss has
-// removed or expired e, and e is confirmed within the staleness bound if
-// the node is unsure: what a run, or its result, must be for a caller that
-// joined it.
-func (c *Cache) current(e *entry) bool {
-	return c.tags.verdict(e) == tagsValid && !c.unconfirmed(e, c.now())
+	return c.current(&probe, c.now())
 }
 
 // invalidated reports whether f's result, fresh when it was produced, has
@@ -112,7 +111,7 @@ func (c *Cache) current(e *entry) bool {
 // loss of messages, or is older than the staleness bound while the node is
 // unsure: a caller that joined f does not return it.
 func (c *Cache) invalidated(f *flight) bool {
-	return f.hasValue && !f.isStale && f.entry != nil && !c.current(f.entry)
+	return f.hasValue && !f.isStale && f.entry != nil && !c.current(f.entry, c.now())
 }
 
 // isSuperseded reports whether the result must not be cached as fresh.

@@ -23,15 +23,15 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		var zero T
 		return zero, errNilContext
 	}
-	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.closed.Load() && key != "" {
-		skip, err := scanHit(c.defaults.SkipL1Read, opts)
+	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
+		skip, err := scanHit(c.cfg.defaults.SkipL1Read, opts)
 		if err == nil && !skip {
 			// The common case inline: a fresh entry whose tags were found
 			// valid at the current tag epoch. Anything else goes the long
 			// way, through lookup.
 			now := c.now()
 			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale &&
-				e.tagEpoch.Load() == c.tags.epoch.Load() && c.unsure.Load() == 0 {
+				e.tagEpoch.Load() == c.tags.epoch.Load() && c.gate.since.Load() == 0 {
 				if v, ok := e.value.(T); ok {
 					if c.hitRec != nil {
 						c.hitRec.Hit(ctx, false)
@@ -55,19 +55,12 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	if factory == nil {
 		return v, &OptionError{Field: "factory", Value: nil, Why: "must not be nil"}
 	}
-	eo, err := c.resolve(opts)
+	eo, err := c.cfg.resolve(opts)
 	if err != nil {
 		return v, err
 	}
-	var info *OpInfo
-	if c.obs != nil {
-		info = &OpInfo{Op: OpGetOrSet, Cache: c.name, Key: key, Start: time.Now()}
-		ctx = c.obs.start(ctx, info)
-		defer func() {
-			info.Err = err
-			c.obs.end(ctx, info)
-		}()
-	}
+	ctx, info := c.begin(ctx, OpGetOrSet, key)
+	defer func() { c.end(ctx, info, err) }()
 	// A caller that joined a run whose result a tag invalidation, a Clear
 	// or a possible loss has invalidated since goes round once more: the
 	// change may have been made before this call began. Its second run
@@ -100,7 +93,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			}
 		}
 		c.event(ctx, EventMiss, key, nil)
-		f, leader := c.flights.join(key, c.newFlight(ctx, key, stale, eo.Tags), c.joinable)
+		f, leader := c.join(ctx, key, stale, eo.Tags)
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
@@ -130,17 +123,6 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 }
 
-// lookupFor is lookup for a call with options eo: a stale value fail-safe
-// re-cached for another call (served fresh for its throttle duration) is
-// stale for a call without fail-safe.
-func (c *Cache) lookupFor(key string, now int64, eo *EntryOptions) (*entry, entryState) {
-	e, st := c.lookup(key, now)
-	if st == stateFresh && e.stale && !eo.FailSafe {
-		st = stateStale
-	}
-	return e, st
-}
-
 // hit reports an L1 hit to observers.
 func (c *Cache) hit(ctx context.Context, info *OpInfo, key string, e *entry) {
 	if info == nil {
@@ -154,13 +136,6 @@ func (c *Cache) hit(ctx context.Context, info *OpInfo, key string, e *entry) {
 	}
 }
 
-// event reports an event to observers, if any.
-func (c *Cache) event(ctx context.Context, kind EventKind, key string, err error) {
-	if c.obs != nil {
-		c.obs.event(ctx, kind, c.name, key, err)
-	}
-}
-
 // as converts a cached value to T, or reports a *TypeError.
 func as[T any](key string, v any) (T, error) {
 	t, ok := v.(T)
@@ -168,27 +143,6 @@ func as[T any](key string, v any) (T, error) {
 		return t, typeError[T](key, v)
 	}
 	return t, nil
-}
-
-// resolve returns the effective options of a call: the cache's defaults
-// adjusted by opts, validated. The result is the caller's to keep.
-func (c *Cache) resolve(opts []EntryOption) (*EntryOptions, error) {
-	eo := new(EntryOptions)
-	*eo = c.defaults
-	if len(eo.Tags) > 0 {
-		eo.Tags = append([]string(nil), eo.Tags...)
-	}
-	if err := apply(eo, opts); err != nil {
-		return nil, err
-	}
-	if err := eo.validate("EntryOptions."); err != nil {
-		return nil, err
-	}
-	eo.clamp()
-	if err := c.checkTags("EntryOptions.Tags", eo.Tags); err != nil {
-		return nil, err
-	}
-	return eo, nil
 }
 
 // Get returns the value of key if the cache holds a fresh one (or a stale
@@ -201,19 +155,12 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 	if err := c.checkOp(key); err != nil {
 		return v, false, err
 	}
-	eo, err := c.resolve(opts)
+	eo, err := c.cfg.resolve(opts)
 	if err != nil {
 		return v, false, err
 	}
-	var info *OpInfo
-	if c.obs != nil {
-		info = &OpInfo{Op: OpGet, Cache: c.name, Key: key, Start: time.Now()}
-		ctx = c.obs.start(ctx, info)
-		defer func() {
-			info.Err = err
-			c.obs.end(ctx, info)
-		}()
-	}
+	ctx, info := c.begin(ctx, OpGet, key)
+	defer func() { c.end(ctx, info, err) }()
 	var e *entry
 	st := stateAbsent
 	if !eo.SkipL1Read {
@@ -223,13 +170,13 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 		st = stateStale // a stale value re-cached by fail-safe is not fresh
 	}
 	source := SourceL1
-	if st != stateFresh && c.l2 != nil && !eo.SkipL2Read {
+	if st != stateFresh && c.l2.reads(eo) {
 		// The read is watched like a factory run: a change of the key
 		// applied while it reads (the entry, then the tag and Clear
 		// markers) keeps what it read out of L1.
 		f := &flight{key: key}
 		c.flights.watch(f)
-		e2, _ := readL2[T](ctx, c, key, eo, st == stateStale)
+		e2, _ := readL2[T](ctx, c.l2, key, eo, st == stateStale)
 		c.flights.finish(f, func() {
 			if e2 == nil || (e != nil && e2.created < e.created) {
 				return
@@ -271,39 +218,23 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 	if err := c.checkOp(key); err != nil {
 		return err
 	}
-	eo, err := c.resolve(opts)
+	eo, err := c.cfg.resolve(opts)
 	if err != nil {
 		return err
 	}
-	if c.obs != nil {
-		info := &OpInfo{Op: OpSet, Cache: c.name, Key: key, Start: time.Now()}
-		ctx = c.obs.start(ctx, info)
-		defer func() {
-			info.Err = err
-			c.obs.end(ctx, info)
-		}()
-	}
+	ctx, info := c.begin(ctx, OpSet, key)
+	defer func() { c.end(ctx, info, err) }()
 	var b []byte
-	if c.l2 != nil && !eo.SkipL2Write {
+	if c.l2.writes(eo) {
 		// Serialize first: a value that cannot round-trip is an error
 		// here, before anything is written.
-		if b, err = c.ser.Marshal(value); err != nil {
+		if b, err = c.l2.ser.Marshal(value); err != nil {
 			return fmt.Errorf("core: Set of key %q: serializing %T for L2: %w", key, value, err)
 		}
 	}
 	created := c.stampChange(eo)
-	c.flights.supersede(key, false, created)
-	c.floors.raise(key, created, false)
 	now := c.preciseNow()
 	e := c.newEntry(value, created, now, now, eo)
-	if eo.SkipL1Write {
-		// The old L1 value is outdated all the same.
-		c.l1.compute(key, func(old *entry) (*entry, bool) {
-			return nil, old == nil || old.created > created
-		})
-	} else {
-		c.storeIfNewer(key, e)
-	}
-	c.distribute(ctx, change{action: backplane.ActionSet, key: key, at: created, e: e, value: b, now: now}, eo)
+	c.change(ctx, &change{action: backplane.ActionSet, key: key, at: created, e: e, storeL1: !eo.SkipL1Write, value: b, now: now}, eo)
 	return nil
 }

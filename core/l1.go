@@ -4,22 +4,7 @@ import (
 	"github.com/maypok86/otter/v2"
 )
 
-// l1Store is the in-memory cache behind a Cache: a bounded map of entries.
-// Entries are immutable once stored (but for their atomic bookkeeping), so
-// readers never lock.
-type l1Store interface {
-	get(key string) (*entry, bool)
-	// compute atomically replaces the entry of key by what f returns: f gets
-	// the current entry (nil if none) and returns the new one, or keep=true
-	// to leave it as is; a nil new entry with keep=false deletes it.
-	compute(key string, f func(old *entry) (e *entry, keep bool)) *entry
-	set(key string, e *entry)
-	delete(key string)
-	clear()
-	len() int
-	close()
-}
-
+// otterL1 is the in-memory cache behind a Cache: a bounded map of entries.
 type otterL1 struct {
 	c *otter.Cache[string, *entry]
 }
@@ -59,8 +44,6 @@ func newOtterL1(o *Options, onEvict func(key string)) (*otterL1, error) {
 
 func (l *otterL1) get(key string) (*entry, bool) { return l.c.GetIfPresent(key) }
 
-func (l *otterL1) set(key string, e *entry) { l.c.Set(key, e) }
-
 func (l *otterL1) delete(key string) { l.c.Invalidate(key) }
 
 func (l *otterL1) clear() { l.c.InvalidateAll() }
@@ -85,5 +68,3 @@ func (l *otterL1) compute(key string, f func(old *entry) (*entry, bool)) *entry 
 	})
 	return v
 }
-
-var _ l1Store = (*otterL1)(nil)

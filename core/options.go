@@ -45,9 +45,6 @@ const (
 	DefaultMaxL2ValueSize = 16 << 20
 )
 
-// maxL2Value is the longest encoded entry the cache writes to L2.
-func (c *Cache) maxL2Value() int { return c.maxL2ValueSize }
-
 // Options configure a Cache. The zero value is valid: an L1-only cache named
 // "default" with DefaultEntryOptions. New rejects invalid options with an
 // *OptionError naming the field.

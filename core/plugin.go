@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 )
 
@@ -41,18 +42,25 @@ func pluginObservers(ps []Plugin, cache string) []*pluginObserver {
 
 // startPlugins starts each plugin, keeping the ones that started, and opens
 // the gates (from pluginObservers) of those that observe.
-func (c *Cache) startPlugins(ps []Plugin, gates []*pluginObserver) {
-	for i, p := range ps {
+// pluginSet holds the plugins of a cache that started, and the errors of
+// those that did not.
+type pluginSet struct {
+	started []Plugin
+	errs    []error
+}
+
+func (ps *pluginSet) start(c *Cache, plugins []Plugin, gates []*pluginObserver) {
+	for i, p := range plugins {
 		if err := safePluginCall(func() error { return p.Start(c) }); err != nil {
 			err = fmt.Errorf("core: plugin %d (%T) failed to start: %w", i, p, err)
-			c.pluginErrs = append(c.pluginErrs, err)
+			ps.errs = append(ps.errs, err)
 			c.logger.Error("strata: plugin failed to start; the cache works on without it", "plugin", fmt.Sprintf("%T", p), "err", err)
 			if gates[i] != nil {
 				gates[i].state.Store(pluginFailed)
 			}
 			continue
 		}
-		c.plugins = append(c.plugins, p)
+		ps.started = append(ps.started, p)
 		if g := gates[i]; g != nil {
 			if h, ok := g.ob.(HitObserver); ok {
 				g.hits = h.HitRecorder(g.cache)
@@ -63,17 +71,17 @@ func (c *Cache) startPlugins(ps []Plugin, gates []*pluginObserver) {
 }
 
 // stopPlugins stops the started plugins in reverse order.
-func (c *Cache) stopPlugins() {
-	for i := len(c.plugins) - 1; i >= 0; i-- {
-		p := c.plugins[i]
+func (ps *pluginSet) stop(logger *slog.Logger) {
+	for i := len(ps.started) - 1; i >= 0; i-- {
+		p := ps.started[i]
 		if err := safePluginCall(p.Stop); err != nil {
-			c.logger.Error("strata: plugin failed to stop", "plugin", fmt.Sprintf("%T", p), "err", err)
+			logger.Error("strata: plugin failed to stop", "plugin", fmt.Sprintf("%T", p), "err", err)
 		}
 	}
 }
 
 // PluginErrors returns the errors of plugins that failed to start.
-func (c *Cache) PluginErrors() []error { return append([]error(nil), c.pluginErrs...) }
+func (c *Cache) PluginErrors() []error { return append([]error(nil), c.plugins.errs...) }
 
 func safePluginCall(f func() error) (err error) {
 	defer func() {

@@ -214,12 +214,63 @@ func (q *recoveryQueue) wake() {
 	}
 }
 
-// recoveryLoop replays the queue every delay, or at once when woken, until
+// recovery is auto-recovery: the queue of failed L2 writes and publishes,
+// and the loop that replays them against the two sides. With auto-recovery
+// off its queue is nil: what would be queued is dropped and counted.
+type recovery struct {
+	*env
+	q *recoveryQueue
+	// The sides replayed against (nil: none), and the L2 timeout of a
+	// replayed write.
+	l2        *l2side
+	co        *coherence
+	l2Timeout time.Duration
+	delay     time.Duration
+}
+
+// newRecovery returns the auto-recovery of a cache (its queue nil when off).
+func newRecovery(cfg *config, v *env) *recovery {
+	r := &recovery{env: v, delay: cfg.recoveryDelay, l2Timeout: cfg.defaults.L2HardTimeout}
+	if cfg.recoveryMaxItems > 0 {
+		r.q = newRecoveryQueue(cfg.recoveryMaxItems)
+		r.q.maxBytes = recoveryMaxBytes(cfg.maxL2ValueSize)
+	}
+	return r
+}
+
+// start starts the replay loop with goBackground, until ctx ends.
+func (r *recovery) start(ctx context.Context, goBackground func(func()) bool) {
+	if r.q != nil {
+		goBackground(func() { r.loop(ctx, r.delay) })
+	}
+}
+
+// queue hands an item to auto-recovery (or drops it, counted, when recovery
+// is off).
+func (r *recovery) queue(it *recoveryItem) {
+	if r.q == nil {
+		r.stats.recoveryDropped.Add(1)
+		return
+	}
+	if !r.q.add(it) {
+		r.stats.recoveryDropped.Add(1)
+		r.logger.Warn("strata: auto-recovery queue full (items or bytes): oldest items dropped", "max_items", r.q.max, "max_bytes", r.q.maxBytes)
+	}
+}
+
+// wake asks the replay loop to try now (a component came back).
+func (r *recovery) wake() { r.q.wake() }
+
+// supersede drops the queued items about key older than at: another node
+// changed key after them.
+func (r *recovery) supersede(key string, at int64) { r.q.supersede(key, at) }
+
+// loop replays the queue every delay, or at once when woken, until
 // ctx ends. After a wake (a breaker closed, the backplane reconnected), a
 // replay that still fails is retried sooner than delay — 50 ms, doubling
 // up to delay — since the component is coming back and its client may
 // need a moment (a redial) to follow.
-func (c *Cache) recoveryLoop(ctx context.Context, delay time.Duration) {
+func (r *recovery) loop(ctx context.Context, delay time.Duration) {
 	const fastStart = 50 * time.Millisecond
 	t := time.NewTimer(delay)
 	defer t.Stop()
@@ -229,10 +280,10 @@ func (c *Cache) recoveryLoop(ctx context.Context, delay time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-c.recovery.kick:
+		case <-r.q.kick:
 			next = min(fastStart, delay)
 		}
-		if c.replay(ctx) && next < delay {
+		if r.replay(ctx) && next < delay {
 			next = min(2*next, delay)
 		} else {
 			next = delay
@@ -252,8 +303,8 @@ const replayWorkers = 8
 // meanwhile); after a failure of L2, or of the backplane, the remaining
 // items of that kind are queued again without being tried, so that a dead
 // server is not called once per item. It reports whether anything failed.
-func (c *Cache) replay(ctx context.Context) (failed bool) {
-	items := c.recovery.take()
+func (r *recovery) replay(ctx context.Context) (failed bool) {
+	items := r.q.take()
 	if len(items) == 0 {
 		return false
 	}
@@ -274,8 +325,8 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 		}
 	}
 	requeue := func(it *recoveryItem, l2 bool) {
-		c.recovery.add(it)
-		c.recovery.done(1)
+		r.q.add(it)
+		r.q.done(1)
 		mu.Lock()
 		failed = true
 		if l2 {
@@ -301,25 +352,25 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 			defer func() { <-sem }()
 			var err error
 			if it.kind == recoverL2Set {
-				err = c.l2Put(ctx, it.key, it.storeKey, it.value, it.ttl, it.at, c.defaults.L2HardTimeout)
+				err = r.l2.put(ctx, it.key, it.storeKey, it.value, it.ttl, it.at, r.l2Timeout)
 			} else {
-				err = c.l2Del(ctx, it.key, it.storeKey, c.defaults.L2HardTimeout)
+				err = r.l2.del(ctx, it.key, it.storeKey, r.l2Timeout)
 			}
 			if retryable(err) {
 				requeue(it, true)
 				return
 			}
 			if err != nil { // refused for good (reported by l2Put): dropped
-				c.recovery.done(1)
+				r.q.done(1)
 				return
 			}
-			if it.kind == recoverL2Set && !it.marker && c.bp != nil && told[it.key] < it.at {
+			if it.kind == recoverL2Set && !it.marker && r.co != nil && told[it.key] < it.at {
 				// Announce the value now in L2: a node that re-read the
 				// old one meanwhile (after missing the first message)
 				// drops it.
-				c.publish(ctx, backplane.ActionSet, it.key, it.at, &EntryOptions{BackgroundBackplane: true})
+				r.co.publish(ctx, backplane.ActionSet, it.key, it.at, &EntryOptions{BackgroundBackplane: true})
 			}
-			c.recovery.done(1)
+			r.q.done(1)
 			mu.Lock()
 			ok++
 			mu.Unlock()
@@ -330,15 +381,15 @@ func (c *Cache) replay(ctx context.Context) (failed bool) {
 		if it.kind != recoverPublish {
 			continue
 		}
-		if bpDown || c.sendNow(ctx, it.action, it.key, it.at, "") != nil {
+		if bpDown || r.co.sendNow(ctx, it.action, it.key, it.at, "") != nil {
 			requeue(it, false)
 			continue
 		}
-		c.recovery.done(1)
+		r.q.done(1)
 		ok++
 	}
 	if ok > 0 {
-		c.logger.InfoContext(ctx, "strata: auto-recovery replayed queued writes", "replayed", ok, "left", c.recovery.len())
+		r.logger.InfoContext(ctx, "strata: auto-recovery replayed queued writes", "replayed", ok, "left", r.q.len())
 	}
 	return failed
 }
@@ -350,12 +401,3 @@ func retryable(err error) bool {
 	return err != nil && !errors.Is(err, l2.ErrPermanent) && !errors.Is(err, l2.ErrCorrupt)
 }
 
-// notStorable reports an entry that cannot go to L2 (it cannot be encoded,
-// or it is too large for core's limit or the store's): it stays in L1 only,
-// counted in Stats.SerializationErrors. It is no L2 failure and opens no
-// circuit breaker.
-func (c *Cache) notStorable(ctx context.Context, key string, err error) {
-	c.stats.serializeErrors.Add(1)
-	c.event(ctx, EventSerializationError, key, err)
-	c.logger.WarnContext(ctx, "strata: entry not storable in L2; cached in L1 only", "key", key, "err", err)
-}

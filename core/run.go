@@ -17,9 +17,9 @@ func (c *Cache) launch(f *flight, eo *EntryOptions, factory flightRunner, backgr
 	// while callers read theirs.
 	feo := *eo
 	feo.Tags = append([]string(nil), eo.Tags...)
-	started := c.goBackground(func() {
+	started := c.life.goBackground(func() {
 		defer f.cancel()
-		stop := context.AfterFunc(c.base, f.cancel)
+		stop := context.AfterFunc(c.life.base, f.cancel)
 		defer stop()
 		factory.run(f.ctx, c, f, &feo, background)
 	})
@@ -37,25 +37,9 @@ func (c *Cache) runInline(f *flight, eo *EntryOptions, factory flightRunner) {
 	feo.Tags = append([]string(nil), eo.Tags...)
 	f.inline = true
 	defer f.cancel()
-	stop := context.AfterFunc(c.base, f.cancel)
+	stop := context.AfterFunc(c.life.base, f.cancel)
 	defer stop()
 	factory.run(f.ctx, c, f, &feo, false)
-}
-
-// goBackground runs fn on a goroutine that Close waits for, unless the cache
-// is closing; it reports whether it did.
-func (c *Cache) goBackground(fn func()) bool {
-	c.bgMu.Lock()
-	defer c.bgMu.Unlock()
-	if c.closing {
-		return false
-	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		fn()
-	}()
-	return true
 }
 
 // flightRunner is implemented by Factory[T] so the untyped flight machinery
@@ -69,10 +53,10 @@ type flightRunner interface {
 // cached in L1, then written to L2 and published, unless superseded; or on
 // failure the stale value served by fail-safe) and wakes the waiters.
 func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
-	if c.l2 != nil && !eo.SkipL2Read && fromL2[T](ctx, c, f, eo) {
+	if c.l2.reads(eo) && fromL2[T](ctx, c, f, eo) {
 		return
 	}
-	if c.locker != nil && !eo.SkipL2Read && !eo.SkipL2Write {
+	if c.l2 != nil && c.l2.locker != nil && !eo.SkipL2Read && !eo.SkipL2Write {
 		release, done := distributedLock[T](ctx, c, f, eo)
 		if done {
 			return
@@ -97,7 +81,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 	if err == nil {
 		verr := eo.validate("FactoryContext.Options.")
 		if verr == nil {
-			verr = c.checkTags("FactoryContext.Options.Tags", eo.Tags)
+			verr = c.cfg.checkTags("FactoryContext.Options.Tags", eo.Tags)
 		}
 		if verr != nil {
 			err = fmt.Errorf("core: factory for key %q set invalid options: %w", f.key, verr)
@@ -172,10 +156,10 @@ func (c *Cache) commit(ctx context.Context, f *flight, e *entry, eo *EntryOption
 // setChange describes a new value of key for L2 and the backplane,
 // serializing it when L2 is to be written (a value that cannot be serialized
 // is reported and only published).
-func (c *Cache) setChange(ctx context.Context, key string, e *entry, eo *EntryOptions, now int64) change {
-	ch := change{action: backplane.ActionSet, key: key, at: e.created, e: e, now: now}
-	if c.l2 != nil && !eo.SkipL2Write {
-		b, err := c.ser.Marshal(e.value)
+func (c *Cache) setChange(ctx context.Context, key string, e *entry, eo *EntryOptions, now int64) *change {
+	ch := &change{action: backplane.ActionSet, key: key, at: e.created, e: e, now: now}
+	if c.l2.writes(eo) {
+		b, err := c.l2.ser.Marshal(e.value)
 		if err != nil {
 			c.stats.serializeErrors.Add(1)
 			c.event(ctx, EventSerializationError, key, err)
@@ -196,7 +180,7 @@ func fromL2[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) b
 		// still bounded by the store client's own timeouts.
 		ctx = context.WithoutCancel(ctx)
 	}
-	e, err := readL2[T](ctx, c, f.key, eo, f.stale != nil)
+	e, err := readL2[T](ctx, c.l2, f.key, eo, f.stale != nil)
 	f.l2Failed = err != nil
 	return e != nil && c.endWithL2Entry(f, e, eo)
 }
@@ -285,7 +269,7 @@ func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) 
 		// or the Remove deletes what this stores.
 		// A Remove that came after f was unregistered (while its result
 		// was being written to L2) is in the floors.
-		if f.removed.Load() || c.floors.get(f.key).removed > stale.created || c.tags.verdict(stale) == tagsRemoved {
+		if f.removed.Load() || c.l2.floor(f.key).removed > stale.created || c.tags.verdict(stale) == tagsRemoved {
 			return nil, true
 		}
 		switch {

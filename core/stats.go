@@ -72,15 +72,15 @@ func (c *Cache) Stats() Stats {
 		BackplaneCorrupt:      c.stats.bpCorrupt.Load(),
 		BackplaneRejected:     c.stats.bpRejected.Load(),
 		LossEvents:            c.stats.lossEvents.Load(),
-		RecoveryDropped:       c.stats.recoveryDropped.Load() + c.recovery.extra(),
+		RecoveryDropped:       c.stats.recoveryDropped.Load() + c.rec.q.extra(),
 		SerializationErrors:   c.stats.serializeErrors.Load(),
 		EvictionEventsDropped: c.stats.evictionEventsDropped.Load(),
-		Disconnected:          c.disconnectedAt.Load() != 0,
-		Behind:                c.behindAt.Load() != 0,
+		Disconnected:          c.gate.disconnectedAt.Load() != 0,
+		Behind:                c.gate.behindAt.Load() != 0,
 		BehindEvents:          c.stats.behindEvents.Load(),
 	}
-	if c.recovery != nil {
-		s.RecoveryQueued = uint64(c.recovery.len())
+	if c.rec.q != nil {
+		s.RecoveryQueued = uint64(c.rec.q.len())
 	}
 	return s
 }

@@ -55,12 +55,12 @@ func TestEntryOverTheSizeLimitStaysInL1(t *testing.T) {
 	ctx := context.Background()
 	store := &limitedStore{Store: meml2.New(nil), max: 1 << 30}
 	c := newSized(t, store)
-	big := strings.Repeat("x", c.maxL2Value()+1)
+	big := strings.Repeat("x", c.l2.maxValueSize+1)
 	if err := Set(ctx, c, "big", big); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
 	if n := store.writes.Load(); n != 0 {
-		t.Errorf("the store was asked %d times to write an entry over the %d-byte limit", n, c.maxL2Value())
+		t.Errorf("the store was asked %d times to write an entry over the %d-byte limit", n, c.l2.maxValueSize)
 	}
 	if v, ok, err := Get[string](ctx, c, "big"); err != nil || !ok || len(v) != len(big) {
 		t.Errorf("Get from L1: %d bytes, found %v, err %v; want the %d-byte value", len(v), ok, err, len(big))
@@ -115,7 +115,7 @@ func TestRecoveryQueueBoundInBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.recovery.maxBytes = 10 << 10
+	c.rec.q.maxBytes = 10 << 10
 	value := strings.Repeat("x", 3<<10) // 3 KiB and a little more once encoded: 3 fit in 10 KiB
 	for i := range 10 {
 		if err := Set(ctx, c, fmt.Sprint("k", i), value); err != nil {
@@ -126,10 +126,10 @@ func TestRecoveryQueueBoundInBytes(t *testing.T) {
 	if s.RecoveryQueued != 3 || s.RecoveryDropped != 7 {
 		t.Errorf("after 10 failed writes of about 3 KiB into a queue of 10 KiB: queued %d, dropped %d; want 3, 7", s.RecoveryQueued, s.RecoveryDropped)
 	}
-	if b := c.recovery.bytes; b > c.recovery.maxBytes {
-		t.Errorf("the queue holds %d bytes, over its bound of %d", b, c.recovery.maxBytes)
+	if b := c.rec.q.bytes; b > c.rec.q.maxBytes {
+		t.Errorf("the queue holds %d bytes, over its bound of %d", b, c.rec.q.maxBytes)
 	}
-	for _, it := range c.recovery.take() {
+	for _, it := range c.rec.q.take() {
 		if it.key != "k7" && it.key != "k8" && it.key != "k9" {
 			t.Errorf("queued %q; want only the newest three (k7, k8, k9)", it.key)
 		}
@@ -177,7 +177,7 @@ func TestMaxL2ValueSizeOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if got, want := c.recovery.maxBytes, recoveryMaxBytes(1<<10); got != want {
+	if got, want := c.rec.q.maxBytes, recoveryMaxBytes(1<<10); got != want {
 		t.Errorf("recovery queue byte bound %d; want %d", got, want)
 	}
 	if err := Set(ctx, c, "big", strings.Repeat("x", 2<<10)); err != nil {

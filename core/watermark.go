@@ -117,26 +117,9 @@ func (w *watermark) behind(now, limit int64) (heard int64, behind, echoed bool) 
 	return w.heard, now-w.sentAt[oldest%wmRing] > limit, w.echoed
 }
 
-// refreshUnsure sets c.unsure to the earlier of the disconnection time and
-// the time since which the node is behind (0: neither). Call it after
-// changing either.
-func (c *Cache) refreshUnsure() {
-	c.wm.unsureMu.Lock()
-	defer c.wm.unsureMu.Unlock()
-	d, b := c.disconnectedAt.Load(), c.behindAt.Load()
-	switch {
-	case d == 0:
-		c.unsure.Store(b)
-	case b == 0:
-		c.unsure.Store(d)
-	default:
-		c.unsure.Store(min(d, b))
-	}
-}
-
 // prober sends probes and watches the watermark until ctx ends.
-func (c *Cache) prober(ctx context.Context) {
-	t := time.NewTicker(max(time.Duration(c.staleBound/8), 5*time.Millisecond))
+func (co *coherence) prober(ctx context.Context) {
+	t := time.NewTicker(max(time.Duration(co.staleBound/8), 5*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -144,48 +127,48 @@ func (c *Cache) prober(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		c.probe(ctx)
+		co.probe(ctx)
 	}
 }
 
 // probe sends a probe if the node has been idle for its probe interval,
 // then marks the node behind, or no longer behind, by its watermark.
-func (c *Cache) probe(ctx context.Context) {
-	if c.disconnectedAt.Load() != 0 {
+func (co *coherence) probe(ctx context.Context) {
+	if co.gate.disconnectedAt.Load() != 0 {
 		return // the disconnection rule applies; reset at reconnection
 	}
-	if c.probeEvery > 0 && c.wm.idle(mono()) >= c.probeEvery && len(c.outbox) == 0 && c.bpBreaker.allow(c.now()) {
+	if co.probeEvery > 0 && co.wm.idle(mono()) >= co.probeEvery && len(co.outbox) == 0 && co.breaker.allow(co.now()) {
 		// A probe carries its send time on the clock, not a version:
 		// receivers measure lateness by it (trackSource).
-		_ = c.sendNow(ctx, backplane.ActionProbe, "", c.rawNow(), "")
+		_ = co.sendNow(ctx, backplane.ActionProbe, "", co.rawNow(), "")
 	}
 	now := mono()
-	heard, behind, echoed := c.wm.behind(now, c.staleBound/2)
+	heard, behind, echoed := co.wm.behind(now, co.staleBound/2)
 	if !behind {
-		if c.behindAt.Swap(0) != 0 {
-			c.refreshUnsure()
-			c.event(ctx, EventBackplaneBehind, "caught_up", nil)
-			c.logger.InfoContext(ctx, "strata: backplane delivery caught up")
+		if co.gate.behindAt.Swap(0) != 0 {
+			co.gate.refresh()
+			co.event(ctx, EventBackplaneBehind, "caught_up", nil)
+			co.logger.InfoContext(ctx, "strata: backplane delivery caught up")
 		}
 		return
 	}
-	at := max(c.now()-(now-heard), 1) // the watermark on the cache's clock
-	if prev := c.behindAt.Load(); prev == 0 || at > prev {
-		c.behindAt.Store(at)
-		c.refreshUnsure()
+	at := max(co.now()-(now-heard), 1) // the watermark on the cache's clock
+	if prev := co.gate.behindAt.Load(); prev == 0 || at > prev {
+		co.gate.behindAt.Store(at)
+		co.gate.refresh()
 		if prev == 0 {
-			c.stats.behindEvents.Add(1)
-			c.event(ctx, EventBackplaneBehind, "behind", fmt.Errorf("%w: heard everything up to %v ago", errBehind,
+			co.stats.behindEvents.Add(1)
+			co.event(ctx, EventBackplaneBehind, "behind", fmt.Errorf("%w: heard everything up to %v ago", errBehind,
 				time.Duration(now-heard).Round(time.Millisecond)))
-			c.logger.WarnContext(ctx, "strata: backplane delivery is behind: this node's own messages take longer than half the staleness bound to come back; L1 entries older than the bound are re-read",
+			co.logger.WarnContext(ctx, "strata: backplane delivery is behind: this node's own messages take longer than half the staleness bound to come back; L1 entries older than the bound are re-read",
 				"heard_through", time.Duration(now-heard).Round(time.Millisecond).String()+" ago")
 		}
 	}
-	c.wm.mu.Lock()
-	warn := !echoed && !c.wm.warnedNoEcho
-	c.wm.warnedNoEcho = c.wm.warnedNoEcho || warn
-	c.wm.mu.Unlock()
+	co.wm.mu.Lock()
+	warn := !echoed && !co.wm.warnedNoEcho
+	co.wm.warnedNoEcho = co.wm.warnedNoEcho || warn
+	co.wm.mu.Unlock()
 	if warn {
-		c.logger.WarnContext(ctx, "strata: none of this node's own backplane messages came back since it subscribed; a transport that does not deliver a sender's own messages (NATS NoEcho) keeps the node behind, re-reading L1 entries older than the staleness bound")
+		co.logger.WarnContext(ctx, "strata: none of this node's own backplane messages came back since it subscribed; a transport that does not deliver a sender's own messages (NATS NoEcho) keeps the node behind, re-reading L1 entries older than the staleness bound")
 	}
 }
