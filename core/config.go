@@ -219,4 +219,3 @@ func isLocker(s l2.Store) bool {
 	_, ok := s.(l2.Locker)
 	return ok
 }
-

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stratacache/strata/backplane"
@@ -55,7 +56,7 @@ func newL2Side(cfg *config, o *Options, v *env, loc *local, gate *unsureGate, re
 		keyPrefix: cfg.keyPrefix, maxValueSize: cfg.maxL2ValueSize, tombstoneTTL: cfg.tombstoneTTL,
 		hasBackplane: o.Backplane != nil, defaultDuration: cfg.defaults.Duration,
 	}
-	s.breaker.duration = int64(cfg.l2BreakerDuration)
+	s.breaker = breaker{name: "l2", what: "L2", duration: int64(cfg.l2BreakerDuration)}
 	s.cond, _ = o.L2.(l2.ConditionalStore)
 	if o.DistributedStampedeLock {
 		s.locker = o.L2.(l2.Locker) // validated
@@ -88,7 +89,6 @@ func (s *l2side) writes(eo *EntryOptions) bool { return s != nil && !eo.SkipL2Wr
 
 // reads reports whether a call with options eo reads from L2.
 func (s *l2side) reads(eo *EntryOptions) bool { return s != nil && !eo.SkipL2Read }
-
 
 // reservedPrefix starts every key strata itself writes to L2. User keys may
 // not start with it.
@@ -273,19 +273,10 @@ func (s *l2side) failed(ctx context.Context, key, op string, err error) {
 	s.stats.l2Errors.Add(1)
 	s.event(ctx, EventL2Error, key, err)
 	s.logger.WarnContext(ctx, "strata: L2 "+op+" failed", "key", key, "err", err)
-	if s.breaker.fail(s.now()) {
-		s.event(ctx, EventCircuitBreakerChange, "l2:open", nil)
-		s.logger.WarnContext(ctx, "strata: L2 circuit breaker open", "for", time.Duration(s.breaker.duration))
-	}
+	s.breaker.failed(ctx, s.env)
 }
 
-func (s *l2side) succeeded(ctx context.Context) {
-	if s.breaker.succeed() {
-		s.event(ctx, EventCircuitBreakerChange, "l2:closed", nil)
-		s.logger.InfoContext(ctx, "strata: L2 circuit breaker closed")
-		s.rec.wake()
-	}
-}
+func (s *l2side) succeeded(ctx context.Context) { s.breaker.succeeded(ctx, s.env, s.rec) }
 
 // l2Corrupt reports an undecodable L2 entry: a miss, logged and counted.
 func (s *l2side) corrupt(ctx context.Context, key string, err error) {
@@ -302,4 +293,11 @@ func (s *l2side) notStorable(ctx context.Context, key string, err error) {
 	s.stats.serializeErrors.Add(1)
 	s.event(ctx, EventSerializationError, key, err)
 	s.logger.WarnContext(ctx, "strata: entry not storable in L2; cached in L1 only", "key", key, "err", err)
+}
+
+// retryable reports whether a failed L2 write may succeed later: not when
+// the store refused it for good (l2.ClassPermanent) or the bytes are not an
+// entry (l2.ClassCorrupt). A write its caller gave up on is retried.
+func retryable(err error) bool {
+	return err != nil && !errors.Is(err, l2.ErrPermanent) && !errors.Is(err, l2.ErrCorrupt)
 }

@@ -101,7 +101,6 @@ func (co *coherence) possibleLoss(ctx context.Context, why string) {
 
 var errPossibleLoss = errors.New("core: backplane messages may have been lost; L1 expired")
 
-
 // close closes the subscription, if any (Close, after cancelling the
 // subscriber).
 func (co *coherence) close() {

@@ -77,7 +77,7 @@ func newCoherence(cfg *config, v *env, bp backplane.Backplane, keys [][]byte, ga
 		outbox:         make(chan outMsg, 1024),
 		ready:          make(chan struct{}),
 	}
-	co.breaker.duration = int64(cfg.bpBreakerDuration)
+	co.breaker = breaker{name: "backplane", what: "backplane", duration: int64(cfg.bpBreakerDuration)}
 	if len(keys) > 0 {
 		co.keyring, _ = backplane.NewKeyring(keys...) // validated
 	}
@@ -251,19 +251,13 @@ func (co *coherence) sendLocked(ctx context.Context, action backplane.Action, ke
 		co.stats.bpErrors.Add(1)
 		co.event(ctx, EventBackplaneSent, key, err)
 		co.logger.WarnContext(ctx, "strata: backplane publish failed", "key", key, "action", action.String(), "err", err)
-		if co.breaker.fail(co.now()) {
-			co.event(ctx, EventCircuitBreakerChange, "backplane:open", nil)
-		}
+		co.breaker.failed(ctx, co.env)
 		return err
 	}
 	if !probe {
 		co.stats.bpSent.Add(1)
 		co.event(ctx, EventBackplaneSent, key, nil)
 	}
-	if co.breaker.succeed() {
-		co.event(ctx, EventCircuitBreakerChange, "backplane:closed", nil)
-		co.rec.wake()
-	}
+	co.breaker.succeeded(ctx, co.env, co.rec)
 	return nil
 }
-
