@@ -113,65 +113,23 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 			}
 		}
 	}
-	// Wait for every flight within ctx and the timeouts of the call.
-	wctx, cancel := withTimeout(ctx, eo.FactoryHardTimeout)
-	defer cancel()
-	soft, stopSoft := softTimer(eo, stale)
-	defer stopSoft()
+	// Wait for every run within ctx and the timeouts of the call, by the
+	// policy of GetOrSet (await): one pair of timers for the whole call.
+	w := newWaiter(eo, len(stale) > 0, true)
+	defer w.stop()
 	var firstErr error
 	var retry []string
 	for i, f := range append(own, joined...) {
-		s := stale[f.key]
-		canStale := eo.FailSafe && s != nil
-		var softC <-chan time.Time
-		if canStale {
-			softC = soft
-		}
-		var r outcome
-		ended := true
-		select {
-		case <-f.done: // a flight that ended goes first, timeouts or not
-			r = c.manyDone(ctx, f, s, eo)
-		default:
-			ended = false
-			select {
-			case <-f.done:
-				ended = true
-				r = c.manyDone(ctx, f, s, eo)
-			case <-softC:
-				// Past the soft timeout every key still being produced
-				// that has a stale value gets it at once.
-				soft = closedTimer
-				c.event(ctx, EventFactorySoftTimeout, f.key, nil)
-				f.timedOut.Store(true)
-				r = outcome{err: fmt.Errorf("core: GetOrSetMany: key %q timed out and its stale value is gone: %w", f.key, ErrFactoryTimeout)}
-				if v, ok := c.throttle(f, s, eo); ok {
-					c.event(ctx, EventFailSafeActivated, f.key, nil)
-					r = outcome{value: v}
-				}
-			case <-wctx.Done():
-				err := ctx.Err()
-				if err == nil {
-					err = fmt.Errorf("core: GetOrSetMany: key %q still being produced after the hard timeout of %s: %w", f.key, eo.FactoryHardTimeout, ErrFactoryTimeout)
-					f.timedOut.Store(true)
-				}
-				r = outcome{err: err}
-				if canStale {
-					if v, ok := c.throttle(f, s, eo); ok {
-						r = outcome{value: v}
-					}
-				}
-			}
+		r := await[T](ctx, c, &w, f, eo, stale[f.key], i < len(own), nil) // no lock timeout: no factory of one key needed
+		if r.invalidated && again.IsZero() {
+			retry = append(retry, f.key)
+			continue
 		}
 		if r.err != nil {
 			var absent *absentError
 			if firstErr == nil && !errors.As(r.err, &absent) {
 				firstErr = r.err
 			}
-			continue
-		}
-		if ended && i >= len(own) && again.IsZero() && c.invalidated(f) {
-			retry = append(retry, f.key)
 			continue
 		}
 		v, err := as[T](f.key, r.value)
@@ -190,40 +148,6 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 		}
 	}
 	return out, firstErr
-}
-
-// manyDone is what GetOrSetMany gets from f, ended: its value, else with
-// fail-safe the stale value (s, or a newer one in L1), else its error.
-func (c *Cache) manyDone(ctx context.Context, f *flight, s *entry, eo *EntryOptions) outcome {
-	if f.hasValue && (!f.isStale || eo.FailSafe) {
-		// (A stale value fail-safe served to the caller that started f
-		// is not for a call without fail-safe.)
-		return outcome{value: f.value}
-	}
-	if eo.FailSafe && s != nil {
-		if v, ok := c.throttle(f, s, eo); ok {
-			return outcome{value: v}
-		}
-	}
-	return outcome{err: f.err}
-}
-
-// closedTimer is a timer channel that has fired.
-var closedTimer = func() <-chan time.Time {
-	ch := make(chan time.Time)
-	close(ch)
-	return ch
-}()
-
-// softTimer starts the soft timeout of a GetOrSetMany call: only with
-// fail-safe, a soft timeout and some key with a stale value (stale), as for
-// GetOrSet. The channel is nil when there is none.
-func softTimer(eo *EntryOptions, stale map[string]*entry) (<-chan time.Time, func()) {
-	if !eo.FailSafe || eo.FactorySoftTimeout <= 0 || len(stale) == 0 {
-		return nil, func() {}
-	}
-	t := time.NewTimer(eo.FactorySoftTimeout)
-	return t.C, func() { t.Stop() }
 }
 
 // absentError ends the flight of a key the batch factory returned no value

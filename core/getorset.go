@@ -109,7 +109,9 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 				c.launch(f, eo, factory, false)
 			}
 		}
-		r := await(ctx, c, f, eo, stale, leader, factory)
+		w := newWaiter(eo, stale != nil, false)
+		r := await(ctx, c, &w, f, eo, stale, leader, factory)
+		w.stop()
 		if r.invalidated && attempt == 0 {
 			continue
 		}
