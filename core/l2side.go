@@ -139,71 +139,71 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 	return context.WithTimeout(ctx, d)
 }
 
-// l2Get reads a store key within timeout. A store failure is reported (log,
-// event, breaker) and returned; an open breaker is a miss.
-func (s *l2side) get(ctx context.Context, storeKey, key string, timeout time.Duration) ([]byte, bool, error) {
-	if !s.breaker.allow(s.now()) {
-		return nil, false, nil
-	}
+// call makes one store call, fn, about key within timeout: observed as op,
+// and reported (log, event, breaker) by the rule of failed when it fails.
+// fn may set the info's Hit (info is nil without observers).
+func (s *l2side) call(ctx context.Context, op Operation, name, key string, timeout time.Duration, fn func(context.Context, *OpInfo) error) error {
 	caller := ctx
 	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
-	var info *OpInfo
-	if s.obs != nil {
-		info = &OpInfo{Op: OpL2Get, Cache: s.name, Key: key, Start: time.Now()}
-		ctx = s.obs.start(ctx, info)
-	}
-	b, found, err := s.store.Get(ctx, storeKey)
-	if info != nil {
-		info.Err, info.Hit = err, found
-		s.obs.end(ctx, info)
-	}
+	ctx, info := s.begin(ctx, op, key)
+	err := fn(ctx, info)
+	s.end(ctx, info, err)
 	if err != nil {
-		s.failed(caller, key, "get", err)
-		return nil, false, err
+		s.failed(caller, key, name, err)
+		return err
 	}
 	s.succeeded(ctx)
-	return b, found, nil
+	return nil
 }
 
-// l2Put writes a store key (conditionally on the version when the store can)
+// get reads a store key within timeout. A store failure is reported and
+// returned; an open breaker is a miss.
+func (s *l2side) get(ctx context.Context, storeKey, key string, timeout time.Duration) (b []byte, found bool, err error) {
+	if !s.breaker.allow(s.now()) {
+		return nil, false, nil
+	}
+	err = s.call(ctx, OpL2Get, "get", key, timeout, func(ctx context.Context, info *OpInfo) error {
+		var err error
+		b, found, err = s.store.Get(ctx, storeKey)
+		if info != nil {
+			info.Hit = found
+		}
+		return err
+	})
+	return b, found, err
+}
+
+// put writes a store key (conditionally on the version when the store can)
 // within timeout.
 func (s *l2side) put(ctx context.Context, key, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) error {
 	_, err := s.putIfNewer(ctx, key, storeKey, value, ttl, version, timeout)
 	return err
 }
 
-// l2PutIfNewer is l2Put, also reporting whether the store took the write
+// putIfNewer is put, also reporting whether the store took the write
 // (false: a conditional store holds a newer version).
-func (s *l2side) putIfNewer(ctx context.Context, key, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) (bool, error) {
-	caller := ctx
-	ctx, cancel := withTimeout(ctx, timeout)
-	defer cancel()
-	var info *OpInfo
-	if s.obs != nil {
-		info = &OpInfo{Op: OpL2Set, Cache: s.name, Key: key, Start: time.Now()}
-		ctx = s.obs.start(ctx, info)
-	}
-	var err error
-	stored := true
-	if s.cond != nil {
+func (s *l2side) putIfNewer(ctx context.Context, key, storeKey string, value []byte, ttl time.Duration, version int64, timeout time.Duration) (stored bool, err error) {
+	err = s.call(ctx, OpL2Set, "set", key, timeout, func(ctx context.Context, _ *OpInfo) error {
+		if s.cond == nil {
+			stored = true
+			return s.store.Set(ctx, storeKey, value, ttl)
+		}
+		var err error
 		stored, err = s.cond.SetIfNewer(ctx, storeKey, value, ttl, version)
 		if err == nil && !stored && s.clearFarFuture(ctx, storeKey) {
 			stored, err = s.cond.SetIfNewer(ctx, storeKey, value, ttl, version)
 		}
-	} else {
-		err = s.store.Set(ctx, storeKey, value, ttl)
-	}
-	if info != nil {
-		info.Err = err
-		s.obs.end(ctx, info)
-	}
-	if err != nil {
-		s.failed(caller, key, "set", err)
-		return false, err
-	}
-	s.succeeded(ctx)
-	return stored, nil
+		return err
+	})
+	return stored && err == nil, err
+}
+
+// del deletes a store key within timeout.
+func (s *l2side) del(ctx context.Context, key, storeKey string, timeout time.Duration) error {
+	return s.call(ctx, OpL2Delete, "delete", key, timeout, func(ctx context.Context, _ *OpInfo) error {
+		return s.store.Delete(ctx, storeKey)
+	})
 }
 
 // clearFarFuture deletes what storeKey holds if its version is more than
@@ -223,29 +223,8 @@ func (s *l2side) clearFarFuture(ctx context.Context, storeKey string) bool {
 	return s.store.Delete(ctx, storeKey) == nil
 }
 
-func (s *l2side) del(ctx context.Context, key, storeKey string, timeout time.Duration) error {
-	caller := ctx
-	ctx, cancel := withTimeout(ctx, timeout)
-	defer cancel()
-	var info *OpInfo
-	if s.obs != nil {
-		info = &OpInfo{Op: OpL2Delete, Cache: s.name, Key: key, Start: time.Now()}
-		ctx = s.obs.start(ctx, info)
-	}
-	err := s.store.Delete(ctx, storeKey)
-	if info != nil {
-		info.Err = err
-		s.obs.end(ctx, info)
-	}
-	if err != nil {
-		s.failed(caller, key, "delete", err)
-		return err
-	}
-	s.succeeded(ctx)
-	return nil
-}
 
-// l2Failed handles err, returned by an L2 call (op) about key that was made
+// failed handles err, returned by an L2 call (op) about key that was made
 // with the caller's context ctx, by the rule of l2.Classify: a call the
 // caller gave up on is no failure of the store; bytes that are not a strata
 // entry, or a key that holds a value of another type, are a miss counted as
@@ -278,7 +257,7 @@ func (s *l2side) failed(ctx context.Context, key, op string, err error) {
 
 func (s *l2side) succeeded(ctx context.Context) { s.breaker.succeeded(ctx, s.env, s.rec) }
 
-// l2Corrupt reports an undecodable L2 entry: a miss, logged and counted.
+// corrupt reports an undecodable L2 entry: a miss, logged and counted.
 func (s *l2side) corrupt(ctx context.Context, key string, err error) {
 	s.stats.l2Corrupt.Add(1)
 	s.event(ctx, EventL2Error, key, err)
