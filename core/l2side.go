@@ -223,7 +223,6 @@ func (s *l2side) clearFarFuture(ctx context.Context, storeKey string) bool {
 	return s.store.Delete(ctx, storeKey) == nil
 }
 
-
 // failed handles err, returned by an L2 call (op) about key that was made
 // with the caller's context ctx, by the rule of l2.Classify: a call the
 // caller gave up on is no failure of the store; bytes that are not a strata
