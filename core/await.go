@@ -13,6 +13,7 @@ type outcome struct {
 	source   Source
 	stale    bool
 	failSafe bool
+	version  int64 // of the value
 	// invalidated: the caller joined a run whose result a tag
 	// invalidation, a Clear or a possible loss has invalidated since
 	// (value holds it all the same), or that another caller's timeout
@@ -136,9 +137,9 @@ func (c *Cache) ended(ctx context.Context, f *flight, eo *EntryOptions, stale *e
 				// not to this one.
 				return outcome{err: f.err}
 			}
-			return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true}
+			return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true, version: f.entry.created}
 		}
-		return outcome{value: f.value, source: f.source, invalidated: !leader && c.invalidated(f)}
+		return outcome{value: f.value, source: f.source, version: f.entry.created, invalidated: !leader && c.invalidated(f)}
 	}
 	if eo.FailSafe && stale != nil {
 		if r, ok := c.serveStale(ctx, f, stale, eo, f.err); ok {
@@ -192,10 +193,10 @@ func (c *Cache) timedOut(ctx context.Context, w *waiter, f *flight, eo *EntryOpt
 // (stale, or a newer one that reached L1), reported as a fail-safe
 // activation caused by cause.
 func (c *Cache) serveStale(ctx context.Context, f *flight, stale *entry, eo *EntryOptions, cause error) (outcome, bool) {
-	v, ok := c.throttle(f, stale, eo)
+	e, ok := c.throttle(f, stale, eo)
 	if !ok {
 		return outcome{}, false
 	}
 	c.event(ctx, EventFailSafeActivated, f.key, cause)
-	return outcome{value: v, source: SourceL1, stale: true, failSafe: true}, true
+	return outcome{value: e.value, source: SourceL1, stale: true, failSafe: true, version: e.created}, true
 }

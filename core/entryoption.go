@@ -63,6 +63,7 @@ const (
 	optBackgroundBackplane
 	optAllowStaleOnRead
 	optChangedAt
+	optOutcome
 	optFull
 	optInvalid
 )
@@ -222,7 +223,7 @@ func WithEntryOptions(o EntryOptions) EntryOption {
 // scanHit checks the per-call options the way an L1 hit needs them: it
 // returns the first construction error and whether L1 reads are skipped. It
 // neither allocates nor retains opts.
-func scanHit(def bool, opts []EntryOption) (skipL1Read bool, err error) {
+func scanHit(def bool, opts []EntryOption) (skipL1Read bool, out *Outcome, err error) {
 	skipL1Read = def
 	for i := range opts {
 		o := &opts[i]
@@ -231,12 +232,16 @@ func scanHit(def bool, opts []EntryOption) (skipL1Read bool, err error) {
 			skipL1Read = true
 		case optFull:
 			skipL1Read = o.rare().full.SkipL1Read
+		case optOutcome:
+			out = (*Outcome)(o.p)
 		case optInvalid:
-			return false, o.rare().err
+			return false, nil, o.rare().err
 		}
 	}
-	return skipL1Read, nil
+	return skipL1Read, out, nil
 }
+
+func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
 // apply adjusts eo by opts. Slices are copied, so eo retains nothing of opts.
 func apply(eo *EntryOptions, opts []EntryOption) error {
@@ -293,6 +298,8 @@ func apply(eo *EntryOptions, opts []EntryOption) error {
 			eo.AllowStaleOnRead = true
 		case optChangedAt:
 			eo.changedAt = int64(o.d1)
+		case optOutcome:
+			eo.outcome = (*Outcome)(o.p)
 		case optFull:
 			full := o.rare().full
 			*eo = *full

@@ -253,3 +253,21 @@ func ExampleWithChangedAt() {
 	fmt.Println(err, found)
 	// Output: <nil> false
 }
+
+// A caller that wants to know where its value came from asks for the
+// outcome of its call; no Observer is needed.
+func ExampleWithOutcome() {
+	c, _ := core.New(core.Options{Name: "profiles"})
+	defer c.Close()
+	ctx := context.Background()
+	load := func(context.Context, *core.FactoryContext[string]) (string, error) { return "Ada", nil }
+
+	var o core.Outcome
+	core.GetOrSet(ctx, c, "profile:42", load, core.WithOutcome(&o))
+	fmt.Println(o.Source, o.Hit)
+	core.GetOrSet(ctx, c, "profile:42", load, core.WithOutcome(&o))
+	fmt.Println(o.Source, o.Hit, o.Age < time.Minute)
+	// Output:
+	// factory false
+	// l1 true true
+}

@@ -24,7 +24,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		return zero, errNilContext
 	}
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
-		skip, err := scanHit(c.cfg.defaults.SkipL1Read, opts)
+		skip, out, err := scanHit(c.cfg.defaults.SkipL1Read, opts)
 		if err == nil && !skip {
 			// The common case inline: a fresh entry whose tags were found
 			// valid at the current tag epoch. Anything else goes the long
@@ -38,6 +38,9 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 					}
 					if e.eagerAt != 0 && now >= e.eagerAt {
 						startEagerRefresh(ctx, c, key, factory, opts, e)
+					}
+					if out != nil {
+						out.fill(SourceL1, true, false, false, e.created, now)
 					}
 					return v, nil
 				}
@@ -81,6 +84,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 				v, err := as[T](key, e.value)
 				if err == nil {
 					c.hit(ctx, info, key, e)
+					eo.outcome.fill(SourceL1, true, e.stale, false, e.created, now)
 					if e.eagerAt != 0 && now >= e.eagerAt && !e.stale {
 						if startEagerRefresh(ctx, c, key, factory, opts, e) && info != nil {
 							info.EagerRefresh = true
@@ -119,8 +123,10 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			info.Source, info.Stale, info.FailSafe = r.source, r.stale, r.failSafe
 		}
 		if r.err != nil {
+			eo.outcome.fill(SourceNone, false, false, false, 0, 0)
 			return v, r.err
 		}
+		eo.outcome.fill(r.source, r.source != SourceFactory && !r.failSafe, r.stale, r.failSafe, r.version, c.now())
 		return as[T](key, r.value)
 	}
 }
@@ -200,6 +206,7 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 		if info != nil {
 			info.Hit, info.Source, info.Stale = true, source, st == stateStale
 		}
+		eo.outcome.fill(source, true, st == stateStale, false, e.created, c.now())
 		if st == stateStale {
 			c.event(ctx, EventStaleHit, key, nil)
 		} else {
@@ -208,6 +215,7 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 		return v, true, nil
 	}
 	c.event(ctx, EventMiss, key, nil)
+	eo.outcome.fill(SourceNone, false, false, false, 0, 0)
 	return v, false, nil
 }
 

@@ -242,6 +242,8 @@ type EntryOptions struct {
 	// changedAt, set by WithChangedAt, is the earliest version (Unix
 	// nanoseconds) a Set, Remove, Expire, tag invalidation or Clear may take.
 	changedAt int64
+	// outcome, set by WithOutcome, is filled in by GetOrSet and Get.
+	outcome *Outcome
 }
 
 // DefaultEntryOptions returns the defaults: Duration 30s, fail-safe off with

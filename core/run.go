@@ -241,8 +241,8 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 		if background || !eo.FailSafe || f.stale == nil {
 			return
 		}
-		if v, ok := c.throttle(f, f.stale, eo); ok {
-			f.value, f.hasValue, f.isStale = v, true, true
+		if e, ok := c.throttle(f, f.stale, eo); ok {
+			f.value, f.hasValue, f.isStale, f.entry = e.value, true, true, e
 			c.event(ctx, EventFailSafeActivated, f.key, err)
 			c.logger.WarnContext(ctx, "strata: fail-safe served a stale value", "key", f.key, "err", err)
 		}
@@ -253,16 +253,16 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 // stale value for the fail-safe throttle duration, so a failing source is not
 // called again on every request, and returns its value. When a newer entry
 // reached L1 meanwhile, it returns that one instead (fresh, or stale but
-// still usable by fail-safe). It returns false when nothing may be served:
+// still usable by fail-safe). It returns the entry served, or false when
+// nothing may be served:
 // the key (or one of its tags, or everything) was removed since, stale is
 // past its fail-safe lifetime, or L1 holds a newer entry that is gone.
-func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) {
+func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (*entry, bool) {
 	now := c.now()
 	if now >= stale.physExpires {
 		return nil, false
 	}
-	var v any
-	ok := false
+	var served *entry
 	c.l1.compute(f.key, func(old *entry) (*entry, bool) {
 		// Checked under L1's lock of the key: a Remove marks the flight
 		// before it deletes the key from L1, so either this sees the mark
@@ -276,15 +276,15 @@ func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (any, bool) 
 		case old != nil && old.created > stale.created:
 			// Newer than stale: serve it, fresh or (fail-safe) stale.
 			if _, st := c.entryState(old, now); st != stateAbsent {
-				v, ok = old.value, true
+				served = old
 			}
 			return nil, true
 		case old != nil && old.stale && now < old.expires:
-			v, ok = old.value, true // already throttled
+			served = old // already throttled
 			return nil, true
 		}
-		v, ok = stale.value, true
+		served = stale
 		return stale.throttledCopy(now, eo.FailSafeThrottleDuration), false
 	})
-	return v, ok
+	return served, served != nil
 }
