@@ -35,6 +35,7 @@ type config struct {
 	// (negative: no probes).
 	probeEvery       time.Duration
 	waitForSubscribe time.Duration
+	ignoreIncoming   bool
 
 	// Auto-recovery (off: recoveryMaxItems == 0).
 	recoveryMaxItems int
@@ -69,6 +70,7 @@ func newConfig(o *Options) (config, error) {
 		staleBound:        cmp.Or(o.BackplaneStalenessBound, DefaultBackplaneStalenessBound),
 		probeEvery:        o.BackplaneProbeInterval,
 		waitForSubscribe:  o.WaitForInitialSubscribe,
+		ignoreIncoming:    o.IgnoreIncomingBackplaneMessages,
 		recoveryDelay:     cmp.Or(o.AutoRecoveryDelay, DefaultAutoRecoveryDelay),
 	}
 	if o.DefaultEntryOptions != nil {
@@ -171,6 +173,8 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.KeyPrefix", Value: o.KeyPrefix, Why: "must not start with " + reservedPrefix}
 	case o.DistributedStampedeLock && !isLocker(o.L2):
 		return &OptionError{Field: "Options.DistributedStampedeLock", Value: true, Why: "needs an Options.L2 that implements l2.Locker (redisl2 and meml2 do);"}
+	case o.IgnoreIncomingBackplaneMessages && o.Backplane == nil:
+		return &OptionError{Field: "Options.IgnoreIncomingBackplaneMessages", Value: true, Why: "needs Options.Backplane;"}
 	case o.Serializer != nil && o.L2 == nil:
 		return &OptionError{Field: "Options.Serializer", Value: o.Serializer, Why: "is only used with Options.L2, which is nil"}
 	}

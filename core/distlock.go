@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"time"
 )
@@ -25,7 +26,7 @@ func distributedLock[T any](ctx context.Context, c *Cache, f *flight, eo *EntryO
 	if eo.FactoryHardTimeout > 0 {
 		ttl = eo.FactoryHardTimeout + time.Second
 	}
-	wait := eo.LockTimeout
+	wait := cmp.Or(eo.DistributedLockTimeout, eo.LockTimeout)
 	if wait <= 0 {
 		wait = ttl
 	}

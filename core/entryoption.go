@@ -64,6 +64,11 @@ const (
 	optAllowStaleOnRead
 	optChangedAt
 	optOutcome
+	optL2FailSafe
+	optDistributedLockTimeout
+	optSkipDistributedLock
+	optSkipL2ReadWhenStale
+	optFailSafeDefault
 	optFull
 	optInvalid
 )
@@ -191,6 +196,35 @@ func WithBackgroundBackplane() EntryOption { return EntryOption{kind: optBackgro
 // WithAllowStaleOnRead lets Get return a stale (fail-safe) value.
 func WithAllowStaleOnRead() EntryOption { return EntryOption{kind: optAllowStaleOnRead} }
 
+// WithL2FailSafeMaxDuration sets how long a fail-safe entry is kept in L2,
+// instead of FailSafeMaxDuration (0 keeps FailSafeMaxDuration).
+func WithL2FailSafeMaxDuration(d time.Duration) EntryOption {
+	return durationOpt(optL2FailSafe, "WithL2FailSafeMaxDuration", d)
+}
+
+// WithDistributedLockTimeout bounds how long a run waits for the
+// distributed stampede lock, instead of the lock timeout.
+func WithDistributedLockTimeout(d time.Duration) EntryOption {
+	return durationOpt(optDistributedLockTimeout, "WithDistributedLockTimeout", d)
+}
+
+// WithSkipDistributedLock makes the call's run not take the distributed
+// stampede lock (the local one still holds).
+func WithSkipDistributedLock() EntryOption { return EntryOption{kind: optSkipDistributedLock} }
+
+// WithSkipL2ReadWhenStale makes a call that holds a stale L1 value call the
+// factory without reading L2 first.
+func WithSkipL2ReadWhenStale() EntryOption { return EntryOption{kind: optSkipL2ReadWhenStale} }
+
+// WithFailSafeDefault makes GetOrSet return v, with fail-safe on, when the
+// factory fails or times out and no stale value exists: the caller gets v
+// and no error, nothing is cached, and the failure is reported as a
+// fail-safe activation. v must be of the call's type, else the call returns
+// a *TypeError. GetOrSetMany ignores it.
+func WithFailSafeDefault(v any) EntryOption {
+	return EntryOption{kind: optFailSafeDefault, p: unsafe.Pointer(&v)}
+}
+
 // WithChangedAt states when the change was made at its source, for changes
 // that did not start in this process: a database commit read from its change
 // log, an operator's command. The change (Set, Remove, Expire, RemoveByTag,
@@ -300,6 +334,16 @@ func apply(eo *EntryOptions, opts []EntryOption) error {
 			eo.changedAt = int64(o.d1)
 		case optOutcome:
 			eo.outcome = (*Outcome)(o.p)
+		case optL2FailSafe:
+			eo.L2FailSafeMaxDuration = o.d1
+		case optDistributedLockTimeout:
+			eo.DistributedLockTimeout = o.d1
+		case optSkipDistributedLock:
+			eo.SkipDistributedLock = true
+		case optSkipL2ReadWhenStale:
+			eo.SkipL2ReadWhenStale = true
+		case optFailSafeDefault:
+			eo.failSafeDefault = (*any)(o.p)
 		case optFull:
 			full := o.rare().full
 			*eo = *full

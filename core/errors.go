@@ -95,3 +95,11 @@ func (e *SubscribeError) Error() string {
 }
 
 func (e *SubscribeError) Unwrap() error { return e.Err }
+
+// factoryFailure reports whether err is a failure of the factory (an error,
+// a panic, a timeout), which fail-safe may answer, not of the call.
+func factoryFailure(err error) bool {
+	var fe *FactoryError
+	var pe *PanicError
+	return errors.As(err, &fe) || errors.As(err, &pe) || errors.Is(err, ErrFactoryTimeout)
+}

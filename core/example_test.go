@@ -271,3 +271,52 @@ func ExampleWithOutcome() {
 	// factory false
 	// l1 true true
 }
+
+// With fail-safe on and no stale value to fall back on, a failing factory
+// can still give callers a default value (not cached).
+func ExampleWithFailSafeDefault() {
+	c, _ := core.New(core.Options{Name: "settings"})
+	defer c.Close()
+	down := func(context.Context, *core.FactoryContext[string]) (string, error) {
+		return "", errors.New("settings service down")
+	}
+	theme, err := core.GetOrSet(context.Background(), c, "theme:42", down,
+		core.WithFailSafe(time.Hour, 10*time.Second), core.WithFailSafeDefault("light"))
+	fmt.Println(theme, err)
+	// Output: light <nil>
+}
+
+// A node that only writes (a batch job) can publish its changes without
+// applying the other nodes'.
+func ExampleOptions_ignoreIncomingBackplaneMessages() {
+	bus := membackplane.NewBus()
+	writer, _ := core.New(core.Options{Name: "users", Backplane: bus.Connect(nil), IgnoreIncomingBackplaneMessages: true})
+	defer writer.Close()
+	fmt.Println(writer.Name())
+	// Output: users
+}
+
+// The copy in L2 may be kept longer than the nodes' own fail-safe copies, and
+// a call holding a stale value can skip the L2 read before its factory.
+func ExampleWithL2FailSafeMaxDuration() {
+	c, _ := core.New(core.Options{Name: "prices"})
+	defer c.Close()
+	load := func(context.Context, *core.FactoryContext[int]) (int, error) { return 42, nil }
+	v, err := core.GetOrSet(context.Background(), c, "price:7", load,
+		core.WithFailSafe(time.Hour, 10*time.Second), core.WithL2FailSafeMaxDuration(24*time.Hour),
+		core.WithSkipL2ReadWhenStale())
+	fmt.Println(v, err)
+	// Output: 42 <nil>
+}
+
+// A hot key's run waits at most 100 ms for another node's distributed lock;
+// a key whose source is cheap skips the distributed lock altogether.
+func ExampleWithDistributedLockTimeout() {
+	c, _ := core.New(core.Options{Name: "reports"})
+	defer c.Close()
+	load := func(context.Context, *core.FactoryContext[string]) (string, error) { return "report", nil }
+	v, _ := core.GetOrSet(context.Background(), c, "report:q3", load, core.WithDistributedLockTimeout(100*time.Millisecond))
+	w, _ := core.GetOrSet(context.Background(), c, "cheap:1", load, core.WithSkipDistributedLock())
+	fmt.Println(v, w)
+	// Output: report report
+}

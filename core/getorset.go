@@ -123,6 +123,15 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			info.Source, info.Stale, info.FailSafe = r.source, r.stale, r.failSafe
 		}
 		if r.err != nil {
+			if eo.FailSafe && eo.failSafeDefault != nil && factoryFailure(r.err) {
+				// The fail-safe default value: served, not cached.
+				c.event(ctx, EventFailSafeActivated, key, r.err)
+				if info != nil {
+					info.FailSafe = true
+				}
+				eo.outcome.fill(SourceNone, false, false, true, 0, 0)
+				return as[T](key, *eo.failSafeDefault)
+			}
 			eo.outcome.fill(SourceNone, false, false, false, 0, 0)
 			return v, r.err
 		}
@@ -178,7 +187,7 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 		st = stateStale // a stale value re-cached by fail-safe is not fresh
 	}
 	source := SourceL1
-	if st != stateFresh && c.l2.reads(eo) {
+	if st != stateFresh && c.l2.reads(eo) && !(st == stateStale && eo.SkipL2ReadWhenStale) {
 		// The read is watched like a factory run: a change of the key
 		// applied while it reads (the entry, then the tag and Clear
 		// markers) keeps what it read out of L1.

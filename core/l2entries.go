@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -96,7 +97,7 @@ func (s *l2side) write(ctx context.Context, key string, e *entry, value []byte, 
 	ttl := d
 	if eo.FailSafe {
 		env.Flags |= l2.FlagFailSafe
-		ttl = max(d, eo.FailSafeMaxDuration)
+		ttl = max(d, cmp.Or(eo.L2FailSafeMaxDuration, eo.FailSafeMaxDuration))
 	}
 	if e.eagerAt != 0 && eo.EagerRefreshThreshold > 0 {
 		env.EagerRefresh = now + int64(float64(d)*eo.EagerRefreshThreshold)

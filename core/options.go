@@ -151,6 +151,15 @@ type Options struct {
 	// (Ready waits for that).
 	WaitForInitialSubscribe time.Duration
 
+	// IgnoreIncomingBackplaneMessages makes this node publish its changes
+	// but apply none of the other nodes': its L1 copies then live their
+	// full duration whatever the others change (it still reads its own
+	// messages back for the delivery watermark, and still expires its L1
+	// after a disconnection). For a node that only writes (a batch job),
+	// or to measure what the backplane saves; it gives up the staleness
+	// bound on this node (docs/consistency.md).
+	IgnoreIncomingBackplaneMessages bool
+
 	// TombstoneTTL is how long a Remove or Expire is remembered in L2 when
 	// the store is an l2.ConditionalStore (default DefaultTombstoneTTL): a
 	// node whose factory started before the removal cannot write its older
@@ -198,6 +207,10 @@ type EntryOptions struct {
 	// FailSafeThrottleDuration is how long a stale value served by fail-safe
 	// is reused before the factory is tried again (default 30s).
 	FailSafeThrottleDuration time.Duration
+	// L2FailSafeMaxDuration, when > 0, replaces FailSafeMaxDuration for the
+	// entry written to L2 (its TTL there): the shared copy may be kept
+	// longer, or shorter, than the nodes' own.
+	L2FailSafeMaxDuration time.Duration
 
 	// FactorySoftTimeout, when > 0, is how long a caller waits for the
 	// factory when a stale value can be served instead (fail-safe on).
@@ -226,6 +239,18 @@ type EntryOptions struct {
 	// caller's factory on the same key: then it serves the stale value if
 	// fail-safe allows, or runs the factory itself.
 	LockTimeout time.Duration
+	// DistributedLockTimeout, when > 0, bounds how long a run waits for
+	// the distributed stampede lock (Options.DistributedStampedeLock)
+	// instead of LockTimeout; with neither, the lock's TTL.
+	DistributedLockTimeout time.Duration
+	// SkipDistributedLock makes the call's run not take the distributed
+	// stampede lock.
+	SkipDistributedLock bool
+	// SkipL2ReadWhenStale makes a call that holds a stale L1 value not
+	// read L2 before calling the factory (nor Get read L2 then): for keys
+	// whose L2 copy is no newer than L1's in practice, one round trip less
+	// on each refresh.
+	SkipL2ReadWhenStale bool
 
 	// SkipL1Read and SkipL1Write bypass the in-memory cache.
 	SkipL1Read, SkipL1Write bool
@@ -244,6 +269,9 @@ type EntryOptions struct {
 	changedAt int64
 	// outcome, set by WithOutcome, is filled in by GetOrSet and Get.
 	outcome *Outcome
+	// failSafeDefault, set by WithFailSafeDefault, is what GetOrSet returns
+	// with fail-safe on when the factory fails and no stale value exists.
+	failSafeDefault *any
 }
 
 // DefaultEntryOptions returns the defaults: Duration 30s, fail-safe off with
@@ -268,6 +296,7 @@ func (o *EntryOptions) validate(where string) error {
 		{"FailSafeMaxDuration", o.FailSafeMaxDuration}, {"FailSafeThrottleDuration", o.FailSafeThrottleDuration},
 		{"FactorySoftTimeout", o.FactorySoftTimeout}, {"FactoryHardTimeout", o.FactoryHardTimeout},
 		{"L2SoftTimeout", o.L2SoftTimeout}, {"L2HardTimeout", o.L2HardTimeout}, {"LockTimeout", o.LockTimeout},
+		{"L2FailSafeMaxDuration", o.L2FailSafeMaxDuration}, {"DistributedLockTimeout", o.DistributedLockTimeout},
 	}
 	if o.Duration <= 0 {
 		return &OptionError{Field: where + "Duration", Value: o.Duration, Why: "must be > 0"}
@@ -297,6 +326,7 @@ func (o *EntryOptions) clamp() {
 	for _, d := range []*time.Duration{
 		&o.Duration, &o.L1Duration, &o.L2Duration, &o.Jitter, &o.FailSafeMaxDuration, &o.FailSafeThrottleDuration,
 		&o.FactorySoftTimeout, &o.FactoryHardTimeout, &o.L2SoftTimeout, &o.L2HardTimeout, &o.LockTimeout,
+		&o.L2FailSafeMaxDuration, &o.DistributedLockTimeout,
 	} {
 		*d = min(*d, MaxDuration)
 	}

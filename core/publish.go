@@ -43,6 +43,8 @@ type coherence struct {
 	channel        string
 	publishTimeout time.Duration
 	staleBound     int64
+	// ignoreIncoming: Options.IgnoreIncomingBackplaneMessages.
+	ignoreIncoming bool
 	probeEvery     int64 // negative: no probes
 
 	outbox chan outMsg
@@ -74,6 +76,7 @@ func newCoherence(cfg *config, v *env, bp backplane.Backplane, keys [][]byte, ga
 		publishTimeout: cfg.publishTimeout,
 		staleBound:     int64(cfg.staleBound),
 		probeEvery:     int64(cfg.probeEvery),
+		ignoreIncoming: cfg.ignoreIncoming,
 		outbox:         make(chan outMsg, 1024),
 		ready:          make(chan struct{}),
 	}

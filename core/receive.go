@@ -40,6 +40,9 @@ func (co *coherence) onMessage(payload []byte) {
 		co.wm.returned(m.Seq) // its own: the delivery watermark moves
 		return
 	}
+	if co.ignoreIncoming {
+		return
+	}
 	if co.tooFarAhead(m.Timestamp) {
 		// From a clock far ahead, or forged: applied, its time would
 		// outlast every later change (a tag or Clear time, a floor).

@@ -53,10 +53,10 @@ type flightRunner interface {
 // cached in L1, then written to L2 and published, unless superseded; or on
 // failure the stale value served by fail-safe) and wakes the waiters.
 func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
-	if c.l2.reads(eo) && fromL2[T](ctx, c, f, eo) {
+	if c.l2.reads(eo) && !(eo.SkipL2ReadWhenStale && f.stale != nil) && fromL2[T](ctx, c, f, eo) {
 		return
 	}
-	if c.l2 != nil && c.l2.locker != nil && !eo.SkipL2Read && !eo.SkipL2Write {
+	if c.l2 != nil && c.l2.locker != nil && !eo.SkipL2Read && !eo.SkipL2Write && !eo.SkipDistributedLock {
 		release, done := distributedLock[T](ctx, c, f, eo)
 		if done {
 			return
