@@ -26,7 +26,7 @@ func TestSkipL2ReadWhenStale(t *testing.T) {
 			t.Fatal(err)
 		}
 		core.Set(ctx, b, "k", "v2 in L2", core.WithDuration(time.Hour)) // no backplane: A does not hear of it
-		time.Sleep(40 * time.Millisecond)                                // A's copy is stale
+		time.Sleep(40 * time.Millisecond)                               // A's copy is stale
 		if skip {
 			opts = append(opts, core.WithSkipL2ReadWhenStale())
 		}
