@@ -37,6 +37,11 @@ type entry struct {
 	tagEpoch atomic.Uint64
 	// eagerStarted: this entry already started its one eager refresh.
 	eagerStarted atomic.Bool
+	// slide, when > 0, is the sliding expiration: the entry is fresh only
+	// while it is read at least that often (and until expires); accessed
+	// is when it was last read.
+	slide    int64
+	accessed atomic.Int64
 }
 
 type entryState uint8
@@ -70,5 +75,26 @@ func (e *entry) throttledCopy(now int64, throttle time.Duration) *entry {
 	return &entry{
 		value: e.value, created: e.created, confirmed: e.confirmed, expires: min(now+int64(throttle), e.physExpires), physExpires: e.physExpires,
 		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: true, stale: true,
+	}
+}
+
+// slid reports whether e, a sliding entry, went unread longer than its
+// sliding expiration at now.
+func (e *entry) slid(now int64) bool {
+	return e.slide != 0 && now >= e.accessed.Load()+e.slide
+}
+
+// touch records a read of e at now, for its sliding expiration.
+func (e *entry) touch(now int64) {
+	if e.slide != 0 && now > e.accessed.Load() {
+		e.accessed.Store(now)
+	}
+}
+
+// slideFor gives e the sliding expiration of eo, counted from now.
+func (e *entry) slideFor(eo *EntryOptions, now int64) {
+	if eo.SlidingExpiration > 0 {
+		e.slide = int64(eo.SlidingExpiration)
+		e.accessed.Store(now)
 	}
 }

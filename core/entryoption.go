@@ -69,6 +69,7 @@ const (
 	optSkipDistributedLock
 	optSkipL2ReadWhenStale
 	optFailSafeDefault
+	optSliding
 	optFull
 	optInvalid
 )
@@ -195,6 +196,13 @@ func WithBackgroundBackplane() EntryOption { return EntryOption{kind: optBackgro
 
 // WithAllowStaleOnRead lets Get return a stale (fail-safe) value.
 func WithAllowStaleOnRead() EntryOption { return EntryOption{kind: optAllowStaleOnRead} }
+
+// WithSlidingExpiration keeps the entry fresh in L1 only while it is read at
+// least every d (and never past its duration): IMemoryCache's sliding
+// expiration, per node.
+func WithSlidingExpiration(d time.Duration) EntryOption {
+	return durationOpt(optSliding, "WithSlidingExpiration", d)
+}
 
 // WithL2FailSafeMaxDuration sets how long a fail-safe entry is kept in L2,
 // instead of FailSafeMaxDuration (0 keeps FailSafeMaxDuration).
@@ -342,6 +350,8 @@ func apply(eo *EntryOptions, opts []EntryOption) error {
 			eo.SkipDistributedLock = true
 		case optSkipL2ReadWhenStale:
 			eo.SkipL2ReadWhenStale = true
+		case optSliding:
+			eo.SlidingExpiration = o.d1
 		case optFailSafeDefault:
 			eo.failSafeDefault = (*any)(o.p)
 		case optFull:

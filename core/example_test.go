@@ -320,3 +320,15 @@ func ExampleWithDistributedLockTimeout() {
 	fmt.Println(v, w)
 	// Output: report report
 }
+
+// An entry nobody reads for 5 minutes leaves L1 early; one read more often
+// stays until its hour is up.
+func ExampleWithSlidingExpiration() {
+	c, _ := core.New(core.Options{Name: "sessions"})
+	defer c.Close()
+	load := func(context.Context, *core.FactoryContext[string]) (string, error) { return "session data", nil }
+	v, err := core.GetOrSet(context.Background(), c, "session:abc", load,
+		core.WithDuration(time.Hour), core.WithSlidingExpiration(5*time.Minute))
+	fmt.Println(v, err)
+	// Output: session data <nil>
+}

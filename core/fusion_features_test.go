@@ -152,3 +152,38 @@ func TestIgnoreIncomingBackplaneMessages(t *testing.T) {
 		t.Error("IgnoreIncomingBackplaneMessages without a backplane was accepted")
 	}
 }
+
+// TestSlidingExpiration: an entry read at least every slide stays fresh
+// until its duration; one left unread for longer than slide is stale.
+func TestSlidingExpiration(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	c := newCache(t, core.Options{Clock: clock})
+	var calls atomic.Int32
+	load := func(context.Context, *core.FactoryContext[string]) (string, error) { calls.Add(1); return "v", nil }
+	opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithSlidingExpiration(time.Minute)}
+	core.GetOrSet(ctx, c, "k", load, opts...)
+	for range 10 { // 10 reads, 40 s apart: 6.7 minutes in all
+		clock.Advance(40 * time.Second)
+		core.GetOrSet(ctx, c, "k", load, opts...)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("factory called %d times while the entry was read every 40 s with a 1 min slide", n)
+	}
+	clock.Advance(61 * time.Second)
+	if _, found, _ := core.Get[string](ctx, c, "k"); found {
+		t.Error("Get found the entry unread for 61 s with a 1 min slide")
+	}
+	core.GetOrSet(ctx, c, "k", load, opts...)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("factory called %d times, want 2 after the slide expired", n)
+	}
+	// Never past the duration, however often it is read.
+	for range 100 {
+		clock.Advance(50 * time.Second)
+		core.GetOrSet(ctx, c, "k", load, opts...)
+	}
+	if n := calls.Load(); n < 3 {
+		t.Errorf("factory called %d times over 83 minutes of reads with a 1 h duration", n)
+	}
+}

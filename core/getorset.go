@@ -30,9 +30,10 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			// valid at the current tag epoch. Anything else goes the long
 			// way, through lookup.
 			now := c.now()
-			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale &&
+			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale && !e.slid(now) &&
 				e.tagEpoch.Load() == c.tags.epoch.Load() && c.gate.since.Load() == 0 {
 				if v, ok := e.value.(T); ok {
+					e.touch(now)
 					if c.hitRec != nil {
 						c.hitRec.Hit(ctx, false)
 					}
@@ -83,6 +84,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			case stateFresh:
 				v, err := as[T](key, e.value)
 				if err == nil {
+					e.touch(now)
 					c.hit(ctx, info, key, e)
 					eo.outcome.fill(SourceL1, true, e.stale, false, e.created, now)
 					if e.eagerAt != 0 && now >= e.eagerAt && !e.stale {
@@ -211,6 +213,9 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 	if st == stateFresh || (st == stateStale && eo.AllowStaleOnRead) {
 		if v, err = as[T](key, e.value); err != nil {
 			return v, false, err
+		}
+		if st == stateFresh {
+			e.touch(c.now())
 		}
 		if info != nil {
 			info.Hit, info.Source, info.Stale = true, source, st == stateStale

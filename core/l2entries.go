@@ -56,6 +56,7 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 	if eo.L1Duration > 0 {
 		e.expires = min(e.expires, s.now()+int64(eo.L1Duration))
 	}
+	e.slideFor(eo, s.now())
 	e.physExpires = e.expires
 	if e.failSafe {
 		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))

@@ -75,7 +75,7 @@ func (l *local) entryState(e *entry, now int64) (*entry, entryState) {
 	if now >= e.physExpires {
 		return nil, stateAbsent
 	}
-	stale := now >= e.expires || l.unconfirmed(e, now)
+	stale := now >= e.expires || e.slid(now) || l.unconfirmed(e, now)
 	switch l.tags.check(e) {
 	case tagsRemoved:
 		return nil, stateAbsent
@@ -128,6 +128,7 @@ func (l *local) newEntry(value any, created, confirmed, now int64, eo *EntryOpti
 	if len(eo.Tags) > 0 {
 		e.tags = eo.Tags
 	}
+	e.slideFor(eo, now)
 	l.noteLifetime(e.physExpires - min(confirmed, created))
 	return e
 }

@@ -197,6 +197,11 @@ type EntryOptions struct {
 	// Jitter, when > 0, adds a random extra in [0, Jitter) to the L1
 	// duration, so entries written together do not expire together.
 	Jitter time.Duration
+	// SlidingExpiration, when > 0, keeps an entry fresh in this node's L1
+	// only while it is read at least that often, and never past its
+	// duration. Each node's copy slides with that node's reads; the L2
+	// copy expires by L2Duration or Duration.
+	SlidingExpiration time.Duration
 
 	// FailSafe keeps entries physically for FailSafeMaxDuration so that when
 	// the factory fails or times out the last value is served stale.
@@ -292,7 +297,7 @@ func (o *EntryOptions) validate(where string) error {
 		name string
 		d    time.Duration
 	}{
-		{"L1Duration", o.L1Duration}, {"L2Duration", o.L2Duration}, {"Jitter", o.Jitter},
+		{"L1Duration", o.L1Duration}, {"L2Duration", o.L2Duration}, {"Jitter", o.Jitter}, {"SlidingExpiration", o.SlidingExpiration},
 		{"FailSafeMaxDuration", o.FailSafeMaxDuration}, {"FailSafeThrottleDuration", o.FailSafeThrottleDuration},
 		{"FactorySoftTimeout", o.FactorySoftTimeout}, {"FactoryHardTimeout", o.FactoryHardTimeout},
 		{"L2SoftTimeout", o.L2SoftTimeout}, {"L2HardTimeout", o.L2HardTimeout}, {"LockTimeout", o.LockTimeout},
@@ -326,7 +331,7 @@ func (o *EntryOptions) clamp() {
 	for _, d := range []*time.Duration{
 		&o.Duration, &o.L1Duration, &o.L2Duration, &o.Jitter, &o.FailSafeMaxDuration, &o.FailSafeThrottleDuration,
 		&o.FactorySoftTimeout, &o.FactoryHardTimeout, &o.L2SoftTimeout, &o.L2HardTimeout, &o.LockTimeout,
-		&o.L2FailSafeMaxDuration, &o.DistributedLockTimeout,
+		&o.L2FailSafeMaxDuration, &o.DistributedLockTimeout, &o.SlidingExpiration,
 	} {
 		*d = min(*d, MaxDuration)
 	}
