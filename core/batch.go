@@ -33,7 +33,14 @@ func GetOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	if ctx == nil {
 		return nil, errNilContext
 	}
-	return getOrSetMany(ctx, c, keys, factory, opts, time.Time{})
+	out, err := getOrSetMany(ctx, c, keys, factory, opts, time.Time{})
+	for k, v := range out {
+		var cerr error
+		if out[k], cerr = cloned(c, k, v); cerr != nil {
+			return out, cerr
+		}
+	}
+	return out, err
 }
 
 // getOrSetMany is GetOrSetMany; again, when not zero, is when the call began,

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/l2"
+	"github.com/stratacache/strata/serializer"
+	"github.com/stratacache/strata/serializer/jsonserializer"
 )
 
 // config is Options resolved: validated, clamped, every default filled in.
@@ -36,6 +38,8 @@ type config struct {
 	probeEvery       time.Duration
 	waitForSubscribe time.Duration
 	ignoreIncoming   bool
+	// cloner makes AutoClone's copies (nil: AutoClone off).
+	cloner serializer.Serializer
 
 	// Auto-recovery (off: recoveryMaxItems == 0).
 	recoveryMaxItems int
@@ -76,6 +80,9 @@ func newConfig(o *Options) (config, error) {
 	if o.DefaultEntryOptions != nil {
 		cfg.defaults = *o.DefaultEntryOptions
 		cfg.defaults.Tags = append([]string(nil), cfg.defaults.Tags...)
+	}
+	if o.AutoClone {
+		cfg.cloner = cmp.Or[serializer.Serializer](o.Serializer, jsonserializer.New())
 	}
 	if cfg.probeEvery == 0 {
 		cfg.probeEvery = cfg.staleBound / 4
@@ -175,8 +182,8 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.DistributedStampedeLock", Value: true, Why: "needs an Options.L2 that implements l2.Locker (redisl2 and meml2 do);"}
 	case o.IgnoreIncomingBackplaneMessages && o.Backplane == nil:
 		return &OptionError{Field: "Options.IgnoreIncomingBackplaneMessages", Value: true, Why: "needs Options.Backplane;"}
-	case o.Serializer != nil && o.L2 == nil:
-		return &OptionError{Field: "Options.Serializer", Value: o.Serializer, Why: "is only used with Options.L2, which is nil"}
+	case o.Serializer != nil && o.L2 == nil && !o.AutoClone:
+		return &OptionError{Field: "Options.Serializer", Value: o.Serializer, Why: "is only used with Options.L2 or Options.AutoClone, which are unset"}
 	}
 	durations := []struct {
 		name string

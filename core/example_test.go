@@ -332,3 +332,17 @@ func ExampleWithSlidingExpiration() {
 	fmt.Println(v, err)
 	// Output: session data <nil>
 }
+
+// With AutoClone every read returns a copy: a caller may change it without
+// changing what the other callers get.
+func ExampleOptions_autoClone() {
+	c, _ := core.New(core.Options{Name: "users", AutoClone: true})
+	defer c.Close()
+	ctx := context.Background()
+	load := func(context.Context, *core.FactoryContext[*User]) (*User, error) { return &User{ID: 1, Name: "Ada"}, nil }
+	u, _ := core.GetOrSet(ctx, c, "user:1", load)
+	u.Name = "changed by one caller"
+	again, _ := core.GetOrSet(ctx, c, "user:1", load)
+	fmt.Println(again.Name)
+	// Output: Ada
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratacache/strata/core"
 	"github.com/stratacache/strata/l2/meml2"
+	"github.com/stratacache/strata/serializer/jsonserializer"
 )
 
 // The options ported from FusionCache: each changes what its doc says and
@@ -185,5 +186,36 @@ func TestSlidingExpiration(t *testing.T) {
 	}
 	if n := calls.Load(); n < 3 {
 		t.Errorf("factory called %d times over 83 minutes of reads with a 1 h duration", n)
+	}
+}
+
+type mutable struct{ Names []string }
+
+// TestAutoClone: with AutoClone, a caller changing what it got does not
+// change what the cache holds, on every read path.
+func TestAutoClone(t *testing.T) {
+	ctx := context.Background()
+	for _, on := range []bool{false, true} {
+		c := newCache(t, core.Options{AutoClone: on})
+		load := func(context.Context, *core.FactoryContext[*mutable]) (*mutable, error) {
+			return &mutable{Names: []string{"ada"}}, nil
+		}
+		got, _ := core.GetOrSet(ctx, c, "k", load)
+		got.Names[0] = "changed by the caller"
+		hit, _ := core.GetOrSet(ctx, c, "k", load)
+		hit.Names[0] = "changed again"
+		viaGet, _, _ := core.Get[*mutable](ctx, c, "k")
+		many, _ := core.GetOrSetMany(ctx, c, []string{"k"}, func(context.Context, []string) (map[string]*mutable, error) { return nil, nil })
+		unchanged := viaGet.Names[0] == "ada" && many["k"].Names[0] == "ada"
+		if unchanged != on {
+			t.Errorf("AutoClone=%v: the cache holds %q after callers changed their values", on, viaGet.Names[0])
+		}
+	}
+	if _, err := core.New(core.Options{Serializer: jsonserializer.New()}); err == nil {
+		t.Error("a Serializer without L2 or AutoClone was accepted")
+	}
+	c := newCache(t, core.Options{AutoClone: true})
+	if _, err := core.GetOrSet(ctx, c, "ch", constant(make(chan int))); err == nil {
+		t.Error("a value that cannot be encoded was returned without an error under AutoClone")
 	}
 }

@@ -43,12 +43,16 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 					if out != nil {
 						out.fill(SourceL1, true, false, false, e.created, now)
 					}
-					return v, nil
+					return cloned(c, key, v)
 				}
 			}
 		}
 	}
-	return getOrSet(ctx, c, key, factory, opts)
+	v, err := getOrSet(ctx, c, key, factory, opts)
+	if err != nil {
+		return v, err
+	}
+	return cloned(c, key, v)
 }
 
 // getOrSet is GetOrSet past the fast path: observers, misses, stale entries.
@@ -216,6 +220,9 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 		}
 		if st == stateFresh {
 			e.touch(c.now())
+		}
+		if v, err = cloned(c, key, v); err != nil {
+			return v, false, err
 		}
 		if info != nil {
 			info.Hit, info.Source, info.Stale = true, source, st == stateStale

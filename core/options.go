@@ -80,9 +80,15 @@ type Options struct {
 	// timeout + 1s, or DefaultDistributedLockTTL). Off by default: it costs
 	// L2 round trips on every miss.
 	DistributedStampedeLock bool
-	// Serializer turns values into L2 bytes; default JSON
-	// (jsonserializer).
+	// Serializer turns values into L2 bytes, and makes AutoClone's copies;
+	// default JSON (jsonserializer).
 	Serializer serializer.Serializer
+	// AutoClone makes GetOrSet, Get and GetOrSetMany return a copy of each
+	// value (made by the Serializer: encoded, then decoded), never the
+	// value L1 holds, so that callers may change what they get. It costs
+	// an encode and a decode per read; a value that cannot round-trip is
+	// an error.
+	AutoClone bool
 	// Backplane is the optional transport that tells other nodes about
 	// changes.
 	Backplane backplane.Backplane
