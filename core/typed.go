@@ -45,11 +45,10 @@ func (t Typed[T]) Cache() *Cache { return t.c }
 // factory on a miss. A plain func(ctx context.Context) (T, error) becomes a
 // factory with Loader:
 //
-//	u, err := users.GetOrSet(ctx, "user:42", core.Loader(db.LoadUser42))
-func (t Typed[T]) GetOrSet(ctx context.Context, key string, factory Factory[T], opts ...EntryOption) (T, error) {
+//	u, err := users.GetOrSet(ctx, "user:42", core.Loader(loadUser42))
+func (t Typed[T]) GetOrSet(ctx context.Context, key string, factory Factory[T], opts ...EntryOption) (v T, err error) {
 	if t.c == nil {
-		var zero T
-		return zero, errTypedNoCache
+		return v, errTypedNoCache
 	}
 	return GetOrSet(ctx, t.c, key, factory, opts...)
 }
