@@ -185,3 +185,73 @@ func ExampleLoader_madeOnce() {
 	fmt.Println(u.Name, err)
 	// Output: Ada <nil>
 }
+
+func ExampleTyped_Set() {
+	c, _ := core.New(core.Options{Name: "users"})
+	defer c.Close()
+	users := core.For[User](c)
+	ctx := context.Background()
+
+	// After a write to the source, store the new value on every node.
+	err := users.Set(ctx, "user:1", User{ID: 1, Name: "Ada Lovelace"},
+		core.WithDuration(time.Minute), core.WithTags("team:compilers"))
+	u, _, _ := users.Get(ctx, "user:1")
+	fmt.Println(u.Name, err)
+	// Output: Ada Lovelace <nil>
+}
+
+func ExampleTyped_Expire() {
+	c, _ := core.New(core.Options{Name: "users"})
+	defer c.Close()
+	users := core.For[User](c)
+	ctx := context.Background()
+	opts := []core.EntryOption{core.WithDuration(time.Minute), core.WithFailSafe(time.Hour, 30*time.Second)}
+	_ = users.Set(ctx, "user:1", User{ID: 1, Name: "Ada"}, opts...)
+
+	_ = users.Expire(ctx, "user:1")
+	u, err := users.GetOrSet(ctx, "user:1", core.Loader(func(context.Context) (User, error) {
+		return User{}, errors.New("database down")
+	}), opts...)
+	fmt.Println(u.Name, err) // fail-safe serves the expired value
+	// Output: Ada <nil>
+}
+
+func ExampleTyped_RemoveMany() {
+	c, _ := core.New(core.Options{Name: "users"})
+	defer c.Close()
+	users := core.For[User](c)
+	ctx := context.Background()
+	_ = users.SetMany(ctx, map[string]User{"user:1": {ID: 1}, "user:2": {ID: 2}})
+
+	err := users.RemoveMany(ctx, []string{"user:1", "user:2"})
+	_, found, _ := users.Get(ctx, "user:2")
+	fmt.Println(found, err)
+	// Output: false <nil>
+}
+
+func ExampleTyped_ExpireMany() {
+	c, _ := core.New(core.Options{Name: "users"})
+	defer c.Close()
+	users := core.For[User](c)
+	ctx := context.Background()
+	_ = users.SetMany(ctx, map[string]User{"user:1": {ID: 1}, "user:2": {ID: 2}})
+
+	err := users.ExpireMany(ctx, []string{"user:1", "user:2"})
+	_, found, _ := users.Get(ctx, "user:1")
+	fmt.Println(found, err)
+	// Output: false <nil>
+}
+
+func ExampleTyped_Cache() {
+	c, _ := core.New(core.Options{Name: "users"})
+	defer c.Close()
+	users := core.For[User](c)
+	ctx := context.Background()
+	_ = users.Set(ctx, "user:1", User{ID: 1}, core.WithTags("team:compilers"))
+
+	// Tags, Clear and Stats are the cache's.
+	_ = users.Cache().RemoveByTag(ctx, "team:compilers")
+	_, found, _ := users.Get(ctx, "user:1")
+	fmt.Println(found)
+	// Output: false
+}
