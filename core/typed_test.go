@@ -213,6 +213,23 @@ func TestTypedHandlesOfTwoTypesOnOneKeyAcrossNodes(t *testing.T) {
 	if g, ok, err := core.For[typedBadge](b.Cache).Get(ctx, "42"); err != nil || !ok || g != (typedBadge{ID: 42}) {
 		t.Fatalf("B's badges.Get of a user in L2 = %v, %v, %v; want {42 0} decoded from the user's JSON", g, ok, err)
 	}
+
+	// A GetOrSet with the incompatible type misses, and its factory's
+	// result replaces the entry on every node.
+	if _, err := core.For[typedUser](a.Cache).GetOrSet(ctx, "43", constant(typedUser{ID: 43})); err != nil {
+		t.Fatal(err)
+	}
+	o, err := core.For[typedOrder](b.Cache).GetOrSet(ctx, "43", constant(typedOrder{ID: "o-43"}))
+	if err != nil || o.ID != "o-43" {
+		t.Fatalf("B's orders.GetOrSet of a user in L2 = %v, %v; want the factory's o-43", o, err)
+	}
+	waitFor(t, "A's user 43 replaced", func() bool {
+		_, ok, err := core.For[typedUser](a.Cache).Get(ctx, "43")
+		return !ok && err == nil // dropped from L1; L2 holds an order, a miss for a user
+	})
+	if o, ok, err := core.For[typedOrder](a.Cache).Get(ctx, "43"); err != nil || !ok || o.ID != "o-43" {
+		t.Fatalf("A's orders.Get(43) = %v, %v, %v; want B's o-43 from L2", o, ok, err)
+	}
 }
 
 func TestLoader(t *testing.T) {
