@@ -8,9 +8,10 @@ import "context"
 // *TypeError at run time. Make one with For.
 //
 // A Typed is a small value (one pointer): copy it, keep it in a struct
-// field, make as many as you like over one Cache. It adds nothing to the
-// calls it forwards to; an L1 hit through it allocates nothing, as with
-// GetOrSet. Its methods are safe for concurrent use, as the Cache's are.
+// field, make as many as you like over one Cache. Its methods do what the
+// calls they forward to do, same options, same errors; an L1 hit through it
+// allocates nothing, as with GetOrSet. They are safe for concurrent use, as
+// the Cache's are.
 //
 // It does not namespace keys: a key is the same entry through every Typed
 // of the cache and through the generic functions. Give each type its own
