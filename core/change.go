@@ -177,7 +177,11 @@ func (c *Cache) invalidate(ctx context.Context, op Operation, subject string, op
 	}
 	ctx, info := c.begin(ctx, op, subject)
 	defer c.end(ctx, info, nil)
-	eo, err := c.cfg.resolve(opts)
+	key := "" // the options of a key's invalidation may be the key's own
+	if op == OpRemove || op == OpExpire {
+		key = subject
+	}
+	eo, err := c.cfg.resolveFor(key, opts)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,9 @@ import (
 type config struct {
 	name, instanceID string
 	// defaults are the entry options every call starts from.
-	defaults           EntryOptions
+	defaults EntryOptions
+	// defaultsFor is Options.DefaultEntryOptionsFor (nil: none).
+	defaultsFor        func(key string) *EntryOptions
 	maxKeyLen, maxTags int
 	closeTimeout       time.Duration
 	l1MaxEntries       int
@@ -61,6 +63,7 @@ func newConfig(o *Options) (config, error) {
 		name:              cmp.Or(o.Name, "default"),
 		instanceID:        o.InstanceID,
 		defaults:          DefaultEntryOptions(),
+		defaultsFor:       o.DefaultEntryOptionsFor,
 		maxKeyLen:         cmp.Or(o.MaxKeyLength, DefaultMaxKeyLength),
 		maxTags:           cmp.Or(o.MaxTags, DefaultMaxTags),
 		closeTimeout:      cmp.Or(o.CloseTimeout, DefaultCloseTimeout),
@@ -96,8 +99,14 @@ func newConfig(o *Options) (config, error) {
 // resolve returns the effective options of a call: the cache's defaults
 // adjusted by opts, validated. The result is the caller's to keep.
 func (cfg *config) resolve(opts []EntryOption) (*EntryOptions, error) {
+	return cfg.resolveFor("", opts)
+}
+
+// resolveFor is resolve for a call about key: its defaults are those
+// Options.DefaultEntryOptionsFor gives for key, if any.
+func (cfg *config) resolveFor(key string, opts []EntryOption) (*EntryOptions, error) {
 	eo := new(EntryOptions)
-	*eo = cfg.defaults
+	*eo = *cfg.defaultsOf(key)
 	if len(eo.Tags) > 0 {
 		eo.Tags = append([]string(nil), eo.Tags...)
 	}
@@ -112,6 +121,16 @@ func (cfg *config) resolve(opts []EntryOption) (*EntryOptions, error) {
 		return nil, err
 	}
 	return eo, nil
+}
+
+// defaultsOf returns the options the calls about key start from.
+func (cfg *config) defaultsOf(key string) *EntryOptions {
+	if cfg.defaultsFor != nil && key != "" {
+		if d := cfg.defaultsFor(key); d != nil {
+			return d
+		}
+	}
+	return &cfg.defaults
 }
 
 // checkKey checks a key against the cache's limits.

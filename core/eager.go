@@ -13,7 +13,7 @@ func startEagerRefresh[T any](ctx context.Context, c *Cache, key string, factory
 	if factory == nil || !e.eagerStarted.CompareAndSwap(false, true) {
 		return false
 	}
-	eo, err := c.cfg.resolve(opts)
+	eo, err := c.cfg.resolveFor(key, opts)
 	if err != nil {
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stratacache/strata/backplane/membackplane"
@@ -339,10 +340,31 @@ func ExampleOptions_autoClone() {
 	c, _ := core.New(core.Options{Name: "users", AutoClone: true})
 	defer c.Close()
 	ctx := context.Background()
-	load := func(context.Context, *core.FactoryContext[*User]) (*User, error) { return &User{ID: 1, Name: "Ada"}, nil }
+	load := func(context.Context, *core.FactoryContext[*User]) (*User, error) {
+		return &User{ID: 1, Name: "Ada"}, nil
+	}
 	u, _ := core.GetOrSet(ctx, c, "user:1", load)
 	u.Name = "changed by one caller"
 	again, _ := core.GetOrSet(ctx, c, "user:1", load)
 	fmt.Println(again.Name)
 	// Output: Ada
+}
+
+// Keys of one kind can get their own defaults, without a With... option at
+// every call site.
+func ExampleOptions_defaultEntryOptionsFor() {
+	sessions := core.DefaultEntryOptions()
+	sessions.Duration = 20 * time.Minute
+	sessions.SlidingExpiration = 5 * time.Minute
+	c, _ := core.New(core.Options{Name: "web", DefaultEntryOptionsFor: func(key string) *core.EntryOptions {
+		if strings.HasPrefix(key, "session:") {
+			return &sessions
+		}
+		return nil // the cache's defaults
+	}})
+	defer c.Close()
+	load := func(context.Context, *core.FactoryContext[string]) (string, error) { return "data", nil }
+	v, err := core.GetOrSet(context.Background(), c, "session:abc", load)
+	fmt.Println(v, err)
+	// Output: data <nil>
 }

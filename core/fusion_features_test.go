@@ -219,3 +219,52 @@ func TestAutoClone(t *testing.T) {
 		t.Error("a value that cannot be encoded was returned without an error under AutoClone")
 	}
 }
+
+// TestDefaultEntryOptionsFor: the calls about a key start from the options
+// the provider gives for it, hits included; With... options still adjust
+// them; invalid ones are an *OptionError.
+func TestDefaultEntryOptionsFor(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	hot := core.DefaultEntryOptions()
+	hot.Duration = time.Hour
+	bad := core.DefaultEntryOptions()
+	bad.Duration = -1
+	skip := core.DefaultEntryOptions()
+	skip.SkipL1Read = true
+	c := newCache(t, core.Options{Clock: clock, DefaultEntryOptionsFor: func(key string) *core.EntryOptions {
+		switch key {
+		case "hot":
+			return &hot
+		case "bad":
+			return &bad
+		case "skip":
+			return &skip
+		}
+		return nil
+	}})
+	var calls atomic.Int32
+	load := func(context.Context, *core.FactoryContext[string]) (string, error) { calls.Add(1); return "v", nil }
+	core.GetOrSet(ctx, c, "hot", load)
+	core.GetOrSet(ctx, c, "cold", load)
+	clock.Advance(time.Minute) // past the default 30 s, within the hour
+	core.GetOrSet(ctx, c, "hot", load)
+	core.GetOrSet(ctx, c, "cold", load)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("factory called %d times; want 3 (hot kept for its hour, cold reloaded after 30 s)", n)
+	}
+	core.GetOrSet(ctx, c, "hot2", load, core.WithDuration(time.Second)) // not the provider's key: defaults
+	var oe *core.OptionError
+	if _, err := core.GetOrSet(ctx, c, "bad", load); !errors.As(err, &oe) {
+		t.Errorf("invalid provider options: %v, want an *OptionError", err)
+	}
+	if _, err := core.GetOrSet(ctx, c, "bad", load, core.WithDuration(time.Minute)); err != nil {
+		t.Errorf("a With... option fixing the provider's options: %v", err)
+	}
+	core.Set(ctx, c, "skip", "in L1")
+	before := calls.Load()
+	core.GetOrSet(ctx, c, "skip", load) // the provider says SkipL1Read: the hit path honours it
+	if calls.Load() != before+1 {
+		t.Error("a key whose provider options skip L1 reads was served from L1")
+	}
+}

@@ -24,7 +24,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		return zero, errNilContext
 	}
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
-		skip, out, err := scanHit(c.cfg.defaults.SkipL1Read, opts)
+		skip, out, err := scanHit(c.cfg.defaultsOf(key).SkipL1Read, opts)
 		if err == nil && !skip {
 			// The common case inline: a fresh entry whose tags were found
 			// valid at the current tag epoch. Anything else goes the long
@@ -63,7 +63,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	if factory == nil {
 		return v, &OptionError{Field: "factory", Value: nil, Why: "must not be nil"}
 	}
-	eo, err := c.cfg.resolve(opts)
+	eo, err := c.cfg.resolveFor(key, opts)
 	if err != nil {
 		return v, err
 	}
@@ -178,7 +178,7 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 	if err := c.checkOp(key); err != nil {
 		return v, false, err
 	}
-	eo, err := c.cfg.resolve(opts)
+	eo, err := c.cfg.resolveFor(key, opts)
 	if err != nil {
 		return v, false, err
 	}
@@ -249,7 +249,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 	if err := c.checkOp(key); err != nil {
 		return err
 	}
-	eo, err := c.cfg.resolve(opts)
+	eo, err := c.cfg.resolveFor(key, opts)
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,15 @@ type Options struct {
 	// With... options. Nil means DefaultEntryOptions(); a non-nil value is
 	// used as given (start from DefaultEntryOptions() and change fields).
 	DefaultEntryOptions *EntryOptions
+	// DefaultEntryOptionsFor, when set, gives the options the calls about
+	// one key start from instead of DefaultEntryOptions (nil: those):
+	// GetOrSet (hits included), Get, Set, Remove and Expire of key, before
+	// their With... options. It is called on every such call: it must be
+	// fast, must not block, and must not change the options it returned
+	// (return a pointer to options built once). GetOrSetMany and the tag
+	// and Clear calls use DefaultEntryOptions. Invalid options it returns
+	// make the call return an *OptionError.
+	DefaultEntryOptionsFor func(key string) *EntryOptions
 
 	// L1MaxEntries bounds the in-memory cache by entry count (default
 	// DefaultL1MaxEntries). Ignored when L1MaxWeight is set.
