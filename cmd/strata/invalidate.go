@@ -220,14 +220,19 @@ func runInvalidate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	final := t.snapshot()
 	failed = append(failed, final.errs[seen:]...)
-	if want := len(todo); store != nil && final.l2OK != want {
-		failed = append(failed, fmt.Sprintf("%d of %d L2 writes succeeded", final.l2OK, want))
-	}
-	if want := len(todo); bp != nil && final.pubOK != want {
-		failed = append(failed, fmt.Sprintf("%d of %d messages published", final.pubOK, want))
-	}
-	if stats.RecoveryDropped > 0 {
-		failed = append(failed, fmt.Sprintf("%d L2 writes or publishes not done (core could not try them)", stats.RecoveryDropped))
+	if len(failed) == 0 {
+		// Nothing reported a failure: check that every write and publish
+		// was made, and that core dropped none it would have retried
+		// (auto-recovery is off here).
+		if want := len(todo); store != nil && final.l2OK != want {
+			failed = append(failed, fmt.Sprintf("%d of %d L2 writes made", final.l2OK, want))
+		}
+		if want := len(todo); bp != nil && final.pubOK != want {
+			failed = append(failed, fmt.Sprintf("%d of %d messages published", final.pubOK, want))
+		}
+		if stats.RecoveryDropped > 0 {
+			failed = append(failed, fmt.Sprintf("%d L2 writes or publishes failed and were not retried", stats.RecoveryDropped))
+		}
 	}
 	if len(failed) > 0 {
 		for _, f := range failed {
