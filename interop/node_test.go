@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -101,7 +102,7 @@ func TestNodePublisher(t *testing.T) {
 	wrong := []byte("not the key of this cache, 32 b.")
 	// A name that channel escaping changes ('.', '_'): publish.js must
 	// find the channel the node listens on.
-	name, prefix := "interop.node_"+redistest.Unique(), redistest.Prefix()
+	name, prefix := "interop.node_é "+redistest.Unique(), redistest.Prefix()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	store, err := l2.Open(ctx, url)
@@ -150,6 +151,19 @@ func TestNodePublisher(t *testing.T) {
 	if served("user:42") {
 		t.Error("the node still serves user:42 from L2: no tombstone")
 	}
+	// The tombstone is byte for byte the one core writes.
+	raw, found, err := store.Get(ctx, prefix+"user:42")
+	if err != nil || !found {
+		t.Fatalf("no L2 entry under user:42: %v", err)
+	}
+	env, err := l2.DecodeEnvelope(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := (&l2.Envelope{Flags: l2.FlagTombstone, Created: env.Created, Expires: env.Created}).AppendBinary(nil)
+	if !bytes.Equal(raw, want) || time.Since(time.Unix(0, env.Created)).Abs() > time.Minute {
+		t.Errorf("L2 holds % x, want the tombstone % x at about now", raw, want)
+	}
 	if s := c.Stats(); s.BackplaneReceived != 1 || s.BackplaneRejected != 0 {
 		t.Errorf("after the valid message: received %d, rejected %d; want 1 and 0", s.BackplaneReceived, s.BackplaneRejected)
 	}
@@ -166,6 +180,30 @@ func TestNodePublisher(t *testing.T) {
 	}
 	if s := c.Stats(); s.BackplaneReceived != 1 {
 		t.Errorf("received %d messages, want 1 (the rejected ones are not applied)", s.BackplaneReceived)
+	}
+}
+
+// TestNodeScriptIsRedisL2s: publish.js carries a copy of redisl2's
+// conditional write; it must stay the same script.
+func TestNodeScriptIsRedisL2s(t *testing.T) {
+	goSrc, err := os.ReadFile(filepath.Join("..", "l2", "redisl2", "conditional.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsSrc, err := os.ReadFile(filepath.Join("node", "publish.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	between := func(src, start string) string {
+		_, rest, ok := strings.Cut(string(src), start)
+		body, _, ok2 := strings.Cut(rest, "`")
+		if !ok || !ok2 {
+			t.Fatalf("no %q...` in the source", start)
+		}
+		return body
+	}
+	if g, j := between(string(goSrc), "redis.NewScript(`"), between(string(jsSrc), "const SET_IF_NEWER = `"); g != j {
+		t.Errorf("publish.js's SET_IF_NEWER differs from redisl2's setIfNewer:\n--- Go\n%s\n--- JS\n%s", g, j)
 	}
 }
 

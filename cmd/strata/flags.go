@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,8 +42,7 @@ func (f *timeFlag) Set(v string) error {
 		f.t = t
 		return nil
 	}
-	var ns int64
-	if _, err := fmt.Sscanf(v, "%d", &ns); err == nil && fmt.Sprint(ns) == v && ns > 0 {
+	if ns, err := strconv.ParseInt(v, 10, 64); err == nil && ns > 0 {
 		f.t = time.Unix(0, ns)
 		return nil
 	}

@@ -76,7 +76,10 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	verify := "no signing keys: signatures not verified"
 	if ring != nil {
-		verify = fmt.Sprintf("verifying signatures with %d keys", len(keys))
+		verify = "verifying signatures with 1 key"
+		if len(keys) > 1 {
+			verify = fmt.Sprintf("verifying signatures with %d keys", len(keys))
+		}
 	}
 	fmt.Fprintf(stderr, "%s %s: watching %s (%s); interrupt to stop\n", programName, cmd, channel, verify)
 	select {
