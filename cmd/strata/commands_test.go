@@ -272,6 +272,8 @@ func TestWatchVerifiesSignatures(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	other := []byte("fedcba9876543210fedcba9876543210")
 	e := newEnv(t, "redis")
+	t.Setenv(SigningKeysEnv, "")
+	plainOut, _, plainDone := startWatch(t, "watch", "-backplane", e.bpURL, "-cache", e.name, "-n", "2")
 	t.Setenv(SigningKeysEnv, hex.EncodeToString(key))
 	out, _, done := startWatch(t, "watch", "-backplane", e.bpURL, "-cache", e.name, "-n", "2", "-json")
 	if r := cli(t, e.args("invalidate", "-key", "good")...); r.code != 0 {
@@ -300,6 +302,15 @@ func TestWatchVerifiesSignatures(t *testing.T) {
 	}
 	if l := lines[1]; l.Key != "forged" || l.Signature != "bad" || !l.Rejected || !strings.Contains(l.Error, "signature matches none") {
 		t.Errorf("message signed with another key printed as %+v", l)
+	}
+	// Without keys, both decode, unverified.
+	if code := <-plainDone; code != 0 {
+		t.Fatalf("watch without keys: exit %d", code)
+	}
+	plain := strings.Split(strings.TrimSpace(plainOut.String()), "\n")
+	if len(plain) != 2 || !strings.Contains(plain[0], `key="good"`) || !strings.Contains(plain[1], `key="forged"`) ||
+		strings.Count(plainOut.String(), "sig=unverified") != 2 || strings.Contains(plainOut.String(), "REJECTED") {
+		t.Errorf("watch without keys printed %q, want both messages, sig=unverified", plain)
 	}
 }
 

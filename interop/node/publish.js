@@ -176,35 +176,37 @@ async function main() {
   if (a.key !== undefined) [action, subject] = [a.expire ? 'expire' : 'remove', a.key];
   else if (a.tag !== undefined) [action, subject] = [a.expire ? 'expire_tag' : 'remove_tag', a.tag];
   else [action, subject] = [a.expire ? 'clear_expire' : 'clear_remove', ''];
-  const version = now();
-  // A source of its own per run (InstanceID/run id, as core writes it), so
-  // that its sequence numbers start at 1 without looking like a replay.
-  const source = `${a.source}/${crypto.randomBytes(8).toString('hex')}`;
-  let msg = encodeMessage({
-    action: ACTIONS[action], seq: 1n, timestamp: version, cache: a.cache, source,
-    traceparent: a.traceparent, key: subject,
-  });
-  if (key) msg = seal(msg, key);
-
   const clients = [];
+  const connect = async (url) => {
+    const c = createClient({ url, socket: SOCKET });
+    c.on('error', () => {}); // reported by the calls below
+    clients.push(c);
+    await c.connect();
+    return c;
+  };
   try {
+    const bp = await connect(a.backplane);
+    const l2 = a.l2 && a.key !== undefined ? await connect(a.l2) : null;
+    if (a.l2 && !l2) console.error('publish.js: tag and Clear markers are not written by this example; only the message is sent');
+
+    const version = now();
+    // A source of its own per run (InstanceID/run id, as core writes it),
+    // so that its sequence numbers start at 1 without looking like a replay.
+    const source = `${a.source}/${crypto.randomBytes(8).toString('hex')}`;
+    let msg = encodeMessage({
+      action: ACTIONS[action], seq: 1n, timestamp: version, cache: a.cache, source,
+      traceparent: a.traceparent, key: subject,
+    });
+    if (key) msg = seal(msg, key);
+
     // L2 first: a node told about the change must find it there.
-    if (a.l2 && a.key !== undefined) {
-      const l2 = createClient({ url: a.l2, socket: SOCKET });
-      l2.on('error', () => {}); // reported by the calls below
-      clients.push(l2);
-      await l2.connect();
+    if (l2) {
       const entry = redisEntry(version, tombstone(version));
       await l2.eval(SET_IF_NEWER, { keys: [a['key-prefix'] + a.key], arguments: [entry, String(ttl)] });
-    } else if (a.l2) {
-      console.error('publish.js: tag and Clear markers are not written by this example; only the message is sent');
     }
-    const bp = createClient({ url: a.backplane, socket: SOCKET });
-    bp.on('error', () => {});
-    clients.push(bp);
-    await bp.connect();
-    const receivers = await bp.publish(channelName(a.cache), msg);
-    console.log(`published ${action} ${JSON.stringify(subject)} on ${channelName(a.cache)} ` +
+    const channel = channelName(a.cache);
+    const receivers = await bp.publish(channel, msg);
+    console.log(`published ${action} ${JSON.stringify(subject)} on ${channel} ` +
       `(${msg.length} bytes, ${key ? 'signed' : 'unsigned'}, version ${version}, ${receivers} receivers)`);
   } finally {
     await Promise.allSettled(clients.map((c) => c.quit()));
