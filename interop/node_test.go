@@ -123,6 +123,12 @@ func TestNodePublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	defer func() {
+		rc := redistest.NewClient(t, nil)
+		if keys, err := rc.Keys(context.Background(), prefix+"*").Result(); err == nil && len(keys) > 0 {
+			rc.Del(context.Background(), keys...)
+		}
+	}()
 	inL1 := func(k string) bool {
 		_, found, err := core.Get[string](ctx, c, k, core.WithSkipL2Read())
 		if err != nil {

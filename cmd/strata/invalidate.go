@@ -49,7 +49,7 @@ func runInvalidate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	keysFile := fs.String("keys-file", "", "`FILE` of backplane signing keys (default: $"+SigningKeysEnv+")")
 	var changedAt timeFlag
 	fs.Var(&changedAt, "changed-at", "`TIME` the change was made at its source (RFC 3339 or Unix ns): the version is no older (core.WithChangedAt)")
-	markerTTL := fs.Duration("marker-ttl", core.DefaultFailSafeMaxDuration, "how long tag and Clear markers stay in L2: at least the longest lifetime (fail-safe max duration) of the cache's entries")
+	markerTTL := fs.Duration("marker-ttl", core.DefaultFailSafeMaxDuration, "how long tag and Clear markers stay in L2 (24h at least, as on a node): give the longest lifetime (fail-safe max duration) of the cache's entries")
 	tombstoneTTL := fs.Duration("tombstone-ttl", core.DefaultTombstoneTTL, "the cache's core.Options.TombstoneTTL: how long a removed key's tombstone stays in L2")
 	timeout := fs.Duration("timeout", defaultTimeout, "bound on the whole command (opening, each L2 write and publish)")
 	instance := fs.String("instance-id", defaultInstance, "`ID` the messages come from (core.Options.InstanceID; a run id is added)")

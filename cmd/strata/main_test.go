@@ -86,6 +86,7 @@ func redisURL(t *testing.T) string { return "redis://" + redistest.Addr(t) }
 func newEnv(t *testing.T, kind string) env {
 	t.Helper()
 	e := env{l2URL: redisURL(t), name: "cli-" + redistest.Unique(), prefix: redistest.Prefix()}
+	t.Cleanup(func() { dropPrefix(t, e.prefix) })
 	switch kind {
 	case "redis":
 		e.bpURL = e.l2URL
@@ -97,6 +98,20 @@ func newEnv(t *testing.T, kind string) env {
 		t.Fatalf("unknown backplane kind %q", kind)
 	}
 	return e
+}
+
+// dropPrefix deletes the test's keys (tombstones and markers live for
+// minutes to days) from the shared Redis.
+func dropPrefix(t *testing.T, prefix string) {
+	rc := redistest.NewClient(t, nil)
+	ctx := context.Background()
+	keys, err := rc.Keys(ctx, prefix+"*").Result()
+	if err == nil && len(keys) > 0 {
+		err = rc.Del(ctx, keys...).Err()
+	}
+	if err != nil {
+		t.Logf("deleting the keys under %q: %v", prefix, err)
+	}
 }
 
 // args returns the flags naming e, followed by more.
