@@ -242,6 +242,10 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 
 // Set stores value under key, replacing what the cache holds. A factory
 // running for key when Set is called does not overwrite it.
+//
+// The new entry has the call's options only, tags included: the tags of the
+// entry it replaces (given by an earlier call, or added by a factory) are not
+// kept, so pass WithTags again for the entry to stay in its tag groups.
 func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...EntryOption) (err error) {
 	if ctx == nil {
 		return errNilContext
