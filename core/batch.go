@@ -104,7 +104,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	}
 	for _, k := range missing {
 		c.event(ctx, EventMiss, k, nil)
-		f, leader := c.join(ctx, k, stale[k], eo.Tags)
+		f, leader := c.join(ctx, k, stale[k], eo)
 		if leader {
 			own = append(own, f)
 		} else {
@@ -180,6 +180,9 @@ func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFacto
 			f.cancel()
 		}
 	}()
+	for _, f := range own {
+		defer c.endAbandoned(ctx, f, eo, false)
+	}
 	rest := own
 	if c.l2.reads(eo) {
 		rest = manyFromL2[T](ctx, c, own, eo)

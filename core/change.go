@@ -37,7 +37,14 @@ func (c *Cache) apply(ch *change) {
 	case backplane.ActionSet, backplane.ActionExpire, backplane.ActionRemove:
 		removed := ch.action == backplane.ActionRemove
 		c.flights.supersede(ch.key, removed, ch.at)
-		c.l2.raiseFloor(ch.key, ch.at, removed)
+		kind := floorExpire
+		switch ch.action {
+		case backplane.ActionSet:
+			kind = floorSet
+		case backplane.ActionRemove:
+			kind = floorRemove
+		}
+		c.floors.raise(ch.key, ch.at, kind)
 		if ch.remote {
 			c.rec.supersede(ch.key, ch.at)
 		}

@@ -103,7 +103,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			}
 		}
 		c.event(ctx, EventMiss, key, nil)
-		f, leader := c.join(ctx, key, stale, eo.Tags)
+		f, leader := c.join(ctx, key, stale, eo)
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.

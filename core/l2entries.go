@@ -40,7 +40,7 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 	}
 	s.observe(env.Created)
 	if env.Flags&l2.FlagTombstone != 0 {
-		s.floors.raise(key, env.Created, false) // removed or expired at that version
+		s.local.floors.raise(key, env.Created, floorExpire) // removed or expired at that version
 		return nil
 	}
 	var v T
@@ -61,7 +61,7 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 	if e.failSafe {
 		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
 	}
-	switch fl := s.floors.get(key); {
+	switch fl := s.local.floors.get(key); {
 	case e.created < fl.removed:
 		// Older than a Remove this node knows of (its tombstone not in
 		// L2 yet, or lost): gone, not even fail-safe may serve it.

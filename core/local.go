@@ -15,6 +15,9 @@ type local struct {
 	tags    *tagStore
 	flights *flights
 	gate    unsureGate
+	// floors are the versions of the latest changes of each key this node
+	// knows of (floors.go).
+	floors floors
 	// maxLife is the longest physical lifetime any entry got: tag times
 	// older than that can be forgotten.
 	maxLife atomic.Int64
