@@ -195,7 +195,9 @@ func (c *Cache) invalidate(ctx context.Context, op Operation, subject string, op
 	if c.l2 != nil {
 		ch.markerKey = c.l2.markerKey(ch)
 	}
-	ch.at = c.stampChange(eo)
+	if ch.at, err = c.stampChange(eo); err != nil {
+		return err
+	}
 	c.change(ctx, ch, eo)
 	if ch.action == backplane.ActionClearRemove {
 		c.l1.clear() // every entry is older: free the memory now

@@ -267,7 +267,10 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 			return fmt.Errorf("core: Set of key %q: serializing %T for L2: %w", key, value, err)
 		}
 	}
-	created := c.stampChange(eo)
+	created, err := c.stampChange(eo)
+	if err != nil {
+		return err
+	}
 	now := c.preciseNow()
 	e := c.newEntry(value, created, now, now, eo)
 	c.change(ctx, &change{action: backplane.ActionSet, key: key, at: created, e: e, storeL1: !eo.SkipL1Write, value: b, now: now}, eo)
