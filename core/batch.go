@@ -104,7 +104,7 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 	}
 	for _, k := range missing {
 		c.event(ctx, EventMiss, k, nil)
-		f, leader := c.join(ctx, k, stale[k], eo.Tags)
+		f, leader := c.join(ctx, k, stale[k], eo)
 		if leader {
 			own = append(own, f)
 		} else {
@@ -180,6 +180,9 @@ func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFacto
 			f.cancel()
 		}
 	}()
+	for _, f := range own {
+		defer c.endAbandoned(ctx, f, eo, false)
+	}
 	rest := own
 	if c.l2.reads(eo) {
 		rest = manyFromL2[T](ctx, c, own, eo)
@@ -232,7 +235,13 @@ func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOp
 	for i, f := range own {
 		storeKeys[i] = c.l2.key(f.key)
 	}
-	gctx, cancel := withTimeout(ctx, eo.L2HardTimeout)
+	// As for one key (l2Timeout): the soft timeout when some key has a
+	// stale value fail-safe can serve instead.
+	haveStale := false
+	for _, f := range own {
+		haveStale = haveStale || f.stale != nil
+	}
+	gctx, cancel := withTimeout(ctx, l2Timeout(eo, haveStale))
 	readAt := c.preciseNow()
 	vals, err := mg.GetMany(gctx, storeKeys)
 	cancel()
@@ -241,6 +250,9 @@ func manyFromL2[T any](ctx context.Context, c *Cache, own []*flight, eo *EntryOp
 			err = fmt.Errorf("core: L2 GetMany returned %d values for %d keys", len(vals), len(own))
 		}
 		c.l2.failed(ctx, own[0].key, "get many", err)
+		for _, f := range own {
+			f.l2Failed = true // the writes of the results go to the background
+		}
 		return own
 	}
 	c.l2.succeeded(ctx)

@@ -56,6 +56,10 @@ func New(o Options) (*Cache, error) {
 		return nil, &OptionError{Field: "Options.L1MaxEntries", Value: o.L1MaxEntries, Why: "is not accepted by the L1 engine: " + err.Error()}
 	}
 	c.local = &local{l1: l1, tags: newTagStore(), flights: newFlights()}
+	c.floors.max = floorsFor(cfg.l1MaxEntries)
+	if o.L2 != nil {
+		c.lifeCap = int64(cfg.markerTTL) // markers live in L2: without one, nothing to outlive
+	}
 	if o.Backplane != nil {
 		c.gate.bound = int64(cfg.staleBound)
 	}

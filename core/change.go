@@ -37,7 +37,14 @@ func (c *Cache) apply(ch *change) {
 	case backplane.ActionSet, backplane.ActionExpire, backplane.ActionRemove:
 		removed := ch.action == backplane.ActionRemove
 		c.flights.supersede(ch.key, removed, ch.at)
-		c.l2.raiseFloor(ch.key, ch.at, removed)
+		kind := floorExpire
+		switch ch.action {
+		case backplane.ActionSet:
+			kind = floorSet
+		case backplane.ActionRemove:
+			kind = floorRemove
+		}
+		c.floors.raise(ch.key, ch.at, kind)
 		if ch.remote {
 			c.rec.supersede(ch.key, ch.at)
 		}
@@ -188,7 +195,9 @@ func (c *Cache) invalidate(ctx context.Context, op Operation, subject string, op
 	if c.l2 != nil {
 		ch.markerKey = c.l2.markerKey(ch)
 	}
-	ch.at = c.stampChange(eo)
+	if ch.at, err = c.stampChange(eo); err != nil {
+		return err
+	}
 	c.change(ctx, ch, eo)
 	if ch.action == backplane.ActionClearRemove {
 		c.l1.clear() // every entry is older: free the memory now

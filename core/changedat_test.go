@@ -16,7 +16,7 @@ import (
 // cannot be cached over it. Without WithChangedAt the later Set wins.
 func TestChangedAtOrdersAChangeAfterItsSourceTime(t *testing.T) {
 	ctx := context.Background()
-	commit := time.Now().Add(10 * time.Minute) // the source's clock is ahead
+	commit := time.Now().Add(30 * time.Second) // the source's clock is ahead
 	for _, tc := range []struct {
 		name      string
 		opts      []core.EntryOption
@@ -54,5 +54,20 @@ func TestChangedAtZeroTimeIsAnOptionError(t *testing.T) {
 	err := c.Remove(context.Background(), "k", core.WithChangedAt(time.Time{}))
 	if !errors.As(err, &oe) || oe.Field != "WithChangedAt" {
 		t.Fatalf("Remove with WithChangedAt(zero) = %v, want an *OptionError for WithChangedAt", err)
+	}
+}
+
+func TestChangedAtFarAheadIsAnOptionError(t *testing.T) {
+	c := newCache(t, core.Options{})
+	var oe *core.OptionError
+	err := c.Remove(context.Background(), "k", core.WithChangedAt(time.Now().Add(2*time.Minute)))
+	if !errors.As(err, &oe) || oe.Field != "WithChangedAt" {
+		t.Fatalf("Remove with WithChangedAt 2 min ahead = %v, want an *OptionError for WithChangedAt", err)
+	}
+	if err := core.Set(context.Background(), c, "k", "v", core.WithChangedAt(time.Now().Add(time.Hour))); !errors.As(err, &oe) {
+		t.Fatalf("Set with WithChangedAt 1 h ahead = %v, want an *OptionError", err)
+	}
+	if _, found, _ := core.Get[string](context.Background(), c, "k"); found {
+		t.Error("the refused Set was applied")
 	}
 }

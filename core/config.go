@@ -28,6 +28,7 @@ type config struct {
 	// L2.
 	keyPrefix         string
 	tombstoneTTL      time.Duration
+	markerTTL         time.Duration
 	maxL2ValueSize    int
 	l2BreakerDuration time.Duration
 
@@ -70,6 +71,7 @@ func newConfig(o *Options) (config, error) {
 		l1MaxEntries:      o.L1MaxEntries,
 		keyPrefix:         o.KeyPrefix,
 		tombstoneTTL:      cmp.Or(o.TombstoneTTL, DefaultTombstoneTTL),
+		markerTTL:         cmp.Or(o.MarkerTTL, DefaultMarkerTTL),
 		maxL2ValueSize:    cmp.Or(o.MaxL2ValueSize, DefaultMaxL2ValueSize),
 		l2BreakerDuration: o.L2CircuitBreakerDuration,
 		bpBreakerDuration: o.BackplaneCircuitBreakerDuration,
@@ -164,7 +166,7 @@ func (cfg *config) checkTags(field string, tags []string) error {
 func (o *Options) clamp() {
 	for _, d := range []*time.Duration{
 		&o.CloseTimeout, &o.L2CircuitBreakerDuration, &o.BackplaneCircuitBreakerDuration, &o.BackplanePublishTimeout,
-		&o.BackplaneStalenessBound, &o.BackplaneProbeInterval, &o.WaitForInitialSubscribe, &o.TombstoneTTL, &o.AutoRecoveryDelay,
+		&o.BackplaneStalenessBound, &o.BackplaneProbeInterval, &o.WaitForInitialSubscribe, &o.TombstoneTTL, &o.MarkerTTL, &o.AutoRecoveryDelay,
 	} {
 		*d = min(*d, MaxDuration)
 	}
@@ -210,7 +212,7 @@ func (o *Options) validate() error {
 	}{
 		{"L2CircuitBreakerDuration", o.L2CircuitBreakerDuration}, {"BackplaneCircuitBreakerDuration", o.BackplaneCircuitBreakerDuration},
 		{"AutoRecoveryDelay", o.AutoRecoveryDelay}, {"BackplanePublishTimeout", o.BackplanePublishTimeout},
-		{"BackplaneStalenessBound", o.BackplaneStalenessBound}, {"TombstoneTTL", o.TombstoneTTL},
+		{"BackplaneStalenessBound", o.BackplaneStalenessBound}, {"TombstoneTTL", o.TombstoneTTL}, {"MarkerTTL", o.MarkerTTL},
 		{"WaitForInitialSubscribe", o.WaitForInitialSubscribe},
 	}
 	for _, d := range durations {

@@ -238,11 +238,12 @@ func WithFailSafeDefault(v any) EntryOption {
 // log, an operator's command. The change (Set, Remove, Expire, RemoveByTag,
 // ExpireByTag, Clear) then takes a version no older than t, so a factory that
 // started before t, and may have read the data as it was before the change,
-// cannot cache its result over the change on any node, even when this
-// node's clock is behind the clock that gave t. The version is this node's
-// own when that is later (it always is with synchronized clocks). A t more
-// than 24 hours ahead of this node's clock is ignored, as versions from
-// other nodes are (docs/consistency.md). It has no effect on reads.
+// cannot cache its result over the change, on any node whose clock is not
+// ahead of the source's by more than the time between that factory's start
+// and t (keep clocks synchronised: docs/consistency.md). The version is this
+// node's own when that is later. A t more than a minute ahead of this node's
+// clock is an *OptionError: the versions of this node's later changes would
+// run that far ahead. It has no effect on reads.
 func WithChangedAt(t time.Time) EntryOption {
 	if t.IsZero() {
 		return badOption("WithChangedAt", t, "must not be the zero time")

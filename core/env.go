@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -97,13 +98,23 @@ func (v *env) stamp() int64 {
 	}
 }
 
+// maxChangedAtLead is how far ahead of this node's clock a WithChangedAt
+// time may be: a source's clock ahead by more is an error, since the
+// versions of every later change of this node would run that far ahead and
+// a node whose clock is behind by the rest of maxClockLead would drop them.
+const maxChangedAtLead = int64(time.Minute)
+
 // stampChange returns the version of a change made with eo: a new stamp,
 // after eo's WithChangedAt time if it has one.
-func (v *env) stampChange(eo *EntryOptions) int64 {
+func (v *env) stampChange(eo *EntryOptions) (int64, error) {
 	if eo.changedAt > 0 {
+		if lead := eo.changedAt - v.preciseNow(); lead > maxChangedAtLead {
+			return 0, &OptionError{Field: "WithChangedAt", Value: time.Unix(0, eo.changedAt).UTC(),
+				Why: fmt.Sprintf("must not be more than %v ahead of this node's clock (it is %v ahead)", time.Duration(maxChangedAtLead), time.Duration(lead).Round(time.Millisecond))}
+		}
 		v.observe(eo.changedAt)
 	}
-	return v.stamp()
+	return v.stamp(), nil
 }
 
 // runIDLen is the length of the run id a node adds to its InstanceID on the

@@ -90,10 +90,20 @@ func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []
 
 // join returns the run a caller missing key waits for: a run under way it
 // may join (joinable), else a new one registered for it (leader true),
-// whose result gets tags and whose stale value is stale.
-func (c *Cache) join(ctx context.Context, key string, stale *entry, tags []string) (f *flight, leader bool) {
-	return c.flights.join(key, c.newFlight(ctx, key, stale, tags), c.joinable)
+// whose result gets eo's tags and whose stale value is stale. A call that
+// skips L1 reads joins no run under way: such a run may have read L2 before
+// a change the call must see (read-your-writes across nodes); later callers
+// may join its own.
+func (c *Cache) join(ctx context.Context, key string, stale *entry, eo *EntryOptions) (f *flight, leader bool) {
+	ok := c.joinable
+	if eo.SkipL1Read {
+		ok = joinNone
+	}
+	return c.flights.join(key, c.newFlight(ctx, key, stale, eo.Tags), ok)
 }
+
+// joinNone refuses every run under way.
+func joinNone(*flight) bool { return false }
 
 // joinable reports whether a caller that misses f's key now may wait for f:
 // no tag invalidation of the tags it is known to give its result, no Clear

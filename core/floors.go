@@ -7,7 +7,9 @@ import "sync"
 // other nodes), so that an entry read from L2 that is older than that change
 // is not served as fresh: an L2 write that failed or is still on its way, or a
 // slower node's older value, cannot make a node serve what was already
-// replaced. Such an entry is stale (fail-safe may still use it).
+// replaced. Such an entry is stale (fail-safe may still use it). With or
+// without L2, fail-safe reads them too: a value older than a known Remove is
+// never served, and one older than a known Set is not re-cached.
 //
 // The map is bounded by about as many keys as L1 holds entries (between
 // minFloors and maxFloors): past that it forgets about half of them at
@@ -17,13 +19,23 @@ import "sync"
 type floors struct {
 	mu  sync.Mutex
 	m   map[string]floor
-	max int // 0: maxFloors; < 0: keep none (no L2, nothing to protect)
+	max int // 0: maxFloors
 }
 
 // floor is what a node knows of a key's latest changes: the latest version
-// of any change, and of a Remove (after which not even fail-safe may serve
+// of any change, of a Set (a newer value exists: fail-safe does not re-cache
+// an older one), and of a Remove (after which not even fail-safe may serve
 // an older entry).
-type floor struct{ version, removed int64 }
+type floor struct{ version, set, removed int64 }
+
+// What a change did to a key, for its floor.
+type floorKind uint8
+
+const (
+	floorExpire floorKind = iota // expired (or an unknown change: a tombstone)
+	floorSet
+	floorRemove
+)
 
 const (
 	minFloors = 1 << 10
@@ -40,10 +52,7 @@ func floorsFor(l1MaxEntries int) int {
 }
 
 // raise records a change of key at version (a Remove if removal).
-func (fl *floors) raise(key string, version int64, removal bool) {
-	if fl.max < 0 {
-		return
-	}
+func (fl *floors) raise(key string, version int64, kind floorKind) {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if fl.m == nil {
@@ -64,7 +73,10 @@ func (fl *floors) raise(key string, version int64, removal bool) {
 	}
 	f := fl.m[key]
 	f.version = max(f.version, version)
-	if removal {
+	switch kind {
+	case floorSet:
+		f.set = max(f.set, version)
+	case floorRemove:
 		f.removed = max(f.removed, version)
 	}
 	fl.m[key] = f

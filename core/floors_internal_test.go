@@ -13,7 +13,7 @@ func TestFloorsBoundedByL1(t *testing.T) {
 	}
 	fl := floors{max: floorsFor(5000)}
 	for i := range 100_000 {
-		fl.raise(fmt.Sprint("k", i), int64(i), false)
+		fl.raise(fmt.Sprint("k", i), int64(i), floorExpire)
 	}
 	if n := len(fl.m); n > 5000 {
 		t.Fatalf("%d floors after 100,000 keys with a bound of 5,000", n)

@@ -103,7 +103,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			}
 		}
 		c.event(ctx, EventMiss, key, nil)
-		f, leader := c.join(ctx, key, stale, eo.Tags)
+		f, leader := c.join(ctx, key, stale, eo)
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
@@ -242,6 +242,10 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 
 // Set stores value under key, replacing what the cache holds. A factory
 // running for key when Set is called does not overwrite it.
+//
+// The new entry has the call's options only, tags included: the tags of the
+// entry it replaces (given by an earlier call, or added by a factory) are not
+// kept, so pass WithTags again for the entry to stay in its tag groups.
 func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...EntryOption) (err error) {
 	if ctx == nil {
 		return errNilContext
@@ -263,7 +267,10 @@ func Set[T any](ctx context.Context, c *Cache, key string, value T, opts ...Entr
 			return fmt.Errorf("core: Set of key %q: serializing %T for L2: %w", key, value, err)
 		}
 	}
-	created := c.stampChange(eo)
+	created, err := c.stampChange(eo)
+	if err != nil {
+		return err
+	}
 	now := c.preciseNow()
 	e := c.newEntry(value, created, now, now, eo)
 	c.change(ctx, &change{action: backplane.ActionSet, key: key, at: created, e: e, storeL1: !eo.SkipL1Write, value: b, now: now}, eo)

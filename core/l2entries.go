@@ -40,7 +40,7 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 	}
 	s.observe(env.Created)
 	if env.Flags&l2.FlagTombstone != 0 {
-		s.floors.raise(key, env.Created, false) // removed or expired at that version
+		s.local.floors.raise(key, env.Created, floorExpire) // removed or expired at that version
 		return nil
 	}
 	var v T
@@ -61,7 +61,8 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 	if e.failSafe {
 		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
 	}
-	switch fl := s.floors.get(key); {
+	s.local.capLife(e)
+	switch fl := s.local.floors.get(key); {
 	case e.created < fl.removed:
 		// Older than a Remove this node knows of (its tombstone not in
 		// L2 yet, or lost): gone, not even fail-safe may serve it.
@@ -99,6 +100,11 @@ func (s *l2side) write(ctx context.Context, key string, e *entry, value []byte, 
 	if eo.FailSafe {
 		env.Flags |= l2.FlagFailSafe
 		ttl = max(d, cmp.Or(eo.L2FailSafeMaxDuration, eo.FailSafeMaxDuration))
+	}
+	// No entry outlives the markers that may invalidate it (capLife).
+	if left := time.Duration(e.created + s.local.lifeCap - now); ttl > left {
+		ttl = max(left, time.Millisecond)
+		env.Expires = min(env.Expires, e.created+s.local.lifeCap)
 	}
 	if e.eagerAt != 0 && eo.EagerRefreshThreshold > 0 {
 		env.EagerRefresh = now + int64(float64(d)*eo.EagerRefreshThreshold)
@@ -205,10 +211,10 @@ func (s *l2side) tagKnowledgeTTL() int64 {
 	return 0
 }
 
-// markerTTL is how long tag and Clear times are kept in L2: the longest
-// entry lifetime this node has used, and at least a day.
+// markerTTL is how long tag and Clear times are kept in L2:
+// Options.MarkerTTL, the longest any entry lives (local.capLife).
 func (s *l2side) markerTTL() time.Duration {
-	return max(time.Duration(s.local.maxLife.Load()), DefaultFailSafeMaxDuration)
+	return time.Duration(s.local.lifeCap)
 }
 
 // ensureTags makes sure the tag store knows the L2 tag times of tags (and the

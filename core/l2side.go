@@ -19,7 +19,7 @@ import (
 
 // l2side owns the distributed cache: the store with its optional interfaces
 // (asserted once, at New), the serializer, the circuit breaker and the
-// reporting of L2 errors, the floors (the versions this node knows each key
+// reporting of L2 errors, the reads checked against the floors (local.go)
 // to be newer than), tombstones and tag and Clear markers. I/O and
 // reporting are in this file, entries and markers in l2entries.go. A cache
 // without L2 has none (nil).
@@ -39,7 +39,6 @@ type l2side struct {
 	// tombstoneTTL is how long a Remove or Expire is remembered in a
 	// conditional store.
 	tombstoneTTL time.Duration
-	floors       floors
 	// hasBackplane and defaultDuration decide how long tag times read
 	// from L2 stay good (tagKnowledgeTTL).
 	hasBackplane    bool
@@ -64,24 +63,7 @@ func newL2Side(cfg *config, o *Options, v *env, loc *local, gate *unsureGate, re
 	if s.ser == nil {
 		s.ser = jsonserializer.New()
 	}
-	s.floors.max = floorsFor(cfg.l1MaxEntries)
 	return s
-}
-
-// floor returns what this node knows of key's versions (zero without L2:
-// floors only guard reads from L2).
-func (s *l2side) floor(key string) floor {
-	if s == nil {
-		return floor{}
-	}
-	return s.floors.get(key)
-}
-
-// raiseFloor records a change of key of version at (a removal or not).
-func (s *l2side) raiseFloor(key string, at int64, removed bool) {
-	if s != nil {
-		s.floors.raise(key, at, removed)
-	}
 }
 
 // writes reports whether a call with options eo writes to L2.

@@ -15,9 +15,15 @@ type local struct {
 	tags    *tagStore
 	flights *flights
 	gate    unsureGate
+	// floors are the versions of the latest changes of each key this node
+	// knows of (floors.go).
+	floors floors
 	// maxLife is the longest physical lifetime any entry got: tag times
 	// older than that can be forgotten.
 	maxLife atomic.Int64
+	// lifeCap is Options.MarkerTTL: no entry lives longer after its
+	// version.
+	lifeCap int64
 }
 
 // unsureGate says since when this node may not have heard of changes: the
@@ -122,6 +128,7 @@ func (l *local) newEntry(value any, created, confirmed, now int64, eo *EntryOpti
 	if eo.FailSafe {
 		e.physExpires = max(e.expires, now+int64(eo.FailSafeMaxDuration))
 	}
+	l.capLife(e)
 	if eo.EagerRefreshThreshold > 0 {
 		e.eagerAt = now + int64(float64(d)*eo.EagerRefreshThreshold)
 	}
@@ -131,6 +138,15 @@ func (l *local) newEntry(value any, created, confirmed, now int64, eo *EntryOpti
 	e.slideFor(eo, now)
 	l.noteLifetime(e.physExpires - min(confirmed, created))
 	return e
+}
+
+// capLife cuts e's lifetime to lifeCap after its version (markers, which
+// invalidate it, live that long).
+func (l *local) capLife(e *entry) {
+	if l.lifeCap > 0 {
+		e.physExpires = min(e.physExpires, e.created+l.lifeCap)
+		e.expires = min(e.expires, e.physExpires)
+	}
 }
 
 // noteLifetime records the longest time from an entry's version to its

@@ -20,6 +20,8 @@ const (
 	DefaultCloseTimeout = 5 * time.Second
 	// DefaultTombstoneTTL is Options.TombstoneTTL's default.
 	DefaultTombstoneTTL = 10 * time.Minute
+	// DefaultMarkerTTL is Options.MarkerTTL's default.
+	DefaultMarkerTTL = 7 * 24 * time.Hour
 	// DefaultMaxKeyLength is Options.MaxKeyLength's default.
 	DefaultMaxKeyLength = 16 << 10
 	// DefaultMaxTags is Options.MaxTags's default.
@@ -180,6 +182,13 @@ type Options struct {
 	// node whose factory started before the removal cannot write its older
 	// value back within that time.
 	TombstoneTTL time.Duration
+	// MarkerTTL is how long the markers of RemoveByTag, ExpireByTag and
+	// Clear are kept in L2 (default DefaultMarkerTTL, 7 days), and so, with
+	// an L2, the longest any entry lives, in L1 or L2, fail-safe included: a
+	// longer duration is cut to it, so that no entry, whichever node wrote
+	// it, outlives the marker that invalidates it. Give every node of a
+	// cache the same value (MaxDuration: forever).
+	MarkerTTL time.Duration
 
 	// AutoRecoveryDisabled turns off the replay of failed L2 writes and
 	// publishes.

@@ -25,7 +25,7 @@ import (
 func TestHugeDurationsMeanForever(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
-	c := newCache(t, core.Options{Clock: clk, L2: meml2.New(nil)})
+	c := newCache(t, core.Options{Clock: clk, L2: meml2.New(nil), MarkerTTL: math.MaxInt64})
 	if err := core.Set(ctx, c, "k", "v", core.WithDuration(math.MaxInt64)); err != nil {
 		t.Fatal(err)
 	}
@@ -198,5 +198,31 @@ func TestFarFutureVersionsAreRejected(t *testing.T) {
 	}
 	if v, _ := get(t, a.Cache, "future"); v != "now" {
 		t.Fatalf("A reads %q after B's Set over a far-future entry", v)
+	}
+}
+
+// TestEntriesDoNotOutliveMarkers: with an L2, no entry lives longer than
+// Options.MarkerTTL after its version, in L1 or in L2, so a tag or Clear
+// marker written by any node outlives every entry it invalidates
+// (adversarial review, finding 2).
+func TestEntriesDoNotOutliveMarkers(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	store := &ttlStore{Store: meml2.New(&meml2.Options{Now: clk.Now})}
+	t.Cleanup(func() { store.Close() })
+	c := newCache(t, core.Options{Clock: clk, L2: store, MarkerTTL: 48 * time.Hour})
+	if err := core.Set(ctx, c, "k", "v", core.WithDuration(30*24*time.Hour), core.WithFailSafe(60*24*time.Hour, time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := time.Duration(store.ttl.Load()); ttl > 48*time.Hour {
+		t.Errorf("L2 TTL %v over MarkerTTL 48h", ttl)
+	}
+	clk.Advance(47 * time.Hour)
+	if _, ok := get(t, c, "k"); !ok {
+		t.Error("the entry is gone before MarkerTTL")
+	}
+	clk.Advance(2 * time.Hour)
+	if v, ok := get(t, c, "k"); ok {
+		t.Errorf("Get = %q 49 h later with MarkerTTL 48h", v)
 	}
 }

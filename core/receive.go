@@ -43,15 +43,8 @@ func (co *coherence) onMessage(payload []byte) {
 	if co.ignoreIncoming {
 		return
 	}
-	if co.tooFarAhead(m.Timestamp) {
-		// From a clock far ahead, or forged: applied, its time would
-		// outlast every later change (a tag or Clear time, a floor).
-		co.stats.bpRejected.Add(1)
-		co.dropped(EventBackplaneRejected, &co.sources.rejectedLog, "strata: backplane message from far in the future dropped",
-			fmt.Errorf("%w (source %q, %v ahead)", errFuture, m.Source, time.Duration(m.Timestamp-co.preciseNow()).Round(time.Second)), len(payload), co.stats.bpRejected.Load())
-		return
-	}
-	v := co.trackSource(m.Source, m.Seq, m.Timestamp, m.Action == backplane.ActionProbe)
+	future := co.tooFarAhead(m.Timestamp)
+	v := co.trackSource(m.Source, m.Seq, m.Timestamp, m.Action == backplane.ActionProbe && !future)
 	if v == sourceReplayed {
 		// A duplicate, or a message sent before one already seen: it
 		// carries nothing new, and must not count as a late delivery
@@ -61,8 +54,21 @@ func (co *coherence) onMessage(payload []byte) {
 			fmt.Errorf("%w (source %q, seq %d)", errReplayed, m.Source, m.Seq), len(payload), co.stats.bpRejected.Load())
 		return
 	}
-	co.observe(m.Timestamp)
 	ctx := context.Background()
+	if future {
+		// From a clock far ahead, or forged: applied, its time would
+		// outlast every later change (a tag or Clear time, a floor). Its
+		// number is tracked (no gap later), and the change it announced
+		// is lost to this node: it expires its L1, as for a lost message.
+		co.stats.bpRejected.Add(1)
+		co.dropped(EventBackplaneRejected, &co.sources.rejectedLog, "strata: backplane message from far in the future dropped",
+			fmt.Errorf("%w (source %q, %v ahead)", errFuture, m.Source, time.Duration(m.Timestamp-co.preciseNow()).Round(time.Second)), len(payload), co.stats.bpRejected.Load())
+		if m.Action != backplane.ActionProbe {
+			co.possibleLoss(ctx, "future")
+		}
+		return
+	}
+	co.observe(m.Timestamp)
 	if m.Action == backplane.ActionProbe {
 		co.sourceLoss(ctx, &m, v) // nothing changed
 		return

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -53,6 +54,7 @@ type flightRunner interface {
 // cached in L1, then written to L2 and published, unless superseded; or on
 // failure the stale value served by fail-safe) and wakes the waiters.
 func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
+	defer c.endAbandoned(ctx, f, eo, background)
 	if c.l2.reads(eo) && !(eo.SkipL2ReadWhenStale && f.stale != nil) && fromL2[T](ctx, c, f, eo) {
 		return
 	}
@@ -109,6 +111,24 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 		}
 	}
 	c.commit(ctx, f, e, eo, now)
+	close(f.done)
+}
+
+// errGoexit is the PanicError value of a factory that called
+// runtime.Goexit (as testing's FailNow does).
+var errGoexit = errors.New("runtime.Goexit called by the factory")
+
+// endAbandoned, deferred by every run, ends f if the run is leaving without
+// having ended it: its factory called runtime.Goexit, which no recover sees.
+// Its waiters get a *PanicError, and the next caller starts a new run, instead
+// of every later caller joining a run that will never end.
+func (c *Cache) endAbandoned(ctx context.Context, f *flight, eo *EntryOptions, background bool) {
+	select {
+	case <-f.done:
+		return
+	default:
+	}
+	c.factoryFailed(ctx, f, eo, &PanicError{Key: f.key, Value: errGoexit}, background)
 	close(f.done)
 }
 
@@ -269,7 +289,8 @@ func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (*entry, boo
 		// or the Remove deletes what this stores.
 		// A Remove that came after f was unregistered (while its result
 		// was being written to L2) is in the floors.
-		if f.removed.Load() || c.l2.floor(f.key).removed > stale.created || c.tags.verdict(stale) == tagsRemoved {
+		fl := c.floors.get(f.key)
+		if f.removed.Load() || fl.removed > stale.created || c.tags.verdict(stale) == tagsRemoved {
 			return nil, true
 		}
 		switch {
@@ -281,6 +302,13 @@ func (c *Cache) throttle(f *flight, stale *entry, eo *EntryOptions) (*entry, boo
 			return nil, true
 		case old != nil && old.stale && now < old.expires:
 			served = old // already throttled
+			return nil, true
+		case fl.set > stale.created:
+			// A newer value exists (a Set applied here, even one that
+			// reached this node while the factory ran): the stale value
+			// is served to this run's callers, as fail-safe allows, but
+			// not re-cached, so the next caller looks for the new one.
+			served = stale
 			return nil, true
 		}
 		served = stale

@@ -197,13 +197,17 @@ func (s *tagStore) clear(at int64, remove bool) {
 	s.epoch.Add(1)
 }
 
-// pruneLocked drops the times no live entry can be older than, and sets the
-// next size at which to prune again, so pruning stays amortized O(1).
+// pruneLocked drops the times no entry of this node's L1 can be older than,
+// and sets the next size at which to prune again, so pruning stays amortized
+// O(1). A pruned tag is no longer known: an entry read from L2 with it (which
+// another node may have written to live longer) makes the node read its
+// marker again, instead of taking the tag as never invalidated.
 func (s *tagStore) pruneLocked(keepAfter int64) {
 	pruned := false
 	for t, tt := range s.tags {
 		if max(tt.removed, tt.expired) < keepAfter {
 			delete(s.tags, t)
+			delete(s.knownAt, t)
 			pruned = true
 		}
 	}
