@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratacache/strata/core"
 	"github.com/stratacache/strata/internal/pgtest"
+	"github.com/stratacache/strata/internal/redistest"
 	"github.com/stratacache/strata/invalidation/pgcdc"
 )
 
@@ -364,5 +365,60 @@ func TestRuleNotFittingTheStreamStopsRun(t *testing.T) {
 	}
 	if !confirmedBefore || c.Stats().Transactions != 0 {
 		t.Errorf("the slot was moved past the update it did not apply (%v), or a transaction counted (%d)", !confirmedBefore, c.Stats().Transactions)
+	}
+}
+
+// TestOutageHoldsTheSlot: while the consumer's cache cannot write L2 or
+// publish, core's Remove still returns nil (it queues the work for
+// auto-recovery); the consumer sees it in the cache's counters, does not
+// confirm the transaction, and applies it again until it is written and
+// published. The slot's confirmed position stays before the commit until
+// then.
+func TestOutageHoldsTheSlot(t *testing.T) {
+	for _, which := range []string{"l2", "backplane"} {
+		t.Run(which, func(t *testing.T) {
+			f := newFixture(t, 1)
+			b := f.newNode(nil)
+			proxy := redistest.StartProxy(t, redistest.Addr(t))
+			l2Addr, bpAddr := "", ""
+			if which == "l2" {
+				l2Addr = proxy.Addr()
+			} else {
+				bpAddr = proxy.Addr()
+			}
+			a := &node{got: &receipts{byKey: map[string]int{}}, f: f}
+			a.Cache = newCache(t, f.name, f.prefix, l2Addr, bpAddr, func(o *core.Options) {
+				o.L2CircuitBreakerDuration = 200 * time.Millisecond
+				o.BackplaneCircuitBreakerDuration = 200 * time.Millisecond
+				o.AutoRecoveryDelay = 100 * time.Millisecond
+			})
+			c, _ := f.startConsumer(a.Cache, func(o *pgcdc.Options) {
+				o.RetryInterval, o.MaxRetryInterval, o.StatusInterval = 100*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
+			})
+			b.read(t, 1)
+
+			proxy.Cut()
+			f.exec(`UPDATE ` + f.table + ` SET v = 'during the outage' WHERE id = 1`)
+			var commitLSN string
+			if err := f.db.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&commitLSN); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the consumer to retry", func() bool { return c.Stats().Retries >= 2 })
+			time.Sleep(200 * time.Millisecond) // several status reports
+			var before bool
+			if err := f.db.QueryRow(context.Background(), `SELECT confirmed_flush_lsn < $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1`,
+				f.opts.Slot, commitLSN).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			if !before || c.Stats().Transactions != 0 {
+				t.Fatalf("during the outage the slot was confirmed past the commit (%v) or the transaction counted (%d)", !before, c.Stats().Transactions)
+			}
+
+			proxy.Restore()
+			start := time.Now()
+			expectServed(t, start, 1, "during the outage", b)
+			waitFor(t, 10*time.Second, "the transaction to be applied", func() bool { return c.Stats().Transactions == 1 })
+			t.Logf("%s outage: %d retries; served %v after the restore", which, c.Stats().Retries, time.Since(start).Round(time.Millisecond))
+		})
 	}
 }

@@ -41,7 +41,7 @@ func child() int {
 		return 2
 	}
 	t := &childTB{}
-	cache := newCache(t, cfg.Name, cfg.Prefix, nil)
+	cache := newCache(t, cfg.Name, cfg.Prefix, "", "", nil)
 	defer t.cleanup()
 	c, err := pgcdc.New(cfg.URL, cfg.Rules, &pgcdc.Options{Publication: cfg.Publication, Slot: cfg.Slot, RetryInterval: cfg.RetryInterval, StatusInterval: cfg.StatusInterval})
 	if err != nil {

@@ -171,7 +171,7 @@ func (f *fixture) newNode(mod func(*core.Options)) *node {
 	t := f.t
 	t.Helper()
 	n := &node{got: &receipts{byKey: map[string]int{}}, f: f}
-	n.Cache = newCache(t, f.name, f.prefix, func(o *core.Options) {
+	n.Cache = newCache(t, f.name, f.prefix, "", "", func(o *core.Options) {
 		o.Observers = append(o.Observers, n.got)
 		if mod != nil {
 			mod(o)
@@ -181,16 +181,21 @@ func (f *fixture) newNode(mod func(*core.Options)) *node {
 }
 
 // newCache makes a cache named name on a Redis L2 (key prefix prefix) and
-// the Redis backplane, closed (before its clients) when the test ends.
-func newCache(t testing.TB, name, prefix string, mod func(*core.Options)) *core.Cache {
+// the Redis backplane, closed (before its clients) when the test ends. The
+// L2 and backplane clients go to the test server, or to l2Addr and bpAddr
+// when set (a proxy).
+func newCache(t testing.TB, name, prefix, l2Addr, bpAddr string, mod func(*core.Options)) *core.Cache {
 	t.Helper()
-	client := redistest.NewClient(t, &redis.Options{ContextTimeoutEnabled: true})
+	fast := func(addr string) *redis.Options {
+		return &redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1}
+	}
+	client := redistest.NewClient(t, fast(l2Addr))
 	store, err := redisl2.New(client, &redisl2.Options{KeyPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	bpClient := redistest.NewClient(t, &redis.Options{ContextTimeoutEnabled: true})
+	bpClient := redistest.NewClient(t, fast(bpAddr))
 	bp, err := redisbackplane.New(bpClient, &redisbackplane.Options{HealthCheckInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
