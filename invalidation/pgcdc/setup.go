@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -145,7 +146,7 @@ func setupPublication(ctx context.Context, conn *pgx.Conn, name string, rules ma
 		for _, r := range rules {
 			tables = append(tables, quoteQualified(r.schema, r.name))
 		}
-		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+quoteIdent(name)+" FOR TABLE "+strings.Join(sortedStrings(tables), ", "))
+		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+quoteIdent(name)+" FOR TABLE "+strings.Join(slices.Sorted(slices.Values(tables)), ", "))
 		if isDuplicate(err) { // another node created it meanwhile
 			return setupPublication(ctx, conn, name, rules, res)
 		}
@@ -165,7 +166,7 @@ func setupPublication(ctx context.Context, conn *pgx.Conn, name string, rules ma
 	if all {
 		return nil
 	}
-	for _, key := range sortedStrings(keysOf(rules)) {
+	for _, key := range slices.Sorted(maps.Keys(rules)) {
 		r := rules[key]
 		var in bool
 		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3)`,
@@ -237,13 +238,3 @@ func deref(s *string) string {
 	}
 	return *s
 }
-
-func keysOf[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func sortedStrings(s []string) []string { return slices.Sorted(slices.Values(s)) }
