@@ -422,3 +422,47 @@ func TestOutageHoldsTheSlot(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeoverWhenTheHolderIsCutOff: the holder's network goes silent (a
+// black hole: its process lives, nothing gets through). The server notices
+// after wal_sender_timeout (5s on the test server) and frees the slot; the
+// standby takes it within RetryInterval and applies the change committed
+// meanwhile.
+func TestTakeoverWhenTheHolderIsCutOff(t *testing.T) {
+	f := newFixture(t, 1)
+	a, b := f.newNode(nil), f.newNode(nil)
+	proxy := redistest.StartProxy(t, server(t).Addr())
+	cutURL := strings.Replace(f.url, server(t).Addr(), proxy.Addr(), 1)
+	holder, err := pgcdc.New(cutURL, f.rules, &f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- holder.Run(ctx, a.Cache) }()
+	t.Cleanup(func() {
+		proxy.SetLatency(0)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("holder: %v", err)
+		}
+	})
+	waitFor(t, 10*time.Second, "the holder to take the slot", func() bool { return holder.Stats().Active })
+	standby, _ := f.startConsumerStandby(b.Cache)
+	a.read(t, 1)
+	b.read(t, 1)
+
+	proxy.SetLatency(time.Hour)
+	start := time.Now()
+	f.exec(`UPDATE ` + f.table + ` SET v = 'after the cut' WHERE id = 1`)
+	const walSenderTimeout = 5 * time.Second
+	limit := walSenderTimeout + f.opts.RetryInterval + 2*time.Second
+	for _, n := range []*node{a, b} {
+		waitFor(t, limit, n.InstanceID()+" to serve the change", func() bool { return n.read(t, 1) == "after the cut" })
+	}
+	t.Logf("the holder's network cut: the standby applied the change %v after the commit (wal_sender_timeout %v, RetryInterval %v)",
+		time.Since(start).Round(time.Millisecond), walSenderTimeout, f.opts.RetryInterval)
+	if standby.Stats().Takeovers != 1 || standby.Stats().Transactions == 0 {
+		t.Errorf("standby %+v", standby.Stats())
+	}
+}

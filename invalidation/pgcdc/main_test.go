@@ -275,6 +275,32 @@ func (f *fixture) startConsumer(cache *core.Cache, mod func(*pgcdc.Options)) (c 
 	return c, stop
 }
 
+// startConsumerStandby runs a consumer of the fixture's slot against cache
+// until the test ends, without waiting for it to take the slot.
+func (f *fixture) startConsumerStandby(cache *core.Cache) (*pgcdc.Consumer, func() error) {
+	t := f.t
+	t.Helper()
+	c, err := pgcdc.New(f.url, f.rules, &f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, cache) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return c, stop
+}
+
 // waitFor polls cond every 2 ms until it holds, failing t after d.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
