@@ -32,7 +32,7 @@ func TestBadMessagesAreCountedNeverFatal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &session{c: c, relations: map[uint32]*boundRule{}, names: map[uint32]string{}}
+	s := &session{c: c, relations: map[uint32]*boundRule{}}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name      string

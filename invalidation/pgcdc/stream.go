@@ -55,7 +55,6 @@ type session struct {
 	conn      *pgconn.PgConn
 	cache     *core.Cache
 	relations map[uint32]*boundRule // nil value: a table without a rule
-	names     map[uint32]string
 
 	tx         *batch // the open transaction, nil between transactions
 	commitAt   time.Time
@@ -64,7 +63,6 @@ type session struct {
 }
 
 func (s *session) run(ctx context.Context) error {
-	s.names = map[uint32]string{}
 	for {
 		if !time.Now().Before(s.nextReport) {
 			if err := s.report(false); err != nil {
@@ -183,7 +181,6 @@ func (s *session) logical(ctx context.Context, data []byte) error {
 	switch m := msg.(type) {
 	case *pglogrepl.RelationMessage:
 		name := m.Namespace + "." + m.RelationName
-		s.names[m.RelationID] = name
 		r, ok := s.c.rules[name]
 		if !ok {
 			s.relations[m.RelationID] = nil
