@@ -466,3 +466,35 @@ func TestTakeoverWhenTheHolderIsCutOff(t *testing.T) {
 		t.Errorf("standby %+v", standby.Stats())
 	}
 }
+
+// TestExpireAction: a rule with Action Expire expires instead of removing:
+// the next read calls the factory, and when the factory fails, fail-safe
+// still answers with the old value.
+func TestExpireAction(t *testing.T) {
+	f := newFixture(t, 1)
+	f.rules[0].Action = pgcdc.Expire
+	a, b := f.newNode(nil), f.newNode(nil)
+	f.startConsumer(a.Cache, nil)
+	read := func(factoryErr error) (string, error) {
+		return core.GetOrSet(context.Background(), b.Cache, "p:1", func(ctx context.Context, _ *core.FactoryContext[string]) (string, error) {
+			if factoryErr != nil {
+				return "", factoryErr
+			}
+			var v string
+			err := f.db.QueryRow(ctx, `SELECT v FROM `+f.table+` WHERE id = 1`).Scan(&v)
+			return v, err
+		}, core.WithDuration(time.Hour), core.WithFailSafe(time.Hour, time.Millisecond))
+	}
+	if v, err := read(nil); v != "0" || err != nil {
+		t.Fatalf("first read: %q, %v", v, err)
+	}
+	f.exec(`UPDATE ` + f.table + ` SET v = 'new' WHERE id = 1`)
+	waitFor(t, bound, "b to receive the expiry", func() bool { return b.got.count("expire", "p:1") > 0 })
+	if v, err := read(errors.New("database down")); v != "0" || err != nil {
+		t.Fatalf("read with the database down after the expiry: %q, %v; want the old value from fail-safe", v, err)
+	}
+	time.Sleep(5 * time.Millisecond) // past the fail-safe throttle
+	if v, err := read(nil); v != "new" || err != nil {
+		t.Fatalf("read after the expiry: %q, %v; want %q", v, err, "new")
+	}
+}
