@@ -41,6 +41,7 @@ func TestCDCLatency(t *testing.T) {
 		}
 	}
 	f := newFixture(t, 1)
+	f.rules = []pgcdc.Rule{{Table: f.table, Keys: []string{"p:{id}"}}} // one invalidation per update
 	a, b := f.newNode(nil), f.newNode(nil)
 	f.startConsumer(a.Cache, nil)
 

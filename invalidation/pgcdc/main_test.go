@@ -217,12 +217,22 @@ func newCache(t testing.TB, name, prefix, l2Addr, bpAddr string, mod func(*core.
 	return c
 }
 
-// read returns the value of row id through the node's cache: the factory
-// reads the row and tags the entry with its tenant and "table". A missing
-// row is cached as "-".
+// read is tryRead, failing the test on error; only for the test's
+// goroutine.
 func (n *node) read(t testing.TB, id int) string {
 	t.Helper()
-	v, err := core.GetOrSet(context.Background(), n.Cache, fmt.Sprint("p:", id),
+	v, err := n.tryRead(id)
+	if err != nil {
+		t.Fatalf("read %d: %v", id, err)
+	}
+	return v
+}
+
+// tryRead returns the value of row id through the node's cache: the factory
+// reads the row and tags the entry with its tenant and "table". A missing
+// row is cached as "-".
+func (n *node) tryRead(id int) (string, error) {
+	return core.GetOrSet(context.Background(), n.Cache, fmt.Sprint("p:", id),
 		func(ctx context.Context, fc *core.FactoryContext[string]) (string, error) {
 			n.factories.Add(1)
 			var v string
@@ -238,10 +248,6 @@ func (n *node) read(t testing.TB, id int) string {
 			}
 			return v, err
 		}, core.WithDuration(time.Hour))
-	if err != nil {
-		t.Fatalf("read %d: %v", id, err)
-	}
-	return v
 }
 
 // startConsumer runs a consumer of the fixture's slot against cache until
