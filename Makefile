@@ -111,3 +111,13 @@ SIM_ARGS ?=
 sim:
 	@echo "sim: $(SEEDS) seeds from $(SIM_START)"
 	$(GO) test $(SIM_FLAGS) -count=1 -timeout 0 -run '^TestSim$$' -v ./internal/sim -seeds=$(SEEDS) -start=$(SIM_START) $(SIM_ARGS)
+
+# Database commit -> every node serves the new value, beside the raw floor
+# (commit -> a bare pglogrepl client gets the commit), paired over
+# $(CDC_ROUNDS) single-row UPDATEs on a private PostgreSQL (wal_level=logical)
+# with two nodes on the Redis L2 and backplane (docs/benchmarks.md,
+# "Database changes (CDC)"). Needs the PostgreSQL binaries and Redis.
+CDC_ROUNDS ?= 400
+.PHONY: bench-cdc
+bench-cdc:
+	STRATA_BENCH_CDC=1 STRATA_BENCH_CDC_ROUNDS=$(CDC_ROUNDS) $(GO) test -count=1 -run '^TestCDCLatency$$' -v ./invalidation/pgcdc/

@@ -138,6 +138,11 @@ func serve(cfg config, addr, duration string, log *slog.Logger) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, a.Close()) }()
+	stopCDC, err := startCDC(ctx, cfg, a) // cdc.go: with -cdc only
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopCDC()) }()
 
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
