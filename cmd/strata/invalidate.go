@@ -49,7 +49,7 @@ func runInvalidate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	keysFile := fs.String("keys-file", "", "`FILE` of backplane signing keys (default: $"+SigningKeysEnv+")")
 	var changedAt timeFlag
 	fs.Var(&changedAt, "changed-at", "`TIME` the change was made at its source (RFC 3339 or Unix ns): the version is no older (core.WithChangedAt)")
-	markerTTL := fs.Duration("marker-ttl", core.DefaultFailSafeMaxDuration, "how long tag and Clear markers stay in L2 (24h at least, as on a node): give the longest lifetime (fail-safe max duration) of the cache's entries")
+	markerTTL := fs.Duration("marker-ttl", core.DefaultMarkerTTL, "the cache's core.Options.MarkerTTL: how long tag and Clear markers stay in L2")
 	tombstoneTTL := fs.Duration("tombstone-ttl", core.DefaultTombstoneTTL, "the cache's core.Options.TombstoneTTL: how long a removed key's tombstone stays in L2")
 	timeout := fs.Duration("timeout", defaultTimeout, "bound on the whole command (opening, each L2 write and publish)")
 	instance := fs.String("instance-id", defaultInstance, "`ID` the messages come from (core.Options.InstanceID; a run id is added)")
@@ -119,6 +119,7 @@ func runInvalidate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		Observers:            []core.Observer{t},
 		AutoRecoveryDisabled: true, // a write that fails is reported, not replayed after exit
 		TombstoneTTL:         *tombstoneTTL,
+		MarkerTTL:            *markerTTL,
 	}
 	if store != nil {
 		o.L2 = store
@@ -137,17 +138,6 @@ func runInvalidate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return failure(stderr, cmd, err)
 	}
-	if store != nil && (len(tags) > 0 || *clearAll) && *markerTTL > core.DefaultFailSafeMaxDuration {
-		// Markers are kept in L2 for the longest lifetime the node has
-		// given an entry (at least a day). Give this node that lifetime
-		// with an entry in its own L1 only: it reaches neither L2 nor the
-		// backplane.
-		if err := core.Set(ctx, c, "strata-cli:lifetime", true, core.WithDuration(*markerTTL), core.WithSkipL2Write(), core.WithSkipBackplane()); err != nil {
-			_ = c.Close()
-			return failure(stderr, cmd, fmt.Errorf("-marker-ttl: %w", err))
-		}
-	}
-
 	var opts []core.EntryOption
 	if !changedAt.t.IsZero() {
 		opts = append(opts, core.WithChangedAt(changedAt.t))
