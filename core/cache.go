@@ -150,12 +150,15 @@ func (c *Cache) Len() int { return c.l1.len() }
 // Close stops background work, waiting up to Options.CloseTimeout for it
 // (running factories see their context cancelled; a factory running on its
 // caller's goroutine is the caller's, not waited for), and releases the cache.
+// Before that it tries once, for up to half the timeout, to write and publish
+// what auto-recovery still holds: after Close it is lost.
 // It is idempotent; every later call returns ErrClosed. It returns an error
 // only when background work did not stop in time.
 func (c *Cache) Close() error {
 	var err error
 	c.life.closeOnce.Do(func() {
 		c.plugins.stop(c.logger)
+		c.rec.flush(c.cfg.closeTimeout / 2)
 		err = c.life.stop(c.co.close)
 		c.l1.close()
 		if c.coarse != nil {

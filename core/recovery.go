@@ -95,6 +95,19 @@ func (r *recovery) start(ctx context.Context, goBackground func(func()) bool) {
 	}
 }
 
+// flush tries once, within d, to replay what the queue holds: Close calls it
+// before it stops, since what is still queued then is lost with the process
+// (a node that closed with a write to L2 queued would leave the other nodes
+// serving what that write replaced, with nothing left to tell them).
+func (r *recovery) flush(d time.Duration) {
+	if r.q == nil || r.q.len() == 0 || d <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	r.replay(ctx)
+}
+
 // queue hands an item to auto-recovery (or drops it, counted, when recovery
 // is off).
 func (r *recovery) queue(it *recoveryItem) {

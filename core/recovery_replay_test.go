@@ -111,3 +111,36 @@ func TestReplayAnnouncesOnce(t *testing.T) {
 		t.Errorf("B received %d messages for one replayed change, want 1", n)
 	}
 }
+
+// TestCloseWritesWhatRecoveryHolds: a Remove whose L2 write failed is
+// queued; Close writes it before stopping (after Close it would be lost, and
+// every node that reads L2 would serve the removed value).
+func TestCloseWritesWhatRecoveryHolds(t *testing.T) {
+	ctx := context.Background()
+	mk := func(store *meml2.Store) *core.Cache {
+		c, err := core.New(core.Options{Name: "flush", L2: store, AutoRecoveryDelay: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	storeA, _ := meml2.NewShared(t.Name(), nil)
+	storeB, _ := meml2.NewShared(t.Name(), nil)
+	t.Cleanup(func() { storeA.Close(); storeB.Close() })
+	a, b := mk(storeA), mk(storeB)
+	defer b.Close()
+	core.Set(ctx, b, "k", "old", core.WithDuration(time.Hour))
+	storeA.SetFault(meml2.Fault{Err: errors.New("down")})
+	a.Remove(ctx, "k")
+	if a.Stats().RecoveryQueued == 0 {
+		t.Fatal("the failed L2 write was not queued")
+	}
+	storeA.ClearFault()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := newCache(t, core.Options{Name: "flush", L2: storeB})
+	if v, ok := get(t, c, "k"); ok {
+		t.Fatalf("a new node reads %q from L2 after the node that removed it closed", v)
+	}
+}
