@@ -176,3 +176,16 @@ func (v *env) end(ctx context.Context, info *OpInfo, err error) {
 		v.obs.end(ctx, info)
 	}
 }
+
+// hit reports an L1 hit to observers.
+func (v *env) hit(ctx context.Context, info *OpInfo, key string, e *entry) {
+	if info == nil {
+		return
+	}
+	info.Hit, info.Source, info.Stale = true, SourceL1, e.stale
+	if e.stale {
+		v.event(ctx, EventStaleHit, key, nil)
+	} else {
+		v.event(ctx, EventHit, key, nil)
+	}
+}
