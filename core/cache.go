@@ -51,7 +51,7 @@ func New(o Options) (*Cache, error) {
 	if c.obs != nil {
 		evicted = make(chan string, evictionEventBuffer)
 	}
-	l1, err := newOtterL1(&o, c.onEvict(evicted))
+	l1, err := newOtterL1(&o, onEvict(&v.stats, evicted))
 	if err != nil {
 		return nil, &OptionError{Field: "Options.L1MaxEntries", Value: o.L1MaxEntries, Why: "is not accepted by the L1 engine: " + err.Error()}
 	}
@@ -184,7 +184,7 @@ const evictionEventBuffer = 1024
 // that hands the key to reportEvictions through evicted. Observers hear of
 // evictions from a goroutine of the cache's: otter reports them under its
 // eviction lock, where an observer calling the cache could deadlock it.
-func (c *Cache) onEvict(evicted chan string) func(string) {
+func onEvict(stats *counters, evicted chan string) func(string) {
 	if evicted == nil {
 		return nil
 	}
@@ -192,7 +192,7 @@ func (c *Cache) onEvict(evicted chan string) func(string) {
 		select {
 		case evicted <- key:
 		default:
-			c.stats.evictionEventsDropped.Add(1)
+			stats.evictionEventsDropped.Add(1)
 		}
 	}
 }

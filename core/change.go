@@ -165,7 +165,14 @@ func (c *Cache) invalidate(ctx context.Context, op Operation, subject string, op
 			ch.action = backplane.ActionRemove
 		}
 	case OpRemoveByTag, OpExpireByTag:
-		err = c.checkTag(subject)
+		switch {
+		case c.life.closed.Load():
+			err = ErrClosed
+		case subject == "":
+			err = &OptionError{Field: "tag", Value: `""`, Why: "must not be empty"}
+		default:
+			err = c.cfg.checkTags("tag", []string{subject})
+		}
 		ch.action = backplane.ActionExpireTag
 		if op == OpRemoveByTag {
 			ch.action = backplane.ActionRemoveTag
@@ -203,15 +210,4 @@ func (c *Cache) invalidate(ctx context.Context, op Operation, subject string, op
 		c.l1.clear() // every entry is older: free the memory now
 	}
 	return nil
-}
-
-// checkTag checks the tag of a tag invalidation.
-func (c *Cache) checkTag(tag string) error {
-	if c.life.closed.Load() {
-		return ErrClosed
-	}
-	if tag == "" {
-		return &OptionError{Field: "tag", Value: `""`, Why: "must not be empty"}
-	}
-	return c.cfg.checkTags("tag", []string{tag})
 }

@@ -241,7 +241,7 @@ func WithFailSafeDefault(v any) EntryOption {
 // cannot cache its result over the change, on any node whose clock is not
 // ahead of the source's by more than the time between that factory's start
 // and t (keep clocks synchronised: docs/consistency.md). The version is this
-// node's own when that is later. A t more than a minute ahead of this node's
+// node's own when that is later. A t more than an hour ahead of this node's
 // clock is an *OptionError: the versions of this node's later changes would
 // run that far ahead. It has no effect on reads.
 func WithChangedAt(t time.Time) EntryOption {

@@ -98,11 +98,8 @@ func (v *env) stamp() int64 {
 	}
 }
 
-// maxChangedAtLead is how far ahead of this node's clock a WithChangedAt
-// time may be: a source's clock ahead by more is an error, since the
-// versions of every later change of this node would run that far ahead and
-// a node whose clock is behind by the rest of maxClockLead would drop them.
-const maxChangedAtLead = int64(time.Minute)
+// maxChangedAtLead is MaxChangedAtLead in nanoseconds.
+const maxChangedAtLead = int64(MaxChangedAtLead)
 
 // stampChange returns the version of a change made with eo: a new stamp,
 // after eo's WithChangedAt time if it has one.
@@ -174,5 +171,18 @@ func (v *env) end(ctx context.Context, info *OpInfo, err error) {
 	if info != nil {
 		info.Err = err
 		v.obs.end(ctx, info)
+	}
+}
+
+// hit reports an L1 hit to observers.
+func (v *env) hit(ctx context.Context, info *OpInfo, key string, e *entry) {
+	if info == nil {
+		return
+	}
+	info.Hit, info.Source, info.Stale = true, SourceL1, e.stale
+	if e.stale {
+		v.event(ctx, EventStaleHit, key, nil)
+	} else {
+		v.event(ctx, EventHit, key, nil)
 	}
 }

@@ -146,19 +146,6 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 }
 
-// hit reports an L1 hit to observers.
-func (c *Cache) hit(ctx context.Context, info *OpInfo, key string, e *entry) {
-	if info == nil {
-		return
-	}
-	info.Hit, info.Source, info.Stale = true, SourceL1, e.stale
-	if e.stale {
-		c.event(ctx, EventStaleHit, key, nil)
-	} else {
-		c.event(ctx, EventHit, key, nil)
-	}
-}
-
 // as converts a cached value to T, or reports a *TypeError.
 func as[T any](key string, v any) (T, error) {
 	t, ok := v.(T)

@@ -20,6 +20,13 @@ const (
 	DefaultCloseTimeout = 5 * time.Second
 	// DefaultTombstoneTTL is Options.TombstoneTTL's default.
 	DefaultTombstoneTTL = 10 * time.Minute
+	// MaxChangedAtLead is how far ahead of a node's clock a WithChangedAt
+	// time may be: the versions of every later change of the node run that
+	// far ahead, and a node whose clock is behind it by more than the rest
+	// of a day would drop them. An hour leaves 23 for the nodes' skew, and
+	// is far beyond a healthy source's clock (a database ahead of the
+	// consumer by minutes still works).
+	MaxChangedAtLead = time.Hour
 	// DefaultMarkerTTL is Options.MarkerTTL's default.
 	DefaultMarkerTTL = 7 * 24 * time.Hour
 	// DefaultMaxKeyLength is Options.MaxKeyLength's default.

@@ -14,7 +14,7 @@ import (
 // accepted: the Remove returned nil, a node whose clock was 2s behind saw
 // the message's version as more than 24h ahead and dropped it, and every
 // later change of the sender carried a version past that point, so the
-// receiver dropped them all too. Now a t more than a minute ahead is an
+// receiver dropped them all too. Now a t more than an hour ahead is an
 // *OptionError, and the sender's versions stay on its clock.
 func TestAdvChangedAtNear24hDropsMessagesOnSlowerNode(t *testing.T) {
 	ctx := context.Background()
