@@ -76,10 +76,19 @@ var errNotDelivered = errors.New("pgcdc: invalidation not confirmed written and 
 // retry.
 func (c *Consumer) apply(ctx context.Context, cache *core.Cache, b *batch, commit time.Time) (calls int, err error) {
 	opts := []core.EntryOption{
-		core.WithChangedAt(commit),
 		// Soft timeout 0: wait for the L2 write (no move to the
 		// background); the hard timeout bounds it.
 		core.WithL2Timeouts(0, c.o.ApplyTimeout),
+	}
+	if lead := time.Until(commit); lead < core.MaxChangedAtLead-time.Minute {
+		opts = append(opts, core.WithChangedAt(commit))
+	} else {
+		// The database's clock is far ahead of this node's: core refuses
+		// such a time. Stamped with this node's clock instead, the
+		// invalidation is still newer than every run started on nodes in
+		// step with it; only runs on nodes as far ahead could win.
+		c.stats.clockAhead.Add(1)
+		c.log.Warn("pgcdc: commit time far ahead of this node's clock; invalidations stamped with the node's clock", "ahead", lead.Round(time.Second))
 	}
 	before := cache.Stats()
 	var slow time.Duration

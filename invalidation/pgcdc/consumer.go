@@ -103,6 +103,10 @@ type Stats struct {
 	// Skipped counts invalidations the cache refused (a key longer than
 	// its MaxKeyLength, for example): no entry can exist under them.
 	Skipped uint64
+	// ClockAhead counts transactions whose commit time was more than
+	// core.MaxChangedAtLead ahead of this node's clock: their
+	// invalidations were stamped with the node's clock instead.
+	ClockAhead uint64
 	// ConfirmedLSN is the position up to which everything was applied.
 	ConfirmedLSN pglogrepl.LSN
 }
@@ -112,7 +116,7 @@ type counters struct {
 	takeovers                   atomic.Uint64
 	transactions, invalidations atomic.Uint64
 	retries, bad, unresolved    atomic.Uint64
-	skipped                     atomic.Uint64
+	skipped, clockAhead         atomic.Uint64
 	confirmed                   atomic.Uint64
 }
 
@@ -210,7 +214,7 @@ func (c *Consumer) Stats() Stats {
 		Active: s.active.Load(), Takeovers: s.takeovers.Load(),
 		Transactions: s.transactions.Load(), Invalidations: s.invalidations.Load(),
 		Retries: s.retries.Load(), BadMessages: s.bad.Load(), Unresolved: s.unresolved.Load(),
-		Skipped: s.skipped.Load(), ConfirmedLSN: pglogrepl.LSN(s.confirmed.Load()),
+		Skipped: s.skipped.Load(), ClockAhead: s.clockAhead.Load(), ConfirmedLSN: pglogrepl.LSN(s.confirmed.Load()),
 	}
 }
 
