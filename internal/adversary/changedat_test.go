@@ -97,20 +97,21 @@ func TestAdvFarFutureMessageExpiresReceiver(t *testing.T) {
 // behind or ahead of the source's, finished before the invalidation
 // (carrying t) arrived. Behind (or in sync): its entry's version is before t
 // and the Remove wins everywhere. Ahead by more than the time between the
-// factory's start and the commit: its version is after t, and the Remove
-// loses to it in L2 and in L1, the clock-skew limit of docs/consistency.md
-// (keep clocks synchronised); the test pins that the limit is only that.
+// factory's start and the commit, its version may be after t and win: the
+// clock-skew limit of docs/consistency.md (keep clocks synchronised).
 func TestAdvChangedAtFactoryOnNodeAhead(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		skew     time.Duration
-		removeOK bool
-	}{{"behind", -10 * time.Second, true}, {"in sync", 0, true}, {"ahead", 10 * time.Second, false}} {
-		t.Run(tc.name, func(t *testing.T) { changedAtFactoryOnSkewedNode(t, tc.skew, tc.removeOK) })
+		name string
+		skew time.Duration
+	}{{"behind", -10 * time.Second}, {"in sync", 0}} {
+		// Ahead is the documented skew limit, and not pinned: whether the
+		// node ahead wins depends on whether the invalidating node heard
+		// from it first (a probe moves its hybrid clock past it).
+		t.Run(tc.name, func(t *testing.T) { changedAtFactoryOnSkewedNode(t, tc.skew) })
 	}
 }
 
-func changedAtFactoryOnSkewedNode(t *testing.T, skew time.Duration, removeOK bool) {
+func changedAtFactoryOnSkewedNode(t *testing.T, skew time.Duration) {
 	ctx := context.Background()
 	ahead := &offsetClock{}
 	ahead.off.Store(int64(skew))
@@ -135,19 +136,10 @@ func changedAtFactoryOnSkewedNode(t *testing.T, skew time.Duration, removeOK boo
 	if err := a.Remove(ctx, "k", core.WithChangedAt(commit)); err != nil {
 		t.Fatal(err)
 	}
-	if removeOK {
-		for _, n := range nodes {
-			waitFor(t, n.InstanceID()+" to drop k", func() bool {
-				_, ok, _ := core.Get[string](ctx, n.Cache, "k")
-				return !ok
-			})
-		}
-		return
-	}
-	time.Sleep(200 * time.Millisecond) // the Remove applied everywhere
 	for _, n := range nodes {
-		if _, ok, _ := core.Get[string](ctx, n.Cache, "k"); !ok {
-			t.Errorf("%s dropped k: a node ahead of the source by more than the skew window no longer wins (update the docs' limit)", n.InstanceID())
-		}
+		waitFor(t, n.InstanceID()+" to drop k", func() bool {
+			_, ok, _ := core.Get[string](ctx, n.Cache, "k")
+			return !ok
+		})
 	}
 }
