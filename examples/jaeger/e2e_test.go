@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -16,6 +18,9 @@ import (
 )
 
 const jaegerAPI = "http://127.0.0.1:16686"
+
+// The tests in this file need a Jaeger (built and started here): they are
+// behind the e2e build tag, run by `make test-e2e`, and not by `make test`.
 
 // TestJaegerEndToEnd exports the scenario's traces to a real Jaeger v2 and
 // reads them back from its query API: for the update step, the publish span
