@@ -332,3 +332,35 @@ func goTool() string {
 	}
 	return "go"
 }
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		want kind
+	}{
+		{"package main\n\nfunc main() {}\n", kindFile},
+		{"func f(ctx context.Context) error { return ctx.Err() }\n", kindDecls},
+		{"import \"fmt\"\n\nvar x = fmt.Sprint(1)\n", kindDecls},
+		{"x := 1\n_ = x\n", kindFragment},
+		{"func open() { ... }\n", kindFragment},
+	} {
+		if got := classify(block{code: tc.code}); got != tc.want {
+			t.Errorf("classify(%q) = %v, want %v", tc.code, got, tc.want)
+		}
+	}
+}
+
+// TestSourceAddsImports: a declaration block gets the imports it leaves
+// out, and a line directive pointing at its document.
+func TestSourceAddsImports(t *testing.T) {
+	b := block{file: "docs/x.md", line: 7, code: "func f(ctx context.Context) error { return core.ErrClosed }\n"}
+	src, err := source(b, kindDecls, map[string]string{"context": "context", "core": "github.com/stratacache/strata/core"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`import context "context"`, `import core "github.com/stratacache/strata/core"`, "//line docs/x.md:7\nfunc f"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("source lacks %q:\n%s", want, src)
+		}
+	}
+}
