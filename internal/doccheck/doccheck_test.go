@@ -176,7 +176,9 @@ func classify(b block) kind {
 func source(b block, k kind, imports map[string]string) (string, error) {
 	directive := fmt.Sprintf("//line %s:%d\n", b.file, b.line)
 	if k == kindFile {
-		return directive + b.code, nil
+		// A program is compiled as a library (package main renamed), which
+		// type-checks it the same without linking a binary.
+		return mainRenamed(directive + b.code), nil
 	}
 	body := b.code
 	if k == kindFragment {
@@ -211,11 +213,6 @@ func source(b block, k kind, imports map[string]string) (string, error) {
 		return true
 	})
 	pkg := "snippet"
-	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "main" {
-			pkg = "main"
-		}
-	}
 	var src strings.Builder
 	fmt.Fprintf(&src, "package %s\n\n", pkg)
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
@@ -231,6 +228,14 @@ func source(b block, k kind, imports map[string]string) (string, error) {
 	src.WriteString(body)
 	return src.String(), nil
 }
+
+// mainRenamed renames the package clause "package main" of src to
+// "package snippet".
+func mainRenamed(src string) string {
+	return packageMain.ReplaceAllString(src, "${1}package snippet")
+}
+
+var packageMain = regexp.MustCompile(`(?m)^([ \t]*)package main[ \t]*$`)
 
 // TestDocSnippetsCompile compiles every ```go block of README.md and
 // docs/*.md that is not marked as a fragment, and reports each one that
@@ -280,11 +285,8 @@ func TestDocSnippetsCompile(t *testing.T) {
 		t.Fatal("no ```go block found: is the repository root " + root + "?")
 	}
 
-	// With several packages go build writes nothing; with one, -o.
+	// No unit is a main package: go build writes nothing.
 	args := []string{"build"}
-	if len(units) == 1 {
-		args = append(args, "-o", os.DevNull)
-	}
 	for _, u := range units {
 		args = append(args, "./"+filepath.ToSlash(u.dir))
 	}
@@ -362,5 +364,15 @@ func TestSourceAddsImports(t *testing.T) {
 		if !strings.Contains(src, want) {
 			t.Errorf("source lacks %q:\n%s", want, src)
 		}
+	}
+}
+
+// TestMainRenamedKeepsLines: renaming package main keeps every line where
+// it was, so that errors point at the document's lines.
+func TestMainRenamedKeepsLines(t *testing.T) {
+	in := "//line a.md:4\npackage main\n\nfunc main() {}\n"
+	got := mainRenamed(in)
+	if want := "//line a.md:4\npackage snippet\n\nfunc main() {}\n"; got != want {
+		t.Errorf("mainRenamed(%q) = %q, want %q", in, got, want)
 	}
 }
