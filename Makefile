@@ -13,7 +13,7 @@ test: services vet fmtcheck
 	$(GO) test -race -count=1 ./...
 
 test-e2e: services jaeger-build
-	CI=true $(GO) test -race -count=1 -tags e2e -run '^TestJaegerEndToEnd$$' -v ./examples/jaeger
+	CI=true $(GO) test -race -count=1 -tags e2e -run '^TestJaeger(EndToEnd|ExampleExportsAndExitsZero)$$' -v ./examples/jaeger
 
 services:
 	bash scripts/services.sh
