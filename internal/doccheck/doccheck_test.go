@@ -285,8 +285,13 @@ func TestDocSnippetsCompile(t *testing.T) {
 		t.Fatal("no ```go block found: is the repository root " + root + "?")
 	}
 
-	// No unit is a main package: go build writes nothing.
+	// No unit is a main package: go build writes nothing. With -race when
+	// the test has it, so that the dependencies compiled for the tests are
+	// reused instead of compiled again without it.
 	args := []string{"build"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
 	for _, u := range units {
 		args = append(args, "./"+filepath.ToSlash(u.dir))
 	}
