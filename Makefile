@@ -6,6 +6,10 @@
 # ones) runs apart, without the race detector, which made it five times
 # slower (185 s of a fresh make test): the same seeds are checked the same;
 # core's own tests keep the race detector. `make sim` runs 20,000 seeds.
+# The go list first compiles (without linking) what the example programs
+# import, with -race: examples/examples_test.go builds them while go test
+# compiles other packages, and on an empty build cache both compiled the
+# same dependencies (SQLite's Go translation among them) at once.
 # README.md has the measured times.
 # test-e2e: the end-to-end tests behind the e2e build tag, which need more
 # than the services: examples/jaeger's traces exported to a real Jaeger v2,
@@ -16,6 +20,7 @@ GO ?= go
 .PHONY: test test-e2e vet fmtcheck services quickstart bench fuzz
 
 test: services fmtcheck
+	$(GO) list -race -deps -export ./examples/... >/dev/null
 	STRATA_SIM=0 $(GO) test -race -vet=all -count=1 ./...
 	$(GO) test -count=1 -run '^TestSim$$' ./internal/sim
 
