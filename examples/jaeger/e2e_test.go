@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -9,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +20,9 @@ import (
 )
 
 const jaegerAPI = "http://127.0.0.1:16686"
+
+// The tests in this file need a Jaeger (built and started here): they are
+// behind the e2e build tag, run by `make test-e2e`, and not by `make test`.
 
 // TestJaegerEndToEnd exports the scenario's traces to a real Jaeger v2 and
 // reads them back from its query API: for the update step, the publish span
@@ -82,6 +89,28 @@ func TestJaegerEndToEnd(t *testing.T) {
 	t.Logf("update trace %s: %s -> %s on %s; %s on %s, trace %s, links to %s/%s",
 		cn.write.TraceID, cn.set.OperationName, cn.publish.OperationName, res.Services[0],
 		cn.receive.OperationName, res.Services[1], cn.receive.TraceID, cn.write.TraceID, cn.set.SpanID)
+}
+
+// TestJaegerExampleExportsAndExitsZero runs the example program itself
+// against the real Jaeger: it exits 0 and says how many spans it exported.
+// (Without a collector it exits 1: examples/examples_test.go, in make test.)
+func TestJaegerExampleExportsAndExitsZero(t *testing.T) {
+	startJaeger(t, t.Fatalf)
+	bin := filepath.Join(t.TempDir(), "jaeger-example")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-l2", "mem://jaeger-e2e-exit", "-backplane", "mem://jaeger-e2e-exit", "-metrics-addr", "")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("examples/jaeger: %v, want exit status 0\n%s", err, out)
+	}
+	if !regexp.MustCompile(`Traces exported to 127\.0\.0\.1:4317 \([1-9][0-9]* spans\)`).Match(out) {
+		t.Errorf("examples/jaeger does not report its export:\n%s", out)
+	}
 }
 
 // startJaeger makes sure Jaeger answers, building and starting it with

@@ -19,6 +19,10 @@
 //  7. The database is down: A's read is answered by fail-safe with the
 //     stale value.
 //
+// It exits with status 1 if a step does not behave as described or if any
+// span could not be exported (no collector answering at -otlp): it never
+// reports traces it did not deliver.
+//
 // Metrics are exported with the OpenTelemetry Prometheus exporter on
 // http://127.0.0.1:9464/metrics while the scenario runs (and until
 // interrupted with -serve).

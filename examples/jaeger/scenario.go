@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -163,6 +164,44 @@ type node struct {
 	store   l2.Store
 	bp      backplane.Backplane
 	db      *database
+	// exp counts the spans exported and the exports that failed.
+	exp *countingExporter
+}
+
+// countingExporter wraps a span exporter and remembers what it could not
+// export: the batch span processor exports in the background and only logs
+// a failure, so without it a run whose collector never answered would
+// report success.
+type countingExporter struct {
+	sdktrace.SpanExporter
+	mu       sync.Mutex
+	exported int
+	failed   int
+	lastErr  error
+}
+
+func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := e.SpanExporter.ExportSpans(ctx, spans)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.failed += len(spans)
+		e.lastErr = err
+	} else {
+		e.exported += len(spans)
+	}
+	return err
+}
+
+// result returns the number of spans exported, and an error naming the
+// number that were not and the last export error.
+func (e *countingExporter) result() (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.failed > 0 {
+		return e.exported, fmt.Errorf("%d of %d spans not exported: %w", e.failed, e.failed+e.exported, e.lastErr)
+	}
+	return e.exported, nil
 }
 
 func (n *node) load(ctx context.Context, _ *core.FactoryContext[Profile]) (Profile, error) {
@@ -219,10 +258,20 @@ func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, e
 		if u.Path != "" && u.Path != "/" {
 			opts = append(opts, otlptracehttp.WithURLPath(u.Path))
 		}
+		opts = append(opts, otlptracehttp.WithTimeout(exportTimeout), otlptracehttp.WithRetry(otlptracehttp.RetryConfig(exportRetry)))
 		return otlptracehttp.New(ctx, opts...)
 	}
-	return otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
+	return otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure(),
+		otlptracegrpc.WithTimeout(exportTimeout), otlptracegrpc.WithRetry(exportRetry))
 }
+
+// exportTimeout and exportRetry bound one export, retries included: a
+// collector on the same machine answers in milliseconds, and one that does
+// not answer should fail the run in seconds, not after the exporter's
+// default minute of retries per batch.
+const exportTimeout = 3 * time.Second
+
+var exportRetry = otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: 2 * time.Second}
 
 // discard is a span exporter that drops everything (-otlp "").
 type discard struct{}
@@ -242,10 +291,11 @@ func openNode(ctx context.Context, cfg config, name, runID string, mp metric.Met
 			return nil, err
 		}
 	}
+	n.exp = &countingExporter{SpanExporter: exp}
 	instance := "node-" + strings.ToLower(name) + "-" + runID
 	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(n.service), semconv.ServiceInstanceID(instance))
 	n.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.AlwaysSample()),
-		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(200*time.Millisecond)))
+		sdktrace.WithBatcher(n.exp, sdktrace.WithBatchTimeout(200*time.Millisecond)))
 	n.tracer = n.tp.Tracer("github.com/stratacache/strata/examples/jaeger")
 	nmp := nodeMeterProvider{MeterProvider: mp, node: name}
 	n.obs = strataotel.New(strataotel.WithTracerProvider(n.tp), strataotel.WithMeterProvider(nmp),
@@ -369,13 +419,26 @@ func run(ctx context.Context, cfg config) (res *Result, err error) {
 	if err := sc.play(ctx); err != nil {
 		return res, err
 	}
+	// Every span ended so far is exported now, so that a collector that
+	// did not take them fails the run (exit status 1) instead of being
+	// reported as a success.
+	var exportErrs []error
+	exported := 0
 	for _, n := range []*node{a, b} {
-		if err := n.tp.ForceFlush(ctx); err != nil {
-			fmt.Fprintf(out, "\nWARNING: node %s could not export its spans to %s: %v\n   Is Jaeger running? scripts/jaeger.sh starts one.\n", n.name, cfg.OTLP, err)
+		flushErr := n.tp.ForceFlush(ctx)
+		k, err := n.exp.result()
+		exported += k
+		if err = cmp.Or(err, flushErr); err != nil {
+			exportErrs = append(exportErrs, fmt.Errorf("node %s: %w", n.name, err))
 		}
 	}
 	if cfg.OTLP != "" && cfg.exporter == nil {
-		fmt.Fprintf(out, "\nTraces exported to %s. In Jaeger: http://127.0.0.1:16686/search?service=%s\n", cfg.OTLP, a.service)
+		if len(exportErrs) > 0 {
+			return res, fmt.Errorf("traces not exported to %s (is Jaeger running? scripts/jaeger.sh starts one): %w", cfg.OTLP, errors.Join(exportErrs...))
+		}
+		fmt.Fprintf(out, "\nTraces exported to %s (%d spans). In Jaeger: http://127.0.0.1:16686/search?service=%s\n", cfg.OTLP, exported, a.service)
+	} else if len(exportErrs) > 0 {
+		return res, errors.Join(exportErrs...)
 	}
 	if hook != nil {
 		hook(res)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"image"
 	"image/color"
 	"io"
 	"math"
@@ -15,14 +14,18 @@ import (
 	"strings"
 	"time"
 
+	xfont "golang.org/x/image/font"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/vgimg"
+
 	"github.com/stratacache/strata/internal/plot"
 )
 
 // The waterfall: a cross-node trace drawn from Jaeger's JSON API, the write
 // on one node, then the receipts it caused on the other node, on one time
 // axis, with an arrow for each link. The layout is a list of shapes drawn
-// twice: as SVG, and as PNG with internal/plot's canvas (the standard
-// library's image packages and a bitmap font).
+// twice: as SVG, and as PNG with gonum/plot's vg canvas (vgimg).
 
 // row is one span of the picture.
 type row struct {
@@ -102,7 +105,7 @@ const (
 	wfTop     = 78
 	wfBarH    = 14
 	wfIndent  = 14
-	wfCharW   = plot.CharWidth // the bitmap font's advance; the SVG font is sized to match
+	wfCharW   = 7 // the advance of the monospace font at wfFontPx (0.6 em), in the SVG and the PNG
 	wfFontPx  = 11.5
 	wfPadding = 16
 )
@@ -321,31 +324,79 @@ func writeSVG(w io.Writer, shapes []shape, width, height int) error {
 
 func colorHex(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
 
-// drawPNG rasterizes shapes.
-func drawPNG(shapes []shape, width, height int) *plot.Canvas {
-	c := plot.NewCanvas(width, height, colBackground)
+// drawPNG rasterizes shapes with gonum's vg, one pixel per point (SVG's
+// coordinates, with y flipped: vg's origin is at the bottom left), text in
+// Liberation Mono (the font gonum/plot embeds).
+func drawPNG(shapes []shape, width, height int) *vgimg.Canvas {
+	c := vgimg.NewWith(vgimg.UseWH(vg.Length(width), vg.Length(height)), vgimg.UseDPI(72), vgimg.UseBackgroundColor(colBackground))
+	pt := func(x, y float64) vg.Point { return vg.Point{X: vg.Length(x), Y: vg.Length(float64(height) - y)} }
+	regular := font.DefaultCache.Lookup(font.Font{Typeface: "Liberation", Variant: "Mono"}, wfFontPx)
+	bold := font.DefaultCache.Lookup(font.Font{Typeface: "Liberation", Variant: "Mono", Weight: xfont.WeightBold}, wfFontPx)
 	for _, s := range shapes {
 		switch s.kind {
 		case shapeRect:
-			r := image.Rect(int(math.Round(s.x)), int(math.Round(s.y)), int(math.Round(s.x+s.w)), int(math.Round(s.y+s.h)))
-			c.FillRect(r, s.fill)
+			var r vg.Path
+			r.Move(pt(s.x, s.y))
+			r.Line(pt(s.x+s.w, s.y))
+			r.Line(pt(s.x+s.w, s.y+s.h))
+			r.Line(pt(s.x, s.y+s.h))
+			r.Close()
+			c.SetColor(s.fill)
+			c.Fill(r)
 			if s.strokeWidth > 0 {
-				c.StrokeRect(r, s.stroke, int(math.Round(s.strokeWidth)))
+				c.SetColor(s.stroke)
+				c.SetLineWidth(vg.Length(s.strokeWidth))
+				c.SetLineDash(nil, 0)
+				c.Stroke(r)
 			}
 		case shapeText:
-			x := int(math.Round(s.x))
-			if s.end {
-				x -= plot.TextWidth(s.text)
+			face := regular
+			if s.bold {
+				face = bold
 			}
-			c.Text(x, int(math.Round(s.y)), s.text, s.fill, s.bold)
+			x := s.x
+			if s.end {
+				x -= float64(face.Width(s.text))
+			}
+			c.SetColor(s.fill)
+			c.FillString(face, pt(x, s.y), s.text)
 		case shapeLine:
-			c.Line(s.x, s.y, s.w, s.h, s.stroke, s.dashed, s.strokeWidth > 1.2)
+			// A line's end point is in (w, h).
+			var l vg.Path
+			l.Move(pt(s.x, s.y))
+			l.Line(pt(s.w, s.h))
+			c.SetColor(s.stroke)
+			c.SetLineWidth(vg.Length(max(s.strokeWidth, 1)))
+			if s.dashed {
+				c.SetLineDash([]vg.Length{4, 3}, 0)
+			} else {
+				c.SetLineDash(nil, 0)
+			}
+			c.Stroke(l)
 			if s.arrow {
-				c.ArrowHead(s.x, s.y, s.w, s.h, s.stroke)
+				c.Fill(arrowHead(pt(s.x, s.y), pt(s.w, s.h)))
 			}
 		}
 	}
 	return c
+}
+
+// arrowHead is a filled triangle at to, pointing away from from.
+func arrowHead(from, to vg.Point) vg.Path {
+	dx, dy := float64(to.X-from.X), float64(to.Y-from.Y)
+	n := math.Hypot(dx, dy)
+	if n == 0 {
+		return vg.Path{}
+	}
+	dx, dy = dx/n, dy/n
+	const length, half = 8, 4
+	bx, by := float64(to.X)-dx*length, float64(to.Y)-dy*length
+	var p vg.Path
+	p.Move(to)
+	p.Line(vg.Point{X: vg.Length(bx - dy*half), Y: vg.Length(by + dx*half)})
+	p.Line(vg.Point{X: vg.Length(bx + dy*half), Y: vg.Length(by - dx*half)})
+	p.Close()
+	return p
 }
 
 // renderWaterfall returns the SVG and PNG pictures of cn.
@@ -359,7 +410,7 @@ func renderWaterfall(cn *crossNode, title string) (svg, pngData []byte, err erro
 	if err := writeSVG(&s, shapes, wfWidth, height); err != nil {
 		return nil, nil, err
 	}
-	if err := drawPNG(shapes, wfWidth, height).WritePNG(&p); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: drawPNG(shapes, wfWidth, height)}).WriteTo(&p); err != nil {
 		return nil, nil, err
 	}
 	return s.Bytes(), p.Bytes(), nil

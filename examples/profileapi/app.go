@@ -111,36 +111,41 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		InstanceID: "", // random per process run, as it must be
 		Logger:     a.log,
 		Observers:  append([]core.Observer{sourceRecorder{}}, cfg.Observers...),
-		// After an L2 failure, skip L2 for 5s instead of waiting on a dead
-		// server for every request.
-		L2CircuitBreakerDuration: 5 * time.Second,
+		// After an L2 call fails (Redis down, or slower than the 2s hard
+		// timeout below), skip L2 for a second instead of making every
+		// request wait on a dead server. Short: while it is open, reads
+		// go to the database.
+		L2CircuitBreakerDuration: time.Second,
 	}
 	if a.l2 != nil {
 		o.L2 = a.l2
 	}
 	if a.bp != nil {
 		o.Backplane = a.bp
-		// Answer no request before the subscription is live: until then
-		// this instance would not hear of the others' updates.
-		o.WaitForInitialSubscribe = 10 * time.Second
 	}
 	if a.cache, err = core.New(o); err != nil {
 		return nil, err
 	}
 
-	// Fresh for Duration; kept an hour so that while the database is down
-	// or slow the last known profile is served (fail-safe), retrying the
-	// database every 10s; a slow query makes the caller wait at most 200ms
-	// when a stale value can be served, 3s otherwise; hot profiles are
-	// refreshed in the background after 90% of their duration; L2 calls
-	// wait at most 100ms when a stale value can be served, 1s otherwise.
+	// The options of a real service, chosen so that load does not turn
+	// into database reloads and stale answers:
+	//   - fresh for Duration; kept an hour so that while the database is
+	//     down the last known profile is served (fail-safe), retrying the
+	//     database every 10s;
+	//   - L2 calls bounded by a hard timeout of 2s and no soft timeout: a
+	//     Redis slowed by a busy machine is waited for, not counted as a
+	//     failure (a 100ms soft timeout made every such read a database
+	//     reload, and opened the breaker);
+	//   - a slow query makes the caller wait at most 1s when fail-safe has
+	//     a stale value to serve, 5s otherwise;
+	//   - hot profiles refreshed in the background after 90% of Duration.
 	a.writeOpts = []core.EntryOption{
 		core.WithDuration(cfg.Duration),
 		core.WithFailSafe(time.Hour, 10*time.Second),
-		core.WithL2Timeouts(100*time.Millisecond, time.Second),
+		core.WithL2Timeouts(0, 2*time.Second),
 	}
 	a.readOpts = slices.Concat(a.writeOpts, []core.EntryOption{
-		core.WithFactoryTimeouts(200*time.Millisecond, 3*time.Second),
+		core.WithFactoryTimeouts(time.Second, 5*time.Second),
 		core.WithEagerRefresh(0.9),
 	})
 	if a.l2 == nil && a.bp != nil {
@@ -162,25 +167,22 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 			"duration", cfg.Duration)
 	}
 	if a.bp != nil {
-		a.waitSubscribed(ctx, 10*time.Second)
+		// Answer no request before the backplane subscription is live:
+		// until then this instance would not hear of the others' updates.
+		rctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		err := a.cache.Ready(rctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("backplane %s not subscribed within %v: %w", redact(cfg.BackplaneURL), readyTimeout, err)
+		}
 	}
 	a.log.Info("cache ready", "cache", cfg.CacheName, "instance_id", a.cache.InstanceID(),
 		"l2", orNone(redact(cfg.L2URL)), "backplane", orNone(redact(cfg.BackplaneURL)), "duration", cfg.Duration)
 	return a, nil
 }
 
-// waitSubscribed waits, at most max, for the backplane subscription, so
-// that the instance does not serve requests before it can hear of updates.
-func (a *app) waitSubscribed(ctx context.Context, max time.Duration) {
-	deadline := time.Now().Add(max)
-	for a.cache.Stats().Disconnected {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			a.log.Warn("backplane not connected yet; serving anyway (entries older than the staleness bound are re-read)", "waited", max)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// readyTimeout bounds the wait for the backplane subscription at start.
+const readyTimeout = 10 * time.Second
 
 func isMem(u string) bool { return strings.HasPrefix(u, "mem://") }
 

@@ -5,16 +5,40 @@
 # can_delete_orders permission; instances 2 and 3 must serve the new profile
 # at once, not their cached copy. Exits non-zero if one serves the old value.
 #
-#   examples/profileapi/demo.sh            # Redis (127.0.0.1:6379) as L2 and backplane, a SQLite file
+#   examples/profileapi/demo.sh              # Redis (127.0.0.1:6379) as L2 and backplane, a SQLite file
+#   examples/profileapi/demo.sh --postgres   # the local PostgreSQL instead of SQLite:
+#                                            # postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+#   examples/profileapi/demo.sh --postgres postgres://user:pass@db:5432/app
+#   examples/profileapi/demo.sh --help
 #
 # Environment (all optional):
 #   CACHE_L2_URL         default redis://127.0.0.1:6379 ("none": no L2)
 #   CACHE_BACKPLANE_URL  default redis://127.0.0.1:6379; or nats://127.0.0.1:4222,
 #                        amqp://guest:guest@127.0.0.1:5672 ("none": see the problem)
 #   DATABASE_URL         postgres://... instead of a SQLite file in a temporary directory
+#                        (what --postgres sets)
 #   DEMO_PORTS           default "8081 8082 8083"
+# Each instance is started and must answer /healthz, with its backplane
+# subscription live (the service waits for core's Cache.Ready before it
+# serves), before the next one starts; the reads start after all three.
 # Needs Go, curl, and the servers the URLs name.
 set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+  -h | --help) usage; exit 0 ;;
+  --postgres)
+    if [ $# -gt 1 ] && [[ $2 == postgres://* || $2 == postgresql://* ]]; then
+      export DATABASE_URL="$2"; shift
+    else
+      export DATABASE_URL="postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+    fi
+    ;;
+  *) echo "demo: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
 
 cd "$(dirname "$0")/../.."
 export CACHE_L2_URL="${CACHE_L2_URL:-redis://127.0.0.1:6379}"
@@ -67,12 +91,15 @@ for port in "${ports[@]}"; do
   fi
 done
 
-# start N PORT: starts instance N and waits (at most 30s) until it answers.
+# start N PORT: starts instance N and waits (at most 30s) until it answers,
+# with its backplane subscription live when it has a backplane.
 start() {
   ADDR="127.0.0.1:$2" INSTANCE="instance-$1" "$work/profileapi" >"$work/instance-$1.log" 2>&1 &
   pids+=($!)
+  local want='"backplane_connected": true'
+  [ "$CACHE_BACKPLANE_URL" = none ] && want='"backplane": false'
   for _ in $(seq 300); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$2/healthz" 2>/dev/null; then return 0; fi
+    if curl -fsS "http://127.0.0.1:$2/healthz" 2>/dev/null | grep -q "$want"; then return 0; fi
     kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: instance $1 exited" >&2; exit 1; }
     sleep 0.1
   done

@@ -1,11 +1,16 @@
 package plot
 
 import (
-	"image"
 	"image/color"
 	"io"
 	"math"
 	"slices"
+
+	gplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Colours shared by the charts and examples/jaeger.
@@ -22,7 +27,7 @@ var (
 	}
 )
 
-// Default picture size.
+// Default picture size, in pixels.
 const (
 	DefaultWidth  = 900
 	DefaultHeight = 480
@@ -46,13 +51,14 @@ type LineChart struct {
 	// YFromZero makes the Y axis start at zero (linear axes only).
 	YFromZero bool
 	// Markers draws a marker at each point, its shape changing with the
-	// series (filled square, hollow square, plus, cross, dot), so that
-	// series lying on top of each other stay apart.
+	// series (filled square, ring, plus, cross, dot...), so that series
+	// lying on top of each other stay apart.
 	Markers bool
-	// XMax, when positive, ends the X axis there (rounded up to a tick);
-	// what lies beyond is clipped.
+	// XMax, when positive, ends the X axis there; what lies beyond is
+	// clipped.
 	XMax float64
-	// Width and Height of the picture; zero means DefaultWidth/Height.
+	// Width and Height of the picture in pixels; zero means
+	// DefaultWidth/Height.
 	Width, Height int
 	// XFormat and YFormat write tick labels; nil means FormatNumber.
 	XFormat, YFormat func(float64) string
@@ -84,7 +90,7 @@ type BarSeries struct {
 func CDF(name string, samples []float64) Series {
 	xs := make([]float64, 0, len(samples))
 	for _, v := range samples {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		if finite(v) {
 			xs = append(xs, v)
 		}
 	}
@@ -96,25 +102,6 @@ func CDF(name string, samples []float64) Series {
 	return Series{Name: name, X: xs, Y: ys}
 }
 
-// frame is the part of a chart outside its plot area: title, axis titles,
-// legend, and the plot area's rectangle.
-type frame struct {
-	c              *Canvas
-	plot           image.Rectangle
-	legendX        int
-	title, xl, yl  string
-	legend         []legendItem
-	yTickLabelSize int
-}
-
-type legendItem struct {
-	name   string
-	col    color.RGBA
-	dashed bool
-	box    bool // a filled box (bars) instead of a line
-	marker int  // 1 + the marker's shape; 0 for none
-}
-
 func seriesColor(c color.RGBA, i int) color.RGBA {
 	if c == (color.RGBA{}) {
 		return Palette[i%len(Palette)]
@@ -122,226 +109,301 @@ func seriesColor(c color.RGBA, i int) color.RGBA {
 	return c
 }
 
-// newFrame lays out a width x height picture whose Y tick labels are at
-// most yLabelWidth pixels wide.
-func newFrame(width, height int, title, xl, yl string, legend []legendItem, yLabelWidth int) *frame {
-	if width <= 0 {
-		width = DefaultWidth
-	}
-	if height <= 0 {
-		height = DefaultHeight
-	}
-	legendW := 0
-	for _, it := range legend {
-		legendW = max(legendW, 40+TextWidth(it.name))
-	}
-	left := 16 + yLabelWidth + 10
-	if yl != "" {
-		left += 20
-	}
-	top := 44
-	bottom := 40
-	if xl != "" {
-		bottom += 20
-	}
-	right := width - 20 - legendW
-	if legendW > 0 {
-		right -= 10
-	}
-	// Keep a plot area even in a tiny picture.
-	right = max(right, left+10)
-	f := &frame{
-		c:       NewCanvas(width, height, Background),
-		plot:    image.Rect(left, top, right, max(height-bottom, top+10)),
-		legendX: right + 20,
-		title:   title, xl: xl, yl: yl, legend: legend,
-	}
-	return f
-}
-
-func (f *frame) drawDecorations() {
-	c, p := f.c, f.plot
-	c.Text(16, 26, f.title, Ink, true)
-	if f.xl != "" {
-		c.Text((p.Min.X+p.Max.X-TextWidth(f.xl))/2, c.Bounds().Dy()-14, f.xl, Ink, false)
-	}
-	if f.yl != "" {
-		c.TextUp(16+Ascent, (p.Min.Y+p.Max.Y+TextWidth(f.yl))/2, f.yl, Ink)
-	}
-	// Axis lines.
-	c.FillRect(image.Rect(p.Min.X, p.Max.Y, p.Max.X, p.Max.Y+1), Ink)
-	c.FillRect(image.Rect(p.Min.X-1, p.Min.Y, p.Min.X, p.Max.Y+1), Ink)
-	y := p.Min.Y + 6
-	for _, it := range f.legend {
-		if it.box {
-			c.FillRect(image.Rect(f.legendX, y-3, f.legendX+24, y+9), it.col)
-		} else {
-			c.Line(float64(f.legendX), float64(y+3), float64(f.legendX+24), float64(y+3), it.col, it.dashed, true)
-			if it.marker > 0 {
-				c.marker(f.legendX+12, y+3, it.marker-1, it.col)
-			}
-		}
-		c.Text(f.legendX+32, y+8, it.name, Ink, false)
-		y += 20
-	}
-}
-
-// yTicks draws the horizontal grid and labels of a.
-func (f *frame) yTicks(a axis, format func(float64) string) {
-	for _, v := range a.ticks(6) {
-		y := math.Round(a.pos(v))
-		f.c.FillRect(image.Rect(f.plot.Min.X, int(y), f.plot.Max.X, int(y)+1), Grid)
-		s := format(v)
-		f.c.Text(f.plot.Min.X-8-TextWidth(s), int(y)+4, s, Muted, false)
-	}
-}
-
-func maxLabelWidth(vs []float64, format func(float64) string) int {
-	w := 0
-	for _, v := range vs {
-		w = max(w, TextWidth(format(v)))
-	}
-	return w
-}
-
-// Draw renders the chart.
-func (lc *LineChart) Draw() *Canvas {
-	xf, yf := orDefault(lc.XFormat), orDefault(lc.YFormat)
-	var xs, ys []float64
-	legend := make([]legendItem, len(lc.Series))
-	for i, s := range lc.Series {
-		n := min(len(s.X), len(s.Y))
-		xs, ys = append(xs, s.X[:n]...), append(ys, s.Y[:n]...)
-		legend[i] = legendItem{name: s.Name, col: seriesColor(s.Color, i), dashed: s.Dashed}
-		if lc.Markers {
-			legend[i].marker = i + 1
-		}
-	}
-	if lc.XMax > 0 {
-		keep := xs[:0:0]
-		for _, x := range xs {
-			if x <= lc.XMax {
-				keep = append(keep, x)
-			}
-		}
-		xs = append(keep, lc.XMax)
-	}
-	ya := newAxis(ys, lc.LogY, lc.YFromZero && !lc.LogY, 0, 0)
-	f := newFrame(lc.Width, lc.Height, lc.Title, lc.XLabel, lc.YLabel, legend, maxLabelWidth(ya.ticks(6), yf))
-	p := f.plot
-	ya.from, ya.to = float64(p.Max.Y), float64(p.Min.Y)
-	xa := newAxis(xs, lc.LogX, false, float64(p.Min.X), float64(p.Max.X))
-	f.yTicks(ya, yf)
-	for _, v := range xa.ticks(8) {
-		x := int(math.Round(xa.pos(v)))
-		f.c.FillRect(image.Rect(x, p.Min.Y, x+1, p.Max.Y), Grid)
-		f.c.FillRect(image.Rect(x, p.Max.Y, x+1, p.Max.Y+5), Ink)
-		s := xf(v)
-		f.c.Text(x-TextWidth(s)/2, p.Max.Y+20, s, Muted, false)
-	}
-	f.drawDecorations()
-	// Series are drawn on the plot area only: a sub-image clips them.
-	area := &Canvas{f.c.SubImage(p.Inset(-1)).(*image.RGBA)}
-	ok := func(x, y float64) bool {
-		return finite(x, y) && (!lc.LogX || x > 0) && (!lc.LogY || y > 0)
-	}
-	for i, s := range lc.Series {
-		col := seriesColor(s.Color, i)
-		px, py, have, phase := 0.0, 0.0, false, 0
-		for j := range min(len(s.X), len(s.Y)) {
-			if !ok(s.X[j], s.Y[j]) {
-				have = false
-				continue
-			}
-			x, y := xa.pos(s.X[j]), ya.pos(s.Y[j])
-			if have {
-				phase = area.dashLine(px, py, x, y, col, s.Dashed, true, phase)
-			}
-			if lc.Markers {
-				area.marker(int(math.Round(x)), int(math.Round(y)), i, col)
-			}
-			px, py, have = x, y, true
-		}
-	}
-	return f.c
-}
-
-// marker draws marker shape i%5 centred on (x, y).
-func (c *Canvas) marker(x, y, i int, col color.RGBA) {
-	switch i % 5 {
-	case 0:
-		c.FillRect(image.Rect(x-4, y-4, x+5, y+5), col)
-	case 1:
-		c.StrokeRect(image.Rect(x-4, y-4, x+5, y+5), col, 2)
-	case 2:
-		c.FillRect(image.Rect(x-5, y-1, x+6, y+2), col)
-		c.FillRect(image.Rect(x-1, y-5, x+2, y+6), col)
-	case 3:
-		fx, fy := float64(x), float64(y)
-		c.Line(fx-4, fy-4, fx+4, fy+4, col, false, true)
-		c.Line(fx-4, fy+4, fx+4, fy-4, col, false, true)
-	default:
-		c.FillRect(image.Rect(x-2, y-2, x+3, y+3), col)
-	}
-}
-
-// WritePNG renders the chart and encodes it as PNG.
-func (lc *LineChart) WritePNG(w io.Writer) error { return lc.Draw().WritePNG(w) }
-
-// Draw renders the chart.
-func (bc *BarChart) Draw() *Canvas {
-	format := orDefault(bc.Format)
-	var vs []float64
-	legend := make([]legendItem, len(bc.Series))
-	for i, s := range bc.Series {
-		vs = append(vs, s.Values...)
-		legend[i] = legendItem{name: s.Name, col: seriesColor(s.Color, i), box: true}
-	}
-	// Headroom for the values written above the bars.
-	top := 0.0
-	for _, v := range vs {
-		if finite(v) {
-			top = math.Max(top, v)
-		}
-	}
-	ya := newAxis(append(vs, top*1.15), false, true, 0, 0)
-	f := newFrame(bc.Width, bc.Height, bc.Title, "", bc.YLabel, legend, maxLabelWidth(ya.ticks(6), format))
-	p := f.plot
-	ya.from, ya.to = float64(p.Max.Y), float64(p.Min.Y)
-	f.yTicks(ya, format)
-	groups := max(len(bc.Categories), 1)
-	groupW := float64(p.Dx()) / float64(groups)
-	barW := groupW * 0.8 / float64(max(len(bc.Series), 1))
-	for g, name := range bc.Categories {
-		x0 := float64(p.Min.X) + float64(g)*groupW
-		f.c.Text(int(x0+groupW/2)-TextWidth(name)/2, p.Max.Y+20, name, Ink, false)
-		for i, s := range bc.Series {
-			if g >= len(s.Values) || !finite(s.Values[g]) {
-				continue
-			}
-			v := s.Values[g]
-			bx := x0 + groupW*0.1 + float64(i)*barW
-			y0, y1 := ya.pos(0), ya.pos(v)
-			r := image.Rect(int(bx), int(math.Min(y0, y1)), int(bx+barW)-1, int(math.Max(y0, y1)))
-			f.c.FillRect(r, seriesColor(s.Color, i))
-			label := format(v)
-			if lw := TextWidth(label); lw <= int(barW) {
-				f.c.Text(int(bx+barW/2)-lw/2, r.Min.Y-4, label, Ink, false)
-			} else {
-				f.c.TextUp(int(bx+barW/2)+Ascent/2, r.Min.Y-4, label, Ink)
-			}
-		}
-	}
-	f.drawDecorations()
-	return f.c
-}
-
-// WritePNG renders the chart and encodes it as PNG.
-func (bc *BarChart) WritePNG(w io.Writer) error { return bc.Draw().WritePNG(w) }
-
 func orDefault(f func(float64) string) func(float64) string {
 	if f == nil {
 		return FormatNumber
 	}
 	return f
+}
+
+// markers are the glyphs of LineChart.Markers, one per series in turn.
+var markers = []draw.GlyphDrawer{draw.BoxGlyph{}, draw.RingGlyph{}, draw.PlusGlyph{}, draw.CrossGlyph{}, draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}}
+
+// newPlot returns a plot with the charts' common style.
+func newPlot(title, xl, yl string) *gplot.Plot {
+	p := gplot.New()
+	p.BackgroundColor = Background
+	p.Title.Text = title
+	p.Title.TextStyle.Color = Ink
+	p.Title.TextStyle.Font.Size = vg.Points(15)
+	p.Title.Padding = vg.Points(8)
+	for _, a := range []*gplot.Axis{&p.X, &p.Y} {
+		a.Color = Muted
+		a.Label.TextStyle.Color = Ink
+		a.Label.TextStyle.Font.Size = vg.Points(12)
+		a.Tick.Label.Color = Ink
+		a.Tick.Label.Font.Size = vg.Points(11)
+		a.Tick.Color = Muted
+	}
+	p.X.Label.Text, p.Y.Label.Text = xl, yl
+	grid := plotter.NewGrid()
+	grid.Vertical.Color, grid.Horizontal.Color = Grid, Grid
+	grid.Vertical.Dashes, grid.Horizontal.Dashes = nil, nil
+	p.Add(grid)
+	return p
+}
+
+// Draw renders the chart on a new canvas of its size.
+func (lc *LineChart) Draw() *vgimg.Canvas {
+	xf, yf := orDefault(lc.XFormat), orDefault(lc.YFormat)
+	p := newPlot(lc.Title, lc.XLabel, lc.YLabel)
+	legend := newLegend()
+	ok := func(x, y float64) bool {
+		return finite(x) && finite(y) && (!lc.LogX || x > 0) && (!lc.LogY || y > 0)
+	}
+	var xs, ys []float64
+	for i, s := range lc.Series {
+		var pts plotter.XYs
+		for j := range min(len(s.X), len(s.Y)) {
+			if ok(s.X[j], s.Y[j]) {
+				pts = append(pts, plotter.XY{X: s.X[j], Y: s.Y[j]})
+				xs, ys = append(xs, s.X[j]), append(ys, s.Y[j])
+			}
+		}
+		col := seriesColor(s.Color, i)
+		style := draw.LineStyle{Color: col, Width: vg.Points(2)}
+		if s.Dashed {
+			style.Dashes = []vg.Length{vg.Points(7), vg.Points(4)}
+		}
+		var thumbs []gplot.Thumbnailer
+		if len(pts) > 0 {
+			line, err := plotter.NewLine(pts)
+			if err != nil { // cannot happen: the points are finite
+				continue
+			}
+			line.LineStyle = style
+			p.Add(line)
+			thumbs = append(thumbs, line)
+			if lc.Markers {
+				sc, err := plotter.NewScatter(pts)
+				if err == nil {
+					sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3.5), Shape: markers[i%len(markers)]}
+					p.Add(sc)
+					thumbs = append(thumbs, sc)
+				}
+			}
+		} else {
+			// Still in the legend, with its style.
+			line := &plotter.Line{LineStyle: style}
+			thumbs = append(thumbs, line)
+		}
+		if s.Name != "" {
+			legend.Add(s.Name, thumbs...)
+		}
+	}
+	setRange(&p.X, xs, lc.LogX, false, lc.XMax, xf)
+	setRange(&p.Y, ys, lc.LogY, lc.YFromZero, 0, yf)
+	return render(p, legend, lc.Width, lc.Height)
+}
+
+// setRange sets axis a to span vs (a default range when there is none),
+// from zero if fromZero, up to xmax if positive, on a log scale if log,
+// with ticks labelled by format.
+func setRange(a *gplot.Axis, vs []float64, log, fromZero bool, xmax float64, format func(float64) string) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range vs {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if len(vs) == 0 {
+		lo, hi = 0, 1
+		if log {
+			lo, hi = 1, 10
+		}
+	}
+	if fromZero && !log {
+		lo = min(lo, 0)
+	}
+	if xmax > 0 && (!log || xmax > lo) {
+		hi = xmax
+		lo = min(lo, hi)
+	}
+	if lo == hi {
+		if log {
+			lo, hi = lo/2, hi*2
+		} else {
+			lo, hi = lo-1, hi+1
+		}
+	}
+	a.Min, a.Max = lo, hi
+	if log {
+		a.Scale = gplot.LogScale{}
+		a.Tick.Marker = logTicks{format}
+	} else {
+		a.Tick.Marker = linearTicks{format}
+	}
+}
+
+// linearTicks labels about six round values.
+type linearTicks struct{ format func(float64) string }
+
+func (t linearTicks) Ticks(lo, hi float64) []gplot.Tick {
+	step := NiceStep((hi - lo) / 6)
+	var ticks []gplot.Tick
+	for v := math.Ceil(lo/step-1e-9) * step; v <= hi+step*1e-9; v += step {
+		if math.Abs(v) < step*1e-9 {
+			v = 0
+		}
+		ticks = append(ticks, gplot.Tick{Value: v, Label: t.format(v)})
+	}
+	return ticks
+}
+
+// logTicks labels 1, 2 and 5 times each power of ten.
+type logTicks struct{ format func(float64) string }
+
+func (t logTicks) Ticks(lo, hi float64) []gplot.Tick {
+	var ticks []gplot.Tick
+	if !(lo > 0) || !(hi > lo) {
+		return ticks
+	}
+	for p := math.Pow(10, math.Floor(math.Log10(lo))); p <= hi; p *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * p; v >= lo*(1-1e-9) && v <= hi*(1+1e-9) {
+				ticks = append(ticks, gplot.Tick{Value: v, Label: t.format(v)})
+			}
+		}
+	}
+	return ticks
+}
+
+// Draw renders the chart on a new canvas of its size.
+func (bc *BarChart) Draw() *vgimg.Canvas {
+	format := orDefault(bc.Format)
+	width := cmpOr(bc.Width, DefaultWidth)
+	p := newPlot(bc.Title, "", bc.YLabel)
+	if len(bc.Categories) > 0 {
+		p.NominalX(bc.Categories...)
+	}
+	p.X.Tick.Label.Font.Size = vg.Points(12)
+	legend := newLegend()
+	// Bars take 80% of each category's width, side by side.
+	n := max(len(bc.Series), 1)
+	plotW := float64(width) - legendWidth(bc.barNames()) - 90
+	barW := vg.Length(max(plotW/float64(max(len(bc.Categories), 1))*0.8/float64(n), 2))
+	var vs []float64
+	for i, s := range bc.Series {
+		col := seriesColor(s.Color, i)
+		var vals plotter.Values
+		var labels plotter.XYLabels
+		for g := range bc.Categories {
+			v := math.NaN()
+			if g < len(s.Values) {
+				v = s.Values[g]
+			}
+			if !finite(v) {
+				v = 0 // no bar: zero height
+			} else {
+				vs = append(vs, v)
+				labels.XYs = append(labels.XYs, plotter.XY{X: float64(g), Y: v})
+				labels.Labels = append(labels.Labels, format(v))
+			}
+			vals = append(vals, v)
+		}
+		offset := (vg.Length(i) - vg.Length(n-1)/2) * barW
+		if len(vals) > 0 {
+			bars, err := plotter.NewBarChart(vals, barW)
+			if err == nil {
+				bars.Color, bars.LineStyle.Width, bars.Offset = col, 0, offset
+				p.Add(bars)
+				legend.Add(s.Name, bars)
+			}
+		}
+		if len(labels.Labels) > 0 {
+			lb, err := plotter.NewLabels(labels)
+			if err == nil {
+				for j := range lb.TextStyle {
+					lb.TextStyle[j].Color = Ink
+					lb.TextStyle[j].Font.Size = vg.Points(10)
+					lb.TextStyle[j].XAlign = draw.XCenter
+				}
+				lb.Offset = vg.Point{X: offset, Y: vg.Points(3)}
+				p.Add(lb)
+			}
+		}
+	}
+	// Headroom for the values written above the bars.
+	top := 0.0
+	for _, v := range vs {
+		top = max(top, v)
+	}
+	setRange(&p.Y, append(vs, 0, top*1.12), false, true, 0, format)
+	p.X.Min, p.X.Max = -0.5, float64(max(len(bc.Categories), 1))-0.5
+	return render(p, legend, width, bc.Height)
+}
+
+func (bc *BarChart) barNames() []string {
+	var names []string
+	for _, s := range bc.Series {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// legend is gonum's legend and the names in it, to size its column.
+type legend struct {
+	gplot.Legend
+	names []string
+}
+
+func newLegend() *legend {
+	l := gplot.NewLegend()
+	l.TextStyle.Color = Ink
+	l.TextStyle.Font.Size = vg.Points(11)
+	l.Top, l.Left = true, true
+	l.ThumbnailWidth = vg.Points(28)
+	return &legend{Legend: l}
+}
+
+func (l *legend) Add(name string, thumbs ...gplot.Thumbnailer) {
+	l.Legend.Add(name, thumbs...)
+	l.names = append(l.names, name)
+}
+
+// legendWidth is the width in pixels of a legend column listing names.
+func legendWidth(names []string) float64 {
+	l := newLegend()
+	w := 0.0
+	for _, n := range names {
+		w = max(w, float64(l.TextStyle.Width(n)))
+	}
+	if w == 0 {
+		return 0
+	}
+	return w + float64(l.ThumbnailWidth) + 24
+}
+
+// render draws p on a canvas of width x height pixels, the legend in a
+// column on the right.
+func render(p *gplot.Plot, legend *legend, width, height int) *vgimg.Canvas {
+	width, height = cmpOr(width, DefaultWidth), cmpOr(height, DefaultHeight)
+	// At 72 dpi one point is one pixel.
+	c := vgimg.NewWith(vgimg.UseWH(vg.Length(width), vg.Length(height)), vgimg.UseDPI(72), vgimg.UseBackgroundColor(Background))
+	dc := draw.New(c)
+	dc = draw.Crop(dc, 8, -8, 8, -4) // margins
+	lw := legendWidth(legend.names)
+	lw = min(lw, float64(width)/2)
+	p.Draw(draw.Crop(dc, 0, -vg.Length(lw), 0, 0))
+	if lw > 0 {
+		col := draw.Crop(dc, dc.Max.X-dc.Min.X-vg.Length(lw)+12, 0, 0, -vg.Length(float64(p.Title.TextStyle.Font.Size)+20))
+		legend.Draw(col)
+	}
+	return c
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// WritePNG renders the chart and encodes it as PNG.
+func (lc *LineChart) WritePNG(w io.Writer) error { return writePNG(w, lc.Draw()) }
+
+// WritePNG renders the chart and encodes it as PNG.
+func (bc *BarChart) WritePNG(w io.Writer) error { return writePNG(w, bc.Draw()) }
+
+func writePNG(w io.Writer, c *vgimg.Canvas) error {
+	_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(w)
+	return err
 }
