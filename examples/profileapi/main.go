@@ -23,6 +23,8 @@
 //	-cache-name  [CACHE_NAME]           cache name, the same on every instance (profiles)
 //	-key-prefix  [CACHE_KEY_PREFIX]     L2 key prefix (profileapi:)
 //	-duration    [CACHE_DURATION]       how long a profile is fresh (5m)
+//	-cdc         [CACHE_CDC]            on: also invalidate from PostgreSQL's change log (cdc.go, demo-cdc.sh)
+//	-cdc-slot    [CDC_SLOT]             the replication slot of -cdc
 //	-instance    [INSTANCE]             name in responses and logs (host:port)
 //
 // L2 and backplane default to the in-process mem:// adapters, so the service
