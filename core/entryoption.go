@@ -284,8 +284,6 @@ func scanHit(def bool, opts []EntryOption) (skipL1Read bool, out *Outcome, err e
 	return skipL1Read, out, nil
 }
 
-func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
-
 // apply adjusts eo by opts. Slices are copied, so eo retains nothing of opts.
 func apply(eo *EntryOptions, opts []EntryOption) error {
 	for i := range opts {

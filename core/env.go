@@ -134,7 +134,7 @@ const maxClockLead = int64(24 * time.Hour)
 func (v *env) observe(version int64) {
 	for {
 		last := v.lastStamp.Load()
-		if version <= last || version-v.preciseNow() > maxClockLead {
+		if version <= last || v.tooFarAhead(version) {
 			return
 		}
 		if v.lastStamp.CompareAndSwap(last, version) {

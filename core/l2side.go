@@ -198,7 +198,7 @@ func (s *l2side) clearFarFuture(ctx context.Context, storeKey string) bool {
 		return false
 	}
 	env, err := l2.DecodeEnvelope(b)
-	if err != nil || env.Created-s.preciseNow() <= maxClockLead {
+	if err != nil || !s.tooFarAhead(env.Created) {
 		return false
 	}
 	s.logger.WarnContext(ctx, "strata: deleting an L2 entry more than 24h ahead of this node's clock, which no write could replace", "store_key", storeKey, "ahead", time.Duration(env.Created-s.preciseNow()).Round(time.Second))

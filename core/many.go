@@ -109,7 +109,7 @@ func sortedSet(s []string) []string {
 // for what it returns.
 func eachOf(ctx context.Context, name, field, done string, items []string, op func(string) error) error {
 	if ctx == nil {
-		return &OptionError{Field: "ctx", Value: nil, Why: "must not be nil (use context.Background())"}
+		return errNilContext
 	}
 	for _, it := range items {
 		if it == "" {

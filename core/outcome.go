@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Outcome tells where the value of one GetOrSet or Get call came from. Ask
 // for it with WithOutcome; a call that is not asked fills nothing in and
@@ -34,7 +37,7 @@ func WithOutcome(o *Outcome) EntryOption {
 	if o == nil {
 		return badOption("WithOutcome", nil, "must not be nil")
 	}
-	return EntryOption{kind: optOutcome, p: unsafePointer(o)}
+	return EntryOption{kind: optOutcome, p: unsafe.Pointer(o)}
 }
 
 // fill records a value of version from source.
