@@ -87,11 +87,3 @@ func (fl *floors) get(key string) floor {
 	defer fl.mu.Unlock()
 	return fl.m[key]
 }
-
-// clear forgets every floor (after a possible loss of messages the whole L1
-// is expired anyway, and L2 reads start over).
-func (fl *floors) clear() {
-	fl.mu.Lock()
-	clear(fl.m)
-	fl.mu.Unlock()
-}

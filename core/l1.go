@@ -44,8 +44,6 @@ func newOtterL1(o *Options, onEvict func(key string)) (*otterL1, error) {
 
 func (l *otterL1) get(key string) (*entry, bool) { return l.c.GetIfPresent(key) }
 
-func (l *otterL1) delete(key string) { l.c.Invalidate(key) }
-
 func (l *otterL1) clear() { l.c.InvalidateAll() }
 
 func (l *otterL1) len() int { return l.c.EstimatedSize() }

@@ -61,8 +61,6 @@ type watermark struct {
 	// established (a transport that never delivers them keeps the node
 	// behind; it is logged once).
 	echoed, warnedNoEcho bool
-	// unsureMu orders the updates of Cache.unsure.
-	unsureMu sync.Mutex
 }
 
 // sending records that the send of message seq begins at now. The message

@@ -132,10 +132,9 @@ func (f *fixture) exec(sql string, args ...any) {
 
 // receipts records, per key, the backplane messages a node applied.
 type receipts struct {
-	mu     sync.Mutex
-	byKey  map[string]int
-	total  atomic.Int64
-	action string
+	mu    sync.Mutex
+	byKey map[string]int
+	total atomic.Int64
 }
 
 func (r *receipts) OpStart(ctx context.Context, _ *core.OpInfo) context.Context { return ctx }
