@@ -1,17 +1,16 @@
 package core_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/backplane/membackplane"
 	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/internal/syncbuf"
 	"github.com/stratacache/strata/l2/meml2"
 )
 
@@ -116,7 +115,7 @@ func TestNoEchoKeepsNodeBehind(t *testing.T) {
 	const bound = 100 * time.Millisecond
 	bus := membackplane.NewBus()
 	store := meml2.New(nil)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	c := newCache(t, core.Options{Name: "noecho", InstanceID: "me", L2: store, BackplaneStalenessBound: bound,
 		Backplane: noEcho{Backplane: bus.Connect(nil), self: "me"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	waitFor(t, "behind", func() bool { return c.Stats().Behind })
@@ -139,23 +138,6 @@ func (n noEcho) Subscribe(ctx context.Context, channel string, onMsg backplane.M
 		}
 		onMsg(p)
 	}, onState)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestProbesOff: with a negative BackplaneProbeInterval an idle node sends

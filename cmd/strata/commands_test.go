@@ -19,6 +19,7 @@ import (
 
 	"github.com/stratacache/strata/core"
 	"github.com/stratacache/strata/internal/redistest"
+	"github.com/stratacache/strata/internal/syncbuf"
 	"github.com/stratacache/strata/l2"
 )
 
@@ -238,10 +239,10 @@ func TestWatchPrintsMessages(t *testing.T) {
 
 // startWatch runs watch in-process until it exits by itself or the test
 // ends, once it is subscribed.
-func startWatch(t *testing.T, args ...string) (out, errb *syncBuffer, done <-chan int) {
+func startWatch(t *testing.T, args ...string) (out, errb *syncbuf.Buffer, done <-chan int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	out, errb = &syncBuffer{}, &syncBuffer{}
+	out, errb = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	ch := make(chan int, 1)
 	go func() { ch <- run(ctx, args, out, errb) }()
 	t.Cleanup(func() {
@@ -375,7 +376,7 @@ func TestBinary(t *testing.T) {
 
 	watch := exec.Command(bin, "watch", "-backplane", e.bpURL, "-cache", e.name)
 	watch.Env = environ
-	var wout, werr syncBuffer
+	var wout, werr syncbuf.Buffer
 	watch.Stdout, watch.Stderr = &wout, &werr
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
