@@ -41,6 +41,7 @@ while [ $# -gt 0 ]; do
 done
 
 cd "$(dirname "$0")/../.."
+. examples/profileapi/demo-lib.sh
 export CACHE_L2_URL="${CACHE_L2_URL:-redis://127.0.0.1:6379}"
 export CACHE_BACKPLANE_URL="${CACHE_BACKPLANE_URL:-redis://127.0.0.1:6379}"
 read -r -a ports <<<"${DEMO_PORTS:-8081 8082 8083}"
@@ -53,11 +54,7 @@ work="$(mktemp -d)"
 pids=()
 status=1
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  stop_instances
   if [ "$status" -ne 0 ]; then
     for f in "$work"/instance-*.log; do
       [ -f "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }
@@ -81,45 +78,10 @@ else
   db="SQLite file $SQLITE_PATH"
 fi
 
-echo "== building examples/profileapi"
-go build -o "$work/profileapi" ./examples/profileapi
-
-for port in "${ports[@]}"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "demo: port $port is in use; set DEMO_PORTS to three free ports" >&2
-    exit 1
-  fi
-done
-
-# start N PORT: starts instance N and waits (at most 30s) until it answers,
-# with its backplane subscription live when it has a backplane.
-start() {
-  ADDR="127.0.0.1:$2" INSTANCE="instance-$1" "$work/profileapi" >"$work/instance-$1.log" 2>&1 &
-  pids+=($!)
-  local want='"backplane_connected": true'
-  [ "$CACHE_BACKPLANE_URL" = none ] && want='"backplane": false'
-  for _ in $(seq 300); do
-    if curl -fsS "http://127.0.0.1:$2/healthz" 2>/dev/null | grep -q "$want"; then return 0; fi
-    kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: instance $1 exited" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "demo: instance $1 did not answer on port $2 within 30s" >&2
-  exit 1
-}
-
-hide() { sed 's#//[^/@]*@#//***@#' <<<"$1"; } # no passwords on the screen
+build_instances
 echo "== starting 3 instances: L2 $(hide "$CACHE_L2_URL"), backplane $(hide "$CACHE_BACKPLANE_URL"), $db"
 # One after the other: the first creates and seeds the table.
 for i in 1 2 3; do start "$i" "${ports[$i - 1]}"; done
-
-# field JSON NAME: the value of "NAME" in the service's indented JSON.
-field() { sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" <<<"$1" | head -n 1; }
-
-# show JSON: one line about what an instance answered.
-show() {
-  printf '   %s: role=%-7s can_delete_orders=%-5s version=%s  (from %s)\n' "$(field "$1" instance)" \
-    "$(field "$1" role)" "$(field "$1" can_delete_orders)" "$(field "$1" version)" "$(field "$1" source)"
-}
 
 get() { curl -fsS --max-time 5 "http://127.0.0.1:${ports[$1 - 1]}/profile/42"; }
 
