@@ -203,7 +203,7 @@ func (s *l2side) writeMarker(ctx context.Context, storeKey, subject string, at i
 // a backplane, a default entry duration.
 func (s *l2side) tagKnowledgeTTL() int64 {
 	switch {
-	case !s.hasBackplane:
+	case s.gate.bound == 0: // no backplane
 		return int64(s.defaultDuration)
 	case s.gate.since.Load() != 0:
 		return s.gate.bound

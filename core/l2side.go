@@ -39,9 +39,8 @@ type l2side struct {
 	// tombstoneTTL is how long a Remove or Expire is remembered in a
 	// conditional store.
 	tombstoneTTL time.Duration
-	// hasBackplane and defaultDuration decide how long tag times read
-	// from L2 stay good (tagKnowledgeTTL).
-	hasBackplane    bool
+	// defaultDuration is how long tag times read from L2 stay good
+	// without a backplane (tagKnowledgeTTL).
 	defaultDuration time.Duration
 }
 
@@ -53,7 +52,7 @@ func newL2Side(cfg *config, o *Options, v *env, loc *local, gate *unsureGate, re
 	s := &l2side{
 		env: v, local: loc, gate: gate, rec: rec, store: o.L2, ser: o.Serializer,
 		keyPrefix: cfg.keyPrefix, maxValueSize: cfg.maxL2ValueSize, tombstoneTTL: cfg.tombstoneTTL,
-		hasBackplane: o.Backplane != nil, defaultDuration: cfg.defaults.Duration,
+		defaultDuration: cfg.defaults.Duration,
 	}
 	s.breaker = breaker{name: "l2", what: "L2", duration: int64(cfg.l2BreakerDuration)}
 	s.cond, _ = o.L2.(l2.ConditionalStore)

@@ -30,7 +30,8 @@ type local struct {
 // earlier of when its backplane went down and since when its delivery lags
 // (watermark.go); 0 when neither. The coherence side sets it, hits read it.
 type unsureGate struct {
-	// bound is Options.BackplaneStalenessBound (0: no backplane).
+	// bound is Options.BackplaneStalenessBound (0: no backplane; set
+	// before the sides that read it are made).
 	bound int64
 	// disconnectedAt is when the backplane went down (0: up); behindAt is
 	// the watermark while the subscription lags (0: it does not).

@@ -42,7 +42,6 @@ type coherence struct {
 	breaker        breaker
 	channel        string
 	publishTimeout time.Duration
-	staleBound     int64
 	// ignoreIncoming: Options.IgnoreIncomingBackplaneMessages.
 	ignoreIncoming bool
 	probeEvery     int64 // negative: no probes
@@ -74,7 +73,6 @@ func newCoherence(cfg *config, v *env, bp backplane.Backplane, keys [][]byte, ga
 		env: v, gate: gate, rec: rec, base: base, bp: bp,
 		channel:        backplane.ChannelName(v.name),
 		publishTimeout: cfg.publishTimeout,
-		staleBound:     int64(cfg.staleBound),
 		probeEvery:     int64(cfg.probeEvery),
 		ignoreIncoming: cfg.ignoreIncoming,
 		outbox:         make(chan outMsg, 1024),

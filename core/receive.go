@@ -278,9 +278,9 @@ func (co *coherence) trackSource(source string, seq uint64, changedAt int64, pro
 	// delivery (versions, which a clock step leaves ahead of the clocks
 	// for a while, do not enter it).
 	lag := co.rawNow() - changedAt
-	base := cur.baseLag(now, lag, co.staleBound/2)
+	base := cur.baseLag(now, lag, co.gate.bound/2)
 	s.last[source] = cur
-	if v == sourceOK && base != noLag && lag-base > co.staleBound/2 && now-s.lateAt > co.staleBound/2 {
+	if v == sourceOK && base != noLag && lag-base > co.gate.bound/2 && now-s.lateAt > co.gate.bound/2 {
 		s.lateAt = now
 		v = sourceLate
 	}

@@ -117,7 +117,7 @@ func (w *watermark) behind(now, limit int64) (heard int64, behind, echoed bool) 
 
 // prober sends probes and watches the watermark until ctx ends.
 func (co *coherence) prober(ctx context.Context) {
-	t := time.NewTicker(max(time.Duration(co.staleBound/8), 5*time.Millisecond))
+	t := time.NewTicker(max(time.Duration(co.gate.bound/8), 5*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -141,7 +141,7 @@ func (co *coherence) probe(ctx context.Context) {
 		_ = co.sendNow(ctx, backplane.ActionProbe, "", co.rawNow(), "")
 	}
 	now := mono()
-	heard, behind, echoed := co.wm.behind(now, co.staleBound/2)
+	heard, behind, echoed := co.wm.behind(now, co.gate.bound/2)
 	if !behind {
 		if co.gate.behindAt.Swap(0) != 0 {
 			co.gate.refresh()
