@@ -169,7 +169,7 @@ func (c *Cache) invalidate(ctx context.Context, op Operation, subject string, op
 		case c.life.closed.Load():
 			err = ErrClosed
 		case subject == "":
-			err = &OptionError{Field: "tag", Value: `""`, Why: "must not be empty"}
+			err = errEmptyTag
 		default:
 			err = c.cfg.checkTags("tag", []string{subject})
 		}

@@ -76,6 +76,9 @@ var errNilContext = &OptionError{Field: "ctx", Value: nil, Why: "must not be nil
 // errEmptyKey is returned for an empty key.
 var errEmptyKey = &OptionError{Field: "key", Value: `""`, Why: "must not be empty"}
 
+// errEmptyTag is returned for an empty tag to invalidate.
+var errEmptyTag = &OptionError{Field: "tag", Value: `""`, Why: "must not be empty"}
+
 // SubscribeError is returned by New when Options.WaitForInitialSubscribe
 // passed before the backplane's first subscription was live. Err is the
 // last error Subscribe returned, if any.

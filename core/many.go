@@ -113,7 +113,10 @@ func eachOf(ctx context.Context, name, field, done string, items []string, op fu
 	}
 	for _, it := range items {
 		if it == "" {
-			return &OptionError{Field: field, Value: `""`, Why: "must not be empty"}
+			if field == "tag" {
+				return errEmptyTag
+			}
+			return errEmptyKey
 		}
 	}
 	var errs []error
