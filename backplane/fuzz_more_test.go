@@ -260,7 +260,8 @@ func FuzzKeyringOpenReseal(f *testing.F) {
 // costs no allocation beyond the error.
 func TestDecodeMessageRefusesOversizedInput(t *testing.T) {
 	longest := Message{Cache: strings.Repeat("c", MaxCacheNameLen), Source: strings.Repeat("s", MaxSourceLen),
-		TraceParent: strings.Repeat("t", MaxTraceParentLen), Seq: 1, Action: ActionSet, Key: strings.Repeat("k", MaxKeyLen)}
+		TraceParent: strings.Repeat("t", MaxTraceParentLen), Seq: 1, Action: ActionSet, Key: strings.Repeat("k", MaxKeyLen),
+		Value: make([]byte, MaxValueLen)}
 	b, err := longest.AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		{Cache: "c", Source: "s", Seq: 2, Action: ActionRemoveTag, Key: "tenant:7", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		{Cache: "c", Source: "s", Seq: 3, Action: ActionExpireTag, Key: "t"},
 		{Cache: "c", Source: "s", Seq: 4, Action: ActionClearRemove},
+		{Cache: "c", Source: "s", Seq: 5, Action: ActionSet, Key: "k", Value: []byte("an entry")},
 	} {
 		b, err := m.AppendBinary(nil)
 		if err != nil {

@@ -29,9 +29,18 @@ const (
 	MaxTraceParentLen = 255
 	// MaxKeyLen bounds Message.Key (a cache key or a tag).
 	MaxKeyLen = 65535
+	// MaxValueLen bounds Message.Value (an encoded L2 entry carried by a
+	// set message).
+	MaxValueLen = 64 << 10
 	// MaxMessageLen is the length of the longest valid encoded message.
-	MaxMessageLen = headerLen + 1 + MaxCacheNameLen + 1 + MaxSourceLen + 1 + MaxTraceParentLen + 2 + MaxKeyLen
+	MaxMessageLen = headerLen + 1 + MaxCacheNameLen + 1 + MaxSourceLen + 1 + MaxTraceParentLen + 2 + MaxKeyLen + 4 + MaxValueLen
 )
+
+// FlagValue marks a message that carries a value (bit 1 of the flags
+// byte): a u32 length and Message.Value follow the key. Only a set message
+// may carry one. AppendBinary sets it when Value is not nil; Message.Flags
+// never holds it.
+const FlagValue uint8 = 1 << 1
 
 const (
 	// headerLen is the fixed part: version, flags, action, seq, timestamp.
@@ -105,8 +114,10 @@ func (a Action) keyless() bool {
 	return a == ActionClearRemove || a == ActionClearExpire || a == ActionProbe
 }
 
-// Message is what a node tells the others when it changes an entry. No value
-// travels: receivers drop or mark stale their own copy and read L2 next time.
+// Message is what a node tells the others when it changes an entry. Usually
+// no value travels: receivers drop or mark stale their own copy and read L2
+// next time. A set message may carry the new entry (Value), so that
+// receivers install it without reading L2.
 type Message struct {
 	// Cache is the name of the cache that changed: 1 to MaxCacheNameLen
 	// bytes.
@@ -133,8 +144,13 @@ type Message struct {
 	// can link to it; empty when the write was not traced. At most
 	// MaxTraceParentLen bytes.
 	TraceParent string
-	// Flags are reserved and must be zero. Bit 0 is reserved for a future
-	// signature trailer.
+	// Value, when not nil, is the new entry of a set message, encoded as
+	// in L2 (l2.Envelope): 1 to MaxValueLen bytes. Receivers install it as
+	// if they had read it from L2. Only ActionSet carries one.
+	Value []byte
+	// Flags are reserved and must be zero. Bit 0 is FlagSigned (set by
+	// Keyring.Seal on the encoded bytes) and bit 1 FlagValue (set by
+	// AppendBinary when Value is not nil); neither belongs here.
 	Flags uint8
 }
 
@@ -148,8 +164,13 @@ func (m *Message) AppendBinary(dst []byte) ([]byte, error) {
 		return dst, fmt.Errorf("backplane: invalid message: %w", err)
 	}
 	n := headerLen + 1 + len(m.Cache) + 1 + len(m.Source) + 1 + len(m.TraceParent) + 2 + len(m.Key)
+	flags := m.Flags
+	if m.Value != nil {
+		n += 4 + len(m.Value)
+		flags |= FlagValue
+	}
 	dst = slices.Grow(dst, n)
-	dst = append(dst, WireVersion, m.Flags, byte(m.Action))
+	dst = append(dst, WireVersion, flags, byte(m.Action))
 	dst = binary.LittleEndian.AppendUint64(dst, m.Seq)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(m.Timestamp))
 	dst = append(dst, byte(len(m.Cache)))
@@ -160,6 +181,10 @@ func (m *Message) AppendBinary(dst []byte) ([]byte, error) {
 	dst = append(dst, m.TraceParent...)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(m.Key)))
 	dst = append(dst, m.Key...)
+	if m.Value != nil {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(m.Value)))
+		dst = append(dst, m.Value...)
+	}
 	return dst, nil
 }
 
@@ -187,6 +212,12 @@ func (m *Message) validate() error {
 		return fmt.Errorf("Key is %d bytes, more than MaxKeyLen (%d)", len(m.Key), MaxKeyLen)
 	case m.Action.keyless() && m.Key != "":
 		return fmt.Errorf("Key is %d bytes, want none for action %v", len(m.Key), m.Action)
+	case m.Value != nil && m.Action != ActionSet:
+		return fmt.Errorf("Value is %d bytes on action %v, only set carries one", len(m.Value), m.Action)
+	case m.Value != nil && len(m.Value) == 0:
+		return errors.New("Value is empty but not nil, want nil or 1 byte or more")
+	case len(m.Value) > MaxValueLen:
+		return fmt.Errorf("Value is %d bytes, more than MaxValueLen (%d)", len(m.Value), MaxValueLen)
 	}
 	return nil
 }
@@ -222,8 +253,9 @@ func (m *Message) decode(data []byte) error {
 		// nothing but this comparison.
 		return d.fail(MaxMessageLen, fmt.Sprintf("%d bytes, longer than any message (MaxMessageLen is %d)", len(data), MaxMessageLen))
 	}
-	if m.Flags = data[1]; m.Flags != 0 {
-		return d.fail(1, fmt.Sprintf("unsupported flags 0x%02x", m.Flags))
+	flags := data[1]
+	if flags&^FlagValue != 0 {
+		return d.fail(1, fmt.Sprintf("unsupported flags 0x%02x", flags))
 	}
 	if m.Action = Action(data[2]); !m.Action.Valid() {
 		return d.fail(2, fmt.Sprintf("unknown action %d", data[2]))
@@ -249,6 +281,14 @@ func (m *Message) decode(data []byte) error {
 	}
 	if m.Action.keyless() && m.Key != "" {
 		return d.fail(keyOff, fmt.Sprintf("%d-byte key on action %v, which takes none", len(m.Key), m.Action))
+	}
+	if flags&FlagValue != 0 {
+		if m.Action != ActionSet {
+			return d.fail(1, fmt.Sprintf("value flag on action %v, only set carries a value", m.Action))
+		}
+		if m.Value, ok = d.value(); !ok {
+			return d.err
+		}
 	}
 	if d.off != len(data) {
 		return d.fail(d.off, fmt.Sprintf("%d trailing bytes", len(data)-d.off))
@@ -291,6 +331,27 @@ func (d *decoder) str16(field string) (string, bool) {
 	}
 	n := int(binary.LittleEndian.Uint16(d.data[d.off:]))
 	return d.bytes(field, d.off+2, n)
+}
+
+// value reads a value with a four-byte little-endian length, 1 to
+// MaxValueLen, as a copy.
+func (d *decoder) value() ([]byte, bool) {
+	if len(d.data)-d.off < 4 {
+		d.fail(d.off, "truncated before the value length")
+		return nil, false
+	}
+	n := binary.LittleEndian.Uint32(d.data[d.off:])
+	if n == 0 || n > MaxValueLen {
+		d.fail(d.off, fmt.Sprintf("value length %d, want 1 to %d", n, MaxValueLen))
+		return nil, false
+	}
+	start := d.off + 4
+	if len(d.data)-start < int(n) {
+		d.fail(start, fmt.Sprintf("truncated value: %d bytes announced, %d remain", n, len(d.data)-start))
+		return nil, false
+	}
+	d.off = start + int(n)
+	return slices.Clone(d.data[start:d.off]), true
 }
 
 // bytes returns the n bytes at start as a string and moves past them.

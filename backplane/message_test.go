@@ -2,8 +2,10 @@ package backplane
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -61,7 +63,7 @@ func TestMessageGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeMessage: %v", err)
 			}
-			if back != tc.m {
+			if !reflect.DeepEqual(back, tc.m) {
 				t.Fatalf("DecodeMessage = %+v, want %+v", back, tc.m)
 			}
 		})
@@ -104,7 +106,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("DecodeMessage: %v", err)
 		}
-		if got != m {
+		if !reflect.DeepEqual(got, m) {
 			t.Errorf("round trip of %.60v gave %.60v", m, got)
 		}
 	}
@@ -113,7 +115,7 @@ func TestMessageRoundTrip(t *testing.T) {
 func TestMaxMessageLen(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("x", n) }
 	m := Message{Cache: long(MaxCacheNameLen), Source: long(MaxSourceLen), Seq: 1, Action: ActionSet,
-		Key: long(MaxKeyLen), TraceParent: long(MaxTraceParentLen)}
+		Key: long(MaxKeyLen), TraceParent: long(MaxTraceParentLen), Value: []byte(long(MaxValueLen))}
 	b, err := m.AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +143,9 @@ func TestAppendBinaryRejects(t *testing.T) {
 		{"action 9", func(m *Message) { m.Action = 9 }, "Action action(9)"},
 		{"flags", func(m *Message) { m.Flags = 1 }, "Flags is 0x01"},
 		{"key on clear", func(m *Message) { m.Action = ActionClearRemove }, "want none for action clear_remove"},
+		{"value on remove", func(m *Message) { m.Action, m.Value = ActionRemove, []byte("v") }, "Value is 1 bytes on action remove, only set carries one"},
+		{"empty value", func(m *Message) { m.Value = []byte{} }, "Value is empty but not nil"},
+		{"long value", func(m *Message) { m.Value = make([]byte, MaxValueLen+1) }, "Value is 65537 bytes, more than MaxValueLen (65536)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := valid
@@ -197,6 +202,12 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"trailing byte", append(bytes.Clone(golden), 0), "1 trailing bytes at offset 97"},
 		{"trailing message", append(bytes.Clone(golden), golden...), "97 trailing bytes at offset 97"},
 		{"key on clear", clearWithKey, "1-byte key on action clear_expire, which takes none at offset 33"},
+		{"value flag, no value", with(1, FlagValue), "truncated before the value length at offset 97"},
+		{"value on remove", func() []byte { c := withValue(golden, 3); c[2] = byte(ActionRemove); return c }(), "value flag on action remove, only set carries a value at offset 1"},
+		{"value length 0", withValue(golden, 0), "value length 0, want 1 to 65536 at offset 97"},
+		{"value too long", withLen(golden, MaxValueLen+1), "value length 65537, want 1 to 65536 at offset 97"},
+		{"value overruns", withLen(golden, 4), "truncated value: 4 bytes announced, 0 remain at offset 101"},
+		{"value trailing", append(withValue(golden, 2), 9), "1 trailing bytes at offset 103"},
 		{"garbage", []byte("hello, world, this is not a message at all"), "unsupported version 104"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +221,7 @@ func TestDecodeMessageRejects(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q, want it to contain %q", err, tc.want)
 			}
-			if m != (Message{}) {
+			if !reflect.DeepEqual(m, Message{}) {
 				t.Errorf("DecodeMessage returned %+v with its error, want the zero Message", m)
 			}
 		})
@@ -235,7 +246,7 @@ func TestDecodeMessageDoesNotRetainInput(t *testing.T) {
 	for i := range data {
 		data[i] = 0xee
 	}
-	if m != goldenMessage {
+	if !reflect.DeepEqual(m, goldenMessage) {
 		t.Fatalf("message changed with its input: %+v", m)
 	}
 }
@@ -294,5 +305,61 @@ func BenchmarkDecodeMessage(b *testing.B) {
 	data, _ := hex.DecodeString(goldenHex)
 	for b.Loop() {
 		_, _ = DecodeMessage(data)
+	}
+}
+
+// withValue returns msg (an encoded set message without a value) with the
+// value flag set and an n-byte value appended.
+func withValue(msg []byte, n int) []byte {
+	c := withLen(msg, uint32(n))
+	return append(c, bytes.Repeat([]byte{'v'}, n)...)
+}
+
+// withLen returns msg with the value flag set and only a value length of n
+// appended.
+func withLen(msg []byte, n uint32) []byte {
+	c := bytes.Clone(msg)
+	c[1] |= FlagValue
+	return binary.LittleEndian.AppendUint32(c, n)
+}
+
+func TestMessageWithValue(t *testing.T) {
+	m := goldenMessage
+	m.Value = []byte("abc")
+	b, err := m.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, _ := hex.DecodeString(goldenHex)
+	// The flags byte says so, and the value follows the key: u32 length,
+	// then the bytes.
+	want := append(withLen(golden, 3), "abc"...)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("AppendBinary =\n% x\nwant\n% x", b, want)
+	}
+	back, err := DecodeMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, m) || back.Flags != 0 {
+		t.Fatalf("DecodeMessage = %+v, want %+v", back, m)
+	}
+	// The value is a copy: the input may be reused at once.
+	b[len(b)-1] = 'X'
+	if string(back.Value) != "abc" {
+		t.Fatalf("decoded value changed with its input: %q", back.Value)
+	}
+	// Signed, it opens to the same message.
+	k, _ := NewKeyring(bytes.Repeat([]byte{7}, 32))
+	sealed, err := k.Seal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := k.Open(nil, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := DecodeMessage(body); err != nil || string(back.Value) != "abc" {
+		t.Fatalf("sealed and opened: %+v, %v", back, err)
 	}
 }

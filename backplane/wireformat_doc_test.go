@@ -43,7 +43,7 @@ func TestWireFormatDocShowsGolden(t *testing.T) {
 	}
 	for _, fact := range []string{
 		"`MaxCacheNameLen` = 80", "`MaxSourceLen` = 255", "`MaxTraceParentLen` = 255", "`MaxKeyLen` = 65535",
-		"to 66,149 (`backplane.MaxMessageLen`)", "from 26 (the shortest",
+		"to 131,689 (`backplane.MaxMessageLen`)", "`MaxValueLen` = 65536", "from 26 (the shortest",
 		"-fuzz FuzzDecodeMessage -fuzztime 60s ./backplane",
 	} {
 		if !strings.Contains(section, fact) {
@@ -51,7 +51,7 @@ func TestWireFormatDocShowsGolden(t *testing.T) {
 		}
 	}
 	if MaxCacheNameLen != 80 || MaxSourceLen != 255 || MaxTraceParentLen != 255 || MaxKeyLen != 65535 ||
-		MaxMessageLen != 66149 || minMessageLen != 26 {
+		MaxValueLen != 65536 || MaxMessageLen != 131689 || minMessageLen != 26 {
 		t.Error("a limit changed: update docs/wire-format.md and this test")
 	}
 }
