@@ -25,6 +25,9 @@ type change struct {
 	now     int64
 	// For tags and Clear: the L2 key of the marker.
 	markerKey string
+	// For a remote ActionSet: the entry the message carried, encoded as in
+	// L2 (nil: none).
+	wire []byte
 }
 
 // apply makes ch take effect on this node. Every change goes through it,
@@ -48,6 +51,12 @@ func (c *Cache) apply(ch *change) {
 		if ch.remote {
 			c.rec.supersede(ch.key, ch.at)
 		}
+		if ch.wire != nil && c.l2 != nil {
+			if e := c.l2.fromMessage(ch, c.cfg.defaultsOf(ch.key)); e != nil {
+				ch.e, ch.storeL1 = e, true
+				c.stats.bpValues.Add(1)
+			}
+		}
 	}
 	c.applyL1(ch, c.now())
 }
@@ -63,17 +72,21 @@ func (c *Cache) distribute(ctx context.Context, ch *change, eo *EntryOptions) {
 	}
 	hasL2 := c.l2.writes(eo)
 	run := func(ctx context.Context) {
+		var w *l2Write
 		if hasL2 {
-			switch {
-			case ch.action == backplane.ActionSet && ch.value != nil:
-				c.l2.write(ctx, ch.key, ch.e, ch.value, eo, ch.now)
-			case ch.action == backplane.ActionRemove || ch.action == backplane.ActionExpire:
-				c.l2.delete(ctx, ch.key, ch.at, eo)
-			case ch.markerKey != "":
-				c.l2.writeMarker(ctx, ch.markerKey, ch.key, ch.at, eo)
-			}
+			w = c.l2.prepare(ctx, ch, eo)
 		}
-		c.co.publish(ctx, ch.action, ch.key, ch.at, eo)
+		value := c.valueOnBackplane(w, eo)
+		if w != nil && c.announce(ctx, ch, w, value, eo) {
+			return
+		}
+		switch {
+		case w != nil:
+			c.l2.write(ctx, w, eo)
+		case hasL2 && c.l2.cond == nil && (ch.action == backplane.ActionRemove || ch.action == backplane.ActionExpire):
+			c.l2.delete(ctx, ch.key, ch.at, eo)
+		}
+		c.co.publish(ctx, ch.action, ch.key, ch.at, value, eo)
 	}
 	if !hasL2 {
 		run(ctx) // publish decides itself whether to wait

@@ -41,6 +41,8 @@ type config struct {
 	probeEvery       time.Duration
 	waitForSubscribe time.Duration
 	ignoreIncoming   bool
+	// bpValueLimit: Options.BackplaneValueLimit.
+	bpValueLimit int
 	// cloner makes AutoClone's copies (nil: AutoClone off).
 	cloner serializer.Serializer
 
@@ -73,6 +75,7 @@ func newConfig(o *Options) (config, error) {
 		tombstoneTTL:      cmp.Or(o.TombstoneTTL, DefaultTombstoneTTL),
 		markerTTL:         cmp.Or(o.MarkerTTL, DefaultMarkerTTL),
 		maxL2ValueSize:    cmp.Or(o.MaxL2ValueSize, DefaultMaxL2ValueSize),
+		bpValueLimit:      cmp.Or(o.BackplaneValueLimit, DefaultBackplaneValueLimit),
 		l2BreakerDuration: o.L2CircuitBreakerDuration,
 		bpBreakerDuration: o.BackplaneCircuitBreakerDuration,
 		publishTimeout:    cmp.Or(o.BackplanePublishTimeout, DefaultBackplanePublishTimeout),
@@ -203,6 +206,8 @@ func (o *Options) validate() error {
 		return &OptionError{Field: "Options.DistributedStampedeLock", Value: true, Why: "needs an Options.L2 that implements l2.Locker (redisl2 and meml2 do);"}
 	case o.IgnoreIncomingBackplaneMessages && o.Backplane == nil:
 		return &OptionError{Field: "Options.IgnoreIncomingBackplaneMessages", Value: true, Why: "needs Options.Backplane;"}
+	case o.BackplaneValueLimit < 0 || o.BackplaneValueLimit > backplane.MaxValueLen:
+		return &OptionError{Field: "Options.BackplaneValueLimit", Value: o.BackplaneValueLimit, Why: fmt.Sprintf("must be in [0, %d] (backplane.MaxValueLen; 0: DefaultBackplaneValueLimit)", backplane.MaxValueLen)}
 	case o.Serializer != nil && o.L2 == nil && !o.AutoClone:
 		return &OptionError{Field: "Options.Serializer", Value: o.Serializer, Why: "is only used with Options.L2 or Options.AutoClone, which are unset"}
 	}

@@ -31,6 +31,9 @@ type entry struct {
 	failSafe bool
 	// stale: a stale value re-cached by fail-safe for its throttle duration.
 	stale bool
+	// wire: value is an *encoded, received on the backplane: reads decode
+	// it (as), so the inline hit path leaves it to them.
+	wire bool
 
 	// tagEpoch is the tag-store epoch at which the tags were last found
 	// valid; while it matches, the tags need no new check.
@@ -65,7 +68,7 @@ func (e *entry) lastModifiedTime() time.Time {
 func (e *entry) expiredCopy(now int64) *entry {
 	return &entry{
 		value: e.value, created: e.created, confirmed: e.confirmed, expires: min(e.expires, now), physExpires: e.physExpires,
-		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: e.failSafe,
+		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: e.failSafe, wire: e.wire,
 	}
 }
 
@@ -74,7 +77,7 @@ func (e *entry) expiredCopy(now int64) *entry {
 func (e *entry) throttledCopy(now int64, throttle time.Duration) *entry {
 	return &entry{
 		value: e.value, created: e.created, confirmed: e.confirmed, expires: min(now+int64(throttle), e.physExpires), physExpires: e.physExpires,
-		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: true, stale: true,
+		tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: true, stale: true, wire: e.wire,
 	}
 }
 
@@ -97,4 +100,18 @@ func (e *entry) slideFor(eo *EntryOptions, now int64) {
 		e.slide = int64(eo.SlidingExpiration)
 		e.accessed.Store(now)
 	}
+}
+
+// decodedCopy returns e, an entry received serialized (wire), holding v,
+// its decoded value.
+func (e *entry) decodedCopy(v any) *entry {
+	cp := &entry{
+		value: v, created: e.created, confirmed: e.confirmed, expires: e.expires, physExpires: e.physExpires,
+		eagerAt: e.eagerAt, tags: e.tags, etag: e.etag, lastModified: e.lastModified, failSafe: e.failSafe,
+		stale: e.stale, slide: e.slide,
+	}
+	cp.tagEpoch.Store(e.tagEpoch.Load())
+	cp.eagerStarted.Store(e.eagerStarted.Load())
+	cp.accessed.Store(e.accessed.Load())
+	return cp
 }

@@ -61,6 +61,7 @@ const (
 	optSkipBackplane
 	optBackgroundL2Writes
 	optBackgroundBackplane
+	optValueOnBackplane
 	optAllowStaleOnRead
 	optChangedAt
 	optOutcome
@@ -189,6 +190,13 @@ func WithSkipBackplane() EntryOption { return EntryOption{kind: optSkipBackplane
 
 // WithBackgroundL2Writes makes the call return before its L2 write is done.
 func WithBackgroundL2Writes() EntryOption { return EntryOption{kind: optBackgroundL2Writes} }
+
+// WithValueOnBackplane sets EntryOptions.ValueOnBackplane for the call: with
+// on, the message of this Set or factory result carries the new entry, so
+// that the other nodes install it without reading L2.
+func WithValueOnBackplane(on bool) EntryOption {
+	return EntryOption{kind: optValueOnBackplane, d1: boolDuration(on)}
+}
 
 // WithBackgroundBackplane makes the call return before its backplane
 // publish is done.
@@ -335,6 +343,8 @@ func apply(eo *EntryOptions, opts []EntryOption) error {
 			eo.BackgroundL2Writes = true
 		case optBackgroundBackplane:
 			eo.BackgroundBackplane = true
+		case optValueOnBackplane:
+			eo.ValueOnBackplane = o.d1 != 0
 		case optAllowStaleOnRead:
 			eo.AllowStaleOnRead = true
 		case optChangedAt:

@@ -30,7 +30,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			// valid at the current tag epoch. Anything else goes the long
 			// way, through lookup.
 			now := c.now()
-			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale && !e.slid(now) &&
+			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale && !e.wire && !e.slid(now) &&
 				e.tagEpoch.Load() == c.tags.epoch.Load() && c.gate.since.Load() == 0 {
 				if v, ok := e.value.(T); ok {
 					e.touch(now)
@@ -86,7 +86,10 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			e, st := c.lookupFor(key, now, eo)
 			switch st {
 			case stateFresh:
-				v, err := as[T](key, e.value)
+				v, err := l1Value[T](c, key, e)
+				if err == errUndecodable {
+					break // dropped from L1: a miss
+				}
 				if err == nil {
 					e.touch(now)
 					c.hit(ctx, info, key, e)
@@ -146,14 +149,6 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 }
 
-// as converts a cached value to T, or reports a *TypeError.
-func as[T any](key string, v any) (T, error) {
-	t, ok := v.(T)
-	if !ok && v != nil {
-		return t, typeError[T](key, v)
-	}
-	return t, nil
-}
 
 // Get returns the value of key if the cache holds a fresh one (or a stale
 // one, with AllowStaleOnRead). It never calls a factory; a miss is
@@ -202,7 +197,9 @@ func Get[T any](ctx context.Context, c *Cache, key string, opts ...EntryOption) 
 		})
 	}
 	if st == stateFresh || (st == stateStale && eo.AllowStaleOnRead) {
-		if v, err = as[T](key, e.value); err != nil {
+		if v, err = l1Value[T](c, key, e); err == errUndecodable {
+			return v, false, nil // dropped from L1: a miss
+		} else if err != nil {
 			return v, false, err
 		}
 		if st == stateFresh {

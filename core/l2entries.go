@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/l2"
 )
 
@@ -85,9 +86,111 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 	return e
 }
 
-// writeL2 stores e (value already serialized) for key in L2, queueing it for
-// auto-recovery when that fails.
-func (s *l2side) write(ctx context.Context, key string, e *entry, value []byte, eo *EntryOptions, now int64) {
+// fromMessage turns the entry a set message carried (ch.wire) into an L1
+// entry, its value still serialized (decoded by its first read, with the
+// type that read asks for), or returns nil when this node must not install
+// it and the message only invalidates: the entry does not decode or is not
+// the message's version (counted as corrupt), this node may be missing
+// messages, a tag or Clear time the entry must be checked against is not
+// known here without reading L2, L1 is weighed (a weigher expects decoded
+// values), or the entry is older than a change this node knows of. Past
+// those, it is what an L2 read of the entry at the message's arrival
+// would give, confirmed as of the message's version.
+func (s *l2side) fromMessage(ch *change, eo *EntryOptions) *entry {
+	env, err := l2.DecodeEnvelope(ch.wire)
+	switch {
+	case err == nil && (env.Created != ch.at || env.Flags&l2.FlagTombstone != 0):
+		err = fmt.Errorf("%w: the entry of a set message of version %d has version %d (flags %#x)", l2.ErrCorrupt, ch.at, env.Created, env.Flags)
+	}
+	if err != nil {
+		s.stats.bpCorrupt.Add(1)
+		s.logger.Warn("strata: the entry a backplane message carried does not decode; the message only invalidates", "key", ch.key, "err", err)
+		return nil
+	}
+	now := s.preciseNow()
+	if s.gate.since.Load() != 0 || s.weighed || !s.tagsKnown(env.Tags, now) {
+		return nil
+	}
+	e := &entry{
+		value: &encoded{b: env.Value, ser: s.ser}, wire: true,
+		created: env.Created, confirmed: min(env.Created, now), expires: env.Expires, eagerAt: env.EagerRefresh,
+		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
+		failSafe: env.Flags&l2.FlagFailSafe != 0,
+	}
+	if eo.L1Duration > 0 {
+		e.expires = min(e.expires, now+int64(eo.L1Duration))
+	}
+	e.slideFor(eo, now)
+	e.physExpires = e.expires
+	if e.failSafe {
+		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
+	}
+	s.local.capLife(e)
+	if fl := s.local.floors.get(ch.key); e.created < fl.version || e.created < fl.removed {
+		return nil
+	}
+	s.local.noteLifetime(e.physExpires - e.created)
+	return e
+}
+
+// tagsKnown reports whether the tag store knows the L2 times of tags and of
+// Clear without reading L2 (ensureTags without the reads).
+func (s *l2side) tagsKnown(tags []string, now int64) bool {
+	ttl := s.tagKnowledgeTTL()
+	if !s.local.tags.known(clearTag, now, ttl) {
+		return false
+	}
+	for _, t := range tags {
+		if !s.local.tags.known(t, now, ttl) {
+			return false
+		}
+	}
+	return true
+}
+
+// l2Write is one write of a local change to L2, encoded and ready for the
+// store (or for the store and the backplane at once, see Cache.announce): a
+// new entry, a tombstone (a Remove or Expire, with a conditional store) or a
+// tag or Clear marker.
+type l2Write struct {
+	key, storeKey string
+	b             []byte
+	ttl           time.Duration
+	version       int64
+	// For a new entry: its envelope (queued in its stale form when the
+	// write fails) and the L1 entry (expired when L2 holds a newer one).
+	env l2.Envelope
+	e   *entry
+	// marker: a tag or Clear marker.
+	marker bool
+}
+
+// prepare encodes the L2 write of local change ch, or returns nil when
+// there is none to make this way: an entry that cannot be stored (reported,
+// it stays in L1), a Remove or Expire on a store that is not conditional
+// (delete deletes instead), an action that writes nothing.
+func (s *l2side) prepare(ctx context.Context, ch *change, eo *EntryOptions) *l2Write {
+	switch {
+	case ch.action == backplane.ActionSet && ch.value != nil:
+		return s.prepareEntry(ctx, ch.key, ch.e, ch.value, eo, ch.now)
+	case (ch.action == backplane.ActionRemove || ch.action == backplane.ActionExpire) && s.cond != nil:
+		// A tombstone instead of a delete, so that an older value (a
+		// slower node's factory result) cannot be written back over the
+		// removal for Options.TombstoneTTL.
+		env := l2.Envelope{Flags: l2.FlagTombstone, Created: ch.at, Expires: ch.at}
+		b, _ := env.AppendBinary(nil)
+		return &l2Write{key: ch.key, storeKey: s.key(ch.key), b: b, ttl: s.tombstoneTTL, version: ch.at}
+	case ch.markerKey != "":
+		env := l2.Envelope{Created: ch.at, Expires: ch.at}
+		b, _ := env.AppendBinary(nil)
+		return &l2Write{key: ch.key, storeKey: ch.markerKey, b: b, ttl: s.markerTTL(), version: ch.at, marker: true}
+	}
+	return nil
+}
+
+// prepareEntry encodes e (value already serialized) for key, or reports it
+// as not storable and returns nil.
+func (s *l2side) prepareEntry(ctx context.Context, key string, e *entry, value []byte, eo *EntryOptions, now int64) *l2Write {
 	d := eo.Duration
 	if eo.L2Duration > 0 {
 		d = eo.L2Duration
@@ -120,18 +223,29 @@ func (s *l2side) write(ctx context.Context, key string, e *entry, value []byte, 
 		// circuit breaker must not stop the writes of every other key for
 		// it.
 		s.notStorable(ctx, key, err)
-		return
+		return nil
 	}
-	storeKey := s.key(key)
+	return &l2Write{key: key, storeKey: s.key(key), b: b, ttl: ttl, version: e.created, env: env, e: e}
+}
+
+// write makes w, queueing it for auto-recovery when that fails.
+func (s *l2side) write(ctx context.Context, w *l2Write, eo *EntryOptions) {
 	if !s.breaker.allow(s.now()) {
-		s.queueWrite(key, storeKey, env, ttl)
+		s.queue(w)
 		return
 	}
-	stored, err := s.putIfNewer(ctx, key, storeKey, b, ttl, e.created, eo.L2HardTimeout)
+	stored, err := s.putIfNewer(ctx, w.key, w.storeKey, w.b, w.ttl, w.version, eo.L2HardTimeout)
+	s.wrote(w, stored, err)
+}
+
+// wrote handles the outcome of w: a failure that may pass is queued for
+// auto-recovery; a new entry the store refused because it holds a newer
+// version is expired in L1.
+func (s *l2side) wrote(w *l2Write, stored bool, err error) {
 	switch {
 	case retryable(err):
-		s.queueWrite(key, storeKey, env, ttl)
-	case err == nil && !stored:
+		s.queue(w)
+	case err == nil && !stored && w.e != nil:
 		// L2 holds a newer version: another node changed the key at
 		// about the same time, and by the versions its change is the
 		// later one (with skewed clocks, possibly not by real time).
@@ -139,9 +253,9 @@ func (s *l2side) write(ctx context.Context, key string, e *entry, value []byte, 
 		// node will, instead of serving its own until it expires (as for
 		// Expire, fail-safe may still fall back on it).
 		now := s.now()
-		s.local.l1.compute(key, func(old *entry) (*entry, bool) {
+		s.local.l1.compute(w.key, func(old *entry) (*entry, bool) {
 			switch {
-			case old != e:
+			case old != w.e:
 				return nil, true
 			case !old.failSafe:
 				return nil, false
@@ -151,49 +265,34 @@ func (s *l2side) write(ctx context.Context, key string, e *entry, value []byte, 
 	}
 }
 
-// queueL2Write hands a failed L2 write to auto-recovery in its stale form:
-// expired as of its own version, so that the replay gives the other nodes a
-// fail-safe fallback, never a fresh value. While the write waited, another
-// node may have replaced the key without being able to tell anyone (its L2
-// write and its message queued too, or the L2 came back empty after a
-// restart): replayed fresh, the older value would be served by every node
-// that read it until that other node's own replay.
-func (s *l2side) queueWrite(key, storeKey string, env l2.Envelope, ttl time.Duration) {
-	env.Expires = min(env.Expires, s.now())
-	env.EagerRefresh = 0
-	b, err := env.AppendBinary(nil)
-	if err != nil {
-		return // not reached: the fresh form of env encoded
+// queue hands w to auto-recovery. A new entry goes in its stale form:
+// expired as of its own version, so that the replay gives the other nodes
+// a fail-safe fallback, never a fresh value. While the write waited,
+// another node may have replaced the key without being able to tell anyone
+// (its L2 write and its message queued too, or the L2 came back empty
+// after a restart): replayed fresh, the older value would be served by
+// every node that read it until that other node's own replay.
+func (s *l2side) queue(w *l2Write) {
+	b := w.b
+	if w.e != nil {
+		env := w.env
+		env.Expires = min(env.Expires, s.now())
+		env.EagerRefresh = 0
+		var err error
+		if b, err = env.AppendBinary(nil); err != nil {
+			return // not reached: the fresh form of env encoded
+		}
 	}
-	s.rec.queue(&recoveryItem{kind: recoverL2Set, key: key, at: env.Created, storeKey: storeKey, value: b, ttl: ttl})
+	s.rec.queue(&recoveryItem{kind: recoverL2Set, key: w.key, at: w.version, storeKey: w.storeKey, value: b, ttl: w.ttl, marker: w.marker})
 }
 
-// deleteL2 removes key from L2 as of version at, queueing the write when it
-// fails. With a conditional store it writes a tombstone instead of deleting,
-// so that an older value (a slower node's factory result) cannot be written
-// back over the removal for Options.TombstoneTTL.
+// delete removes key from a store that is not conditional, as of version
+// at, queueing the delete when it fails. (A conditional store gets a
+// tombstone instead: prepare.)
 func (s *l2side) delete(ctx context.Context, key string, at int64, eo *EntryOptions) {
 	storeKey := s.key(key)
-	if s.cond == nil {
-		if !s.breaker.allow(s.now()) || s.del(ctx, key, storeKey, eo.L2HardTimeout) != nil {
-			s.rec.queue(&recoveryItem{kind: recoverL2Delete, key: key, at: at, storeKey: storeKey})
-		}
-		return
-	}
-	env := l2.Envelope{Flags: l2.FlagTombstone, Created: at, Expires: at}
-	b, _ := env.AppendBinary(nil)
-	if !s.breaker.allow(s.now()) || retryable(s.put(ctx, key, storeKey, b, s.tombstoneTTL, at, eo.L2HardTimeout)) {
-		s.rec.queue(&recoveryItem{kind: recoverL2Set, key: key, at: at, storeKey: storeKey, value: b, ttl: s.tombstoneTTL})
-	}
-}
-
-// writeMarker stores a tag or Clear time under its reserved key.
-func (s *l2side) writeMarker(ctx context.Context, storeKey, subject string, at int64, eo *EntryOptions) {
-	env := l2.Envelope{Created: at, Expires: at}
-	b, _ := env.AppendBinary(nil)
-	ttl := s.markerTTL()
-	if !s.breaker.allow(s.now()) || retryable(s.put(ctx, subject, storeKey, b, ttl, at, eo.L2HardTimeout)) {
-		s.rec.queue(&recoveryItem{kind: recoverL2Set, key: subject, at: at, storeKey: storeKey, value: b, ttl: ttl, marker: true})
+	if !s.breaker.allow(s.now()) || s.del(ctx, key, storeKey, eo.L2HardTimeout) != nil {
+		s.rec.queue(&recoveryItem{kind: recoverL2Delete, key: key, at: at, storeKey: storeKey})
 	}
 }
 

@@ -32,6 +32,12 @@ type l2side struct {
 	store        l2.Store
 	cond         l2.ConditionalStore // nil: writes are not conditional
 	locker       l2.Locker           // set with Options.DistributedStampedeLock
+	// ann, when not nil, writes and publishes in one round trip (the store
+	// can publish on the cache's backplane: announce.go).
+	ann l2.Announcer
+	// weighed: L1 has an Options.L1Weigher, which must see decoded values
+	// (entries received on the backplane are not installed).
+	weighed bool
 	ser          serializer.Serializer
 	keyPrefix    string
 	breaker      breaker
@@ -56,6 +62,8 @@ func newL2Side(cfg *config, o *Options, v *env, loc *local, gate *unsureGate, re
 	}
 	s.breaker = breaker{name: "l2", what: "L2", duration: int64(cfg.l2BreakerDuration)}
 	s.cond, _ = o.L2.(l2.ConditionalStore)
+	s.ann = announcer(o.L2, o.Backplane)
+	s.weighed = o.L1Weigher != nil
 	if o.DistributedStampedeLock {
 		s.locker = o.L2.(l2.Locker) // validated
 	}

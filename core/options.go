@@ -47,6 +47,10 @@ const (
 	// as MaxDuration, about 100 years, which is forever for a cache. So
 	// math.MaxInt64 is a valid way to say "never".
 	MaxDuration = 100 * 365 * 24 * time.Hour
+	// DefaultBackplaneValueLimit is Options.BackplaneValueLimit's default:
+	// the longest encoded entry a set message carries (values on the
+	// backplane, EntryOptions.ValueOnBackplane).
+	DefaultBackplaneValueLimit = 4 << 10
 	// DefaultMaxL2ValueSize is the longest entry, in bytes of its encoded
 	// L2 envelope, that core writes to L2: a longer one is cached in L1
 	// only (counted in Stats.SerializationErrors). The auto-recovery queue
@@ -175,6 +179,13 @@ type Options struct {
 	// (Ready waits for that).
 	WaitForInitialSubscribe time.Duration
 
+	// BackplaneValueLimit is the longest entry, in bytes of its encoded L2
+	// envelope, that a set message carries when
+	// EntryOptions.ValueOnBackplane is on (default
+	// DefaultBackplaneValueLimit, at most backplane.MaxValueLen): a longer
+	// one is announced without its value, and the other nodes read L2.
+	BackplaneValueLimit int
+
 	// IgnoreIncomingBackplaneMessages makes this node publish its changes
 	// but apply none of the other nodes': its L1 copies then live their
 	// full duration whatever the others change (it still reads its own
@@ -294,6 +305,16 @@ type EntryOptions struct {
 	SkipL2Read, SkipL2Write bool
 	// SkipBackplane does not tell other nodes about this change.
 	SkipBackplane bool
+	// ValueOnBackplane makes the message of a Set, or of a factory's
+	// result, carry the new entry (up to Options.BackplaneValueLimit bytes
+	// encoded), so that the other nodes install it in L1 without reading
+	// L2: one update on N nodes then costs no L2 read instead of N-1. They
+	// apply it exactly as an entry read from L2 (versions, removals, tags,
+	// Clear, signing). It needs an L2 (the entry is encoded as for L2); a
+	// larger entry, or one with tags a receiver has not read lately, is
+	// announced as usual. Every node must read values: upgrade them all
+	// first (docs/wire-format.md).
+	ValueOnBackplane bool
 	// BackgroundL2Writes and BackgroundBackplane return before the L2 write
 	// or the backplane publish is done.
 	BackgroundL2Writes, BackgroundBackplane bool

@@ -102,14 +102,17 @@ type outMsg struct {
 	key         string
 	at          int64
 	traceParent string
+	// value: the encoded entry a set message carries (nil: none).
+	value []byte
 	// done, if not nil, receives the outcome.
 	done chan error
 }
 
 // publish sends a change to the other nodes: at once, waiting for the send
 // unless eo.BackgroundBackplane, or through the recovery queue when the
-// backplane is down.
-func (co *coherence) publish(ctx context.Context, action backplane.Action, key string, at int64, eo *EntryOptions) {
+// backplane is down. value, when not nil, is the encoded entry a set
+// message carries (a replay from the recovery queue goes without it).
+func (co *coherence) publish(ctx context.Context, action backplane.Action, key string, at int64, value []byte, eo *EntryOptions) {
 	if co == nil || eo.SkipBackplane {
 		return
 	}
@@ -117,7 +120,7 @@ func (co *coherence) publish(ctx context.Context, action backplane.Action, key s
 		co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
 		return
 	}
-	m := outMsg{action: action, key: key, at: at, traceParent: traceParentOf(ctx)}
+	m := outMsg{action: action, key: key, at: at, traceParent: traceParentOf(ctx), value: value}
 	if !eo.BackgroundBackplane {
 		if len(co.outbox) == 0 && co.pubMu.TryLock() {
 			// Nothing waits to be sent and no send is under way: send
@@ -127,7 +130,7 @@ func (co *coherence) publish(ctx context.Context, action backplane.Action, key s
 			// may go after this one: receivers order changes by their
 			// versions, not by arrival, and sequence numbers are taken
 			// in sending order all the same.
-			err := co.sendLocked(co.base, action, key, at, m.traceParent)
+			err := co.sendLocked(co.base, &m, nil)
 			co.pubMu.Unlock()
 			if err != nil {
 				co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
@@ -188,7 +191,7 @@ func (co *coherence) publisher(ctx context.Context) {
 				}
 			}
 		case m := <-co.outbox:
-			err := co.sendNow(ctx, m.action, m.key, m.at, m.traceParent)
+			err := co.sendNow(ctx, &m)
 			if err != nil {
 				co.rec.queue(&recoveryItem{kind: recoverPublish, key: m.key, at: m.at, action: m.action})
 			}
@@ -202,14 +205,32 @@ func (co *coherence) publisher(ctx context.Context) {
 // sendNow encodes and publishes one message with the next sequence number.
 // The publisher and the recovery loop call it, and publish sends through
 // sendLocked directly when nothing is queued; pubMu orders them.
-func (co *coherence) sendNow(ctx context.Context, action backplane.Action, key string, at int64, traceParent string) error {
+func (co *coherence) sendNow(ctx context.Context, m *outMsg) error {
 	co.pubMu.Lock()
 	defer co.pubMu.Unlock()
-	return co.sendLocked(ctx, action, key, at, traceParent)
+	return co.sendLocked(ctx, m, nil)
 }
 
-// sendLocked is sendNow with co.pubMu held.
-func (co *coherence) sendLocked(ctx context.Context, action backplane.Action, key string, at int64, traceParent string) error {
+// sendWith publishes a change through send, the L2 store's write and
+// publish in one call (Cache.announce), instead of the backplane's Publish,
+// and queues its message for auto-recovery when that fails. It waits for
+// pubMu, so that sequence numbers follow the order of the sends. It does
+// not call send when the message cannot be encoded (reported, nil).
+func (co *coherence) sendWith(ctx context.Context, action backplane.Action, key string, at int64, value []byte, send func(ctx context.Context, channel string, payload []byte) error) error {
+	m := outMsg{action: action, key: key, at: at, traceParent: traceParentOf(ctx), value: value}
+	co.pubMu.Lock()
+	err := co.sendLocked(ctx, &m, send)
+	co.pubMu.Unlock()
+	if err != nil {
+		co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+	}
+	return err
+}
+
+// sendLocked is sendNow with co.pubMu held, publishing through send (nil:
+// the backplane's Publish).
+func (co *coherence) sendLocked(ctx context.Context, m *outMsg, send func(ctx context.Context, channel string, payload []byte) error) error {
+	action, key, at, traceParent := m.action, m.key, m.at, m.traceParent
 	pctx, cancel := withTimeout(ctx, co.publishTimeout)
 	defer cancel()
 	probe := action == backplane.ActionProbe
@@ -222,7 +243,7 @@ func (co *coherence) sendLocked(ctx context.Context, action backplane.Action, ke
 	}
 	msg := backplane.Message{
 		Cache: co.name, Source: co.source, Seq: co.seq + 1, Action: action,
-		Key: key, Timestamp: at, TraceParent: traceParent,
+		Key: key, Timestamp: at, TraceParent: traceParent, Value: m.value,
 	}
 	var err error
 	co.pubBuf, err = msg.AppendBinary(co.pubBuf[:0])
@@ -238,7 +259,11 @@ func (co *coherence) sendLocked(ctx context.Context, action backplane.Action, ke
 		return nil // retrying cannot help
 	}
 	co.wm.sending(msg.Seq, mono())
-	err = co.bp.Publish(pctx, co.channel, co.pubBuf)
+	if send != nil {
+		err = send(pctx, co.channel, co.pubBuf)
+	} else {
+		err = co.bp.Publish(pctx, co.channel, co.pubBuf)
+	}
 	if info != nil {
 		info.Err = err
 		co.obs.end(pctx, info)

@@ -82,7 +82,7 @@ func (co *coherence) onMessage(payload []byte) {
 	co.stats.bpReceived.Add(1)
 	co.event(ctx, EventBackplaneReceived, m.Key, nil)
 	co.sourceLoss(ctx, &m, v)
-	co.apply(&change{action: m.Action, key: m.Key, at: m.Timestamp, remote: true})
+	co.apply(&change{action: m.Action, key: m.Key, at: m.Timestamp, remote: true, wire: m.Value})
 }
 
 // dropped tells observers about a message dropped as kind (corrupt or

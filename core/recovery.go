@@ -231,7 +231,7 @@ func (r *recovery) replay(ctx context.Context) (failed bool) {
 				// Announce the value now in L2: a node that re-read the
 				// old one meanwhile (after missing the first message)
 				// drops it.
-				r.co.publish(ctx, backplane.ActionSet, it.key, it.at, &EntryOptions{BackgroundBackplane: true})
+				r.co.publish(ctx, backplane.ActionSet, it.key, it.at, nil, &EntryOptions{BackgroundBackplane: true})
 			}
 			r.q.done(1)
 			mu.Lock()
@@ -244,7 +244,7 @@ func (r *recovery) replay(ctx context.Context) (failed bool) {
 		if it.kind != recoverPublish {
 			continue
 		}
-		if bpDown || r.co.sendNow(ctx, it.action, it.key, it.at, "") != nil {
+		if bpDown || r.co.sendNow(ctx, &outMsg{action: it.action, key: it.key, at: it.at}) != nil {
 			requeue(it, false)
 			continue
 		}

@@ -69,7 +69,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 	}
 	fc := &FactoryContext[T]{Key: f.key, Options: eo}
 	if f.stale != nil {
-		if v, ok := f.stale.value.(T); ok || f.stale.value == nil {
+		if v, err := as[T](f.key, f.stale.value); err == nil {
 			fc.stale, fc.hasStale = v, true
 			fc.ETag, fc.LastModified = f.stale.etag, f.stale.lastModifiedTime()
 		}

@@ -12,6 +12,7 @@ type counters struct {
 	bpReceived            atomic.Uint64
 	bpCorrupt             atomic.Uint64
 	bpRejected            atomic.Uint64
+	bpValues              atomic.Uint64
 	lossEvents            atomic.Uint64
 	recoveryDropped       atomic.Uint64
 	serializeErrors       atomic.Uint64
@@ -36,6 +37,11 @@ type Stats struct {
 	// BackplaneRejected counts messages dropped for a missing or bad
 	// signature (with Options.BackplaneSigningKeys).
 	BackplaneRejected uint64
+	// BackplaneValues counts entries received on the backplane
+	// (EntryOptions.ValueOnBackplane) and installed in L1, each an L2 read
+	// spared. A message whose entry could not be installed counts in
+	// BackplaneReceived only: it invalidated, as a message without one.
+	BackplaneValues uint64
 	// LossEvents counts the times this node expired its L1 because it may
 	// have missed messages (a gap, a reconnection, a transport's drop).
 	LossEvents uint64
@@ -71,6 +77,7 @@ func (c *Cache) Stats() Stats {
 		BackplaneReceived:     c.stats.bpReceived.Load(),
 		BackplaneCorrupt:      c.stats.bpCorrupt.Load(),
 		BackplaneRejected:     c.stats.bpRejected.Load(),
+		BackplaneValues:       c.stats.bpValues.Load(),
 		LossEvents:            c.stats.lossEvents.Load(),
 		RecoveryDropped:       c.stats.recoveryDropped.Load() + c.rec.q.extra(),
 		SerializationErrors:   c.stats.serializeErrors.Load(),

@@ -138,7 +138,7 @@ func (co *coherence) probe(ctx context.Context) {
 	if co.probeEvery > 0 && co.wm.idle(mono()) >= co.probeEvery && len(co.outbox) == 0 && co.breaker.allow(co.now()) {
 		// A probe carries its send time on the clock, not a version:
 		// receivers measure lateness by it (trackSource).
-		_ = co.sendNow(ctx, backplane.ActionProbe, "", co.rawNow(), "")
+		_ = co.sendNow(ctx, &outMsg{action: backplane.ActionProbe, at: co.rawNow()})
 	}
 	now := mono()
 	heard, behind, echoed := co.wm.behind(now, co.gate.bound/2)

@@ -11,6 +11,8 @@ package l2
 import (
 	"context"
 	"time"
+
+	"github.com/stratacache/strata/backplane"
 )
 
 // Store holds opaque byte values under string keys, each with a time to live.
@@ -67,6 +69,29 @@ type ConditionalStore interface {
 	// nanoseconds. A value the store did not write (foreign bytes) is older
 	// than any version: SetIfNewer replaces it.
 	SetIfNewer(ctx context.Context, key string, value []byte, ttl time.Duration, version int64) (stored bool, err error)
+}
+
+// Announcer is a ConditionalStore that can publish a backplane message in
+// the same round trip as a conditional write, when the backplane runs on the
+// same server (redisl2 next to redisbackplane on one Redis). Core detects it
+// with a type assertion, asks AnnouncesOn once, at New, and then writes and
+// announces each change with one call instead of two. It is the only link
+// between an L2 adapter and a backplane adapter; core works the same
+// without it.
+type Announcer interface {
+	ConditionalStore
+	// AnnouncesOn reports whether SetIfNewerAndPublish reaches the
+	// subscribers of bp: the store and bp talk to the same server, and a
+	// payload the store publishes reaches bp's subscriptions, in order with
+	// the payloads bp publishes itself (each call having returned before
+	// the next began).
+	AnnouncesOn(bp backplane.Backplane) bool
+	// SetIfNewerAndPublish does what SetIfNewer does and then publishes
+	// payload on channel, as one atomic step on the server: a subscriber
+	// that receives payload and then reads key finds this write, or a newer
+	// one. It publishes whether or not it stored. On an error neither, or
+	// both, may have happened.
+	SetIfNewerAndPublish(ctx context.Context, key string, value []byte, ttl time.Duration, version int64, channel string, payload []byte) (stored bool, err error)
 }
 
 // MultiGetter is a Store that reads many keys in one round trip. Core detects

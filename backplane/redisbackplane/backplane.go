@@ -249,3 +249,12 @@ func wrap(ctx context.Context, op string, err error) error {
 	}
 	return fmt.Errorf("redisbackplane: %s: %w", op, err)
 }
+
+// PublishClient returns the client Publish sends with, and whether the
+// backplane uses sharded pub/sub. redisl2 uses it to tell whether it can
+// publish in the same round trip as an L2 write (l2.Announcer): only when
+// its own client talks to the same single server and publishing is not
+// sharded.
+func (b *Backplane) PublishClient() (client redis.UniversalClient, sharded bool) {
+	return b.client, b.sharded
+}

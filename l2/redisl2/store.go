@@ -43,6 +43,7 @@ var (
 	_ l2.Store            = (*Store)(nil)
 	_ l2.ConditionalStore = (*Store)(nil)
 	_ l2.MultiGetter      = (*Store)(nil)
+	_ l2.Announcer        = (*Store)(nil)
 )
 
 // New returns a Store on client, which may be a *redis.Client (single node,
