@@ -149,7 +149,6 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 }
 
-
 // Get returns the value of key if the cache holds a fresh one (or a stale
 // one, with AllowStaleOnRead). It never calls a factory; a miss is
 // (zero, false, nil).

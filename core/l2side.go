@@ -29,15 +29,15 @@ type l2side struct {
 	gate  *unsureGate
 	rec   *recovery
 
-	store        l2.Store
-	cond         l2.ConditionalStore // nil: writes are not conditional
-	locker       l2.Locker           // set with Options.DistributedStampedeLock
+	store  l2.Store
+	cond   l2.ConditionalStore // nil: writes are not conditional
+	locker l2.Locker           // set with Options.DistributedStampedeLock
 	// ann, when not nil, writes and publishes in one round trip (the store
 	// can publish on the cache's backplane: announce.go).
 	ann l2.Announcer
 	// weighed: L1 has an Options.L1Weigher, which must see decoded values
 	// (entries received on the backplane are not installed).
-	weighed bool
+	weighed      bool
 	ser          serializer.Serializer
 	keyPrefix    string
 	breaker      breaker
