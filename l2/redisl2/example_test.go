@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stratacache/strata/backplane/redisbackplane"
 	"github.com/stratacache/strata/l2"
 	"github.com/stratacache/strata/l2/redisl2"
 )
@@ -95,4 +96,21 @@ func Example_open() {
 		log.Fatal(err)
 	}
 	defer store.Close()
+}
+
+// With redisbackplane on the same client (or the same server), core writes
+// each change and publishes its message in one round trip.
+func ExampleStore_AnnouncesOn() {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
+	defer client.Close()
+	store, err := redisl2.New(client, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	bp, err := redisbackplane.New(client, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer bp.Close()
+	fmt.Println(store.AnnouncesOn(bp))
 }
