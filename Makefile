@@ -91,8 +91,9 @@ soak-short: services
 # The side-by-side report of docs/benchmarks.md (the section between the
 # bench-report markers) and its charts docs/img/bench-*.png: strata's L1 hit
 # vs otter, sturdyc, eko/gocache and go-redis/cache on 1 and 2 cores, their
-# hit ratios on Zipf traces, and set→received latency per backplane vs the
-# raw clients. 2 to 5 minutes on 2 cores (more under load); BENCH_FLAGS=-quick
+# hit ratios on Zipf traces, set→received latency per backplane vs the raw
+# clients, and update on A → served by B per backplane vs the raw clients
+# (docs/img/bench-update-<transport>.png). 2 to 5 minutes on 2 cores (more under load); BENCH_FLAGS=-quick
 # for a smoke run of about 20 s.
 .PHONY: bench-report
 bench-report: services

@@ -9,7 +9,11 @@
 //     of it, per backplane, next to the raw client's publish → receive;
 //     NewInvalidationPath and NewRawPath make the same trips one at a
 //     time, for a caller that interleaves them (integration's paired
-//     benchmark) or measures one alone (rabbitbackplane's raw client).
+//     benchmark) or measures one alone (rabbitbackplane's raw client);
+//   - NewUpdatePath and NewRawUpdatePath: an update on node A until node B
+//     serves the new value (both with a Redis L2), per backplane, next to
+//     the raw clients' SET, publish → receive, GET; Interleave makes
+//     rounds of trips on several paths, one of each in turn.
 //
 // `go test -bench . ./bench` runs them as benchmarks; `go run
 // ./examples/bench` runs them all and writes the report of

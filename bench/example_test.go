@@ -93,3 +93,29 @@ func ExampleNewInvalidationPath() {
 	slices.Sort(lr)
 	fmt.Printf("p99: strata %v, raw client %v\n", bench.Percentile(ls, 0.99), bench.Percentile(lr, 0.99))
 }
+
+// An update on node A served by node B, strata's path and the raw clients'
+// floor interleaved by Interleave, one trip of each in turn; every trip
+// checks that B served the value A set.
+func ExampleNewUpdatePath() {
+	ctx := context.Background()
+	s := bench.ServersFromEnv()
+	strata, err := bench.NewUpdatePath(ctx, s, "redis", bench.UpdateOptions{})
+	if err != nil {
+		panic(err)
+	}
+	defer strata.Close()
+	floor, err := bench.NewRawUpdatePath(ctx, s, "redis")
+	if err != nil {
+		panic(err)
+	}
+	defer floor.Close()
+	lat, err := bench.Interleave(ctx, 1000, strata, floor)
+	if err != nil {
+		panic(err)
+	}
+	for _, l := range lat {
+		slices.Sort(l)
+	}
+	fmt.Printf("p50: strata %v, floor %v\n", bench.Percentile(lat[0], 0.5), bench.Percentile(lat[1], 0.5))
+}

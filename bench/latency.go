@@ -84,13 +84,18 @@ func (o *receipts) Event(_ context.Context, ev core.Event) {
 }
 
 // A Path carries one-way trips, one at a time, and times each from the
-// send until the receiver has it: strata's path (NewInvalidationPath) or a
-// raw client's (NewRawPath). Its methods must not be called concurrently.
+// send until the receiver has it: strata's path (NewInvalidationPath,
+// NewUpdatePath) or a raw client's (NewRawPath, NewRawUpdatePath). Its
+// methods must not be called concurrently.
 type Path struct {
-	what    string // "strata redis", "raw nats", ...: for errors
-	send    func(ctx context.Context, i int) error
-	got     <-chan time.Time // the receiver's time of each arrival
-	closers []func() error   // what Close releases, last made first
+	what string // "strata redis", "raw nats", ...: for errors
+	send func(ctx context.Context, i int) error
+	got  <-chan time.Time // the receiver's time of each arrival
+	// serve, when set, is what the receiver does once told (on the
+	// trip's goroutine): it reads the value of trip i and fails if it is
+	// not the one sent. The trip then ends when serve returns.
+	serve   func(ctx context.Context, i int) error
+	closers []func() error // what Close releases, last made first
 	trips   int
 }
 
@@ -159,13 +164,28 @@ func NewRawPath(ctx context.Context, s Servers, transport string) (_ *Path, err 
 			err = errors.Join(err, p.Close())
 		}
 	}()
-	payload := make([]byte, 100) // about a backplane message
-	name := "strata-bench-raw-" + unique()
-	got := make(chan time.Time, 1)
+	publish, got, err := p.openRaw(ctx, s, transport, "strata-bench-raw-"+unique())
+	if err != nil {
+		return nil, err
+	}
 	p.got = got
+	p.send = func(ctx context.Context, _ int) error { return publish(ctx) }
+	return p, nil
+}
+
+// rawPayload is the raw paths' message: about a backplane message.
+var rawPayload = make([]byte, 100)
+
+// openRaw opens two connections of the transport's own client: one
+// subscribed to channel name (a fanout exchange for amqp), whose every
+// message sends its time of arrival on got (dropped when one is waiting
+// already), and one that publish sends rawPayload on. What it makes is
+// added to p's closers.
+func (p *Path) openRaw(ctx context.Context, s Servers, transport, name string) (publish func(context.Context) error, got <-chan time.Time, err error) {
+	arrivals := make(chan time.Time, 1)
 	signal := func() {
 		select {
-		case got <- time.Now():
+		case arrivals <- time.Now():
 		default:
 		}
 	}
@@ -176,7 +196,7 @@ func NewRawPath(ctx context.Context, s Servers, transport string) (_ *Path, err 
 		ps := sub.Subscribe(ctx, name)
 		p.closers = append(p.closers, ps.Close)
 		if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
-			return nil, fmt.Errorf("bench: redis subscribe: %w", err)
+			return nil, nil, fmt.Errorf("bench: redis subscribe: %w", err)
 		}
 		msgs := ps.Channel()
 		go func() {
@@ -184,68 +204,70 @@ func NewRawPath(ctx context.Context, s Servers, transport string) (_ *Path, err 
 				signal()
 			}
 		}()
-		p.send = func(ctx context.Context, _ int) error { return pub.Publish(ctx, name, payload).Err() }
+		publish = func(ctx context.Context) error { return pub.Publish(ctx, name, rawPayload).Err() }
 	case "nats":
 		var conns [2]*nats.Conn
 		for i := range conns {
 			nc, err := nats.Connect(s.NATSURL)
 			if err != nil {
-				return nil, fmt.Errorf("bench: nats connect: %w", err)
+				return nil, nil, fmt.Errorf("bench: nats connect: %w", err)
 			}
 			p.closers = append(p.closers, func() error { nc.Close(); return nil })
 			conns[i] = nc
 		}
 		if _, err := conns[1].Subscribe(name, func(*nats.Msg) { signal() }); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := conns[1].Flush(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		p.send = func(context.Context, int) error { return conns[0].Publish(name, payload) }
+		publish = func(context.Context) error { return conns[0].Publish(name, rawPayload) }
 	case "amqp":
 		p.closers = append(p.closers, func() error { return deleteExchange(s.AMQPURL, name) })
 		var chans [2]*amqp.Channel
 		for i := range chans {
 			conn, err := amqp.Dial(s.AMQPURL)
 			if err != nil {
-				return nil, fmt.Errorf("bench: amqp dial: %w", err)
+				return nil, nil, fmt.Errorf("bench: amqp dial: %w", err)
 			}
 			p.closers = append(p.closers, conn.Close)
 			if chans[i], err = conn.Channel(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if err := chans[i].ExchangeDeclare(name, amqp.ExchangeFanout, false, false, false, false, nil); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		q, err := chans[1].QueueDeclare("", false, true, true, false, nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := chans[1].QueueBind(q.Name, "", name, false, nil); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		deliveries, err := chans[1].Consume(q.Name, "", true, true, false, false, nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		go func() {
 			for range deliveries {
 				signal()
 			}
 		}()
-		p.send = func(ctx context.Context, _ int) error {
-			return chans[0].PublishWithContext(ctx, name, "", false, false, amqp.Publishing{Body: payload})
+		publish = func(ctx context.Context) error {
+			return chans[0].PublishWithContext(ctx, name, "", false, false, amqp.Publishing{Body: rawPayload})
 		}
 	default:
-		return nil, fmt.Errorf("bench: unknown transport %q (want one of %v)", transport, Transports)
+		return nil, nil, fmt.Errorf("bench: unknown transport %q (want one of %v)", transport, Transports)
 	}
-	return p, nil
+	return publish, arrivals, nil
 }
 
 // Trip makes one trip and returns how long it took. It fails, with ctx's
-// error when ctx has ended, when the send fails, or when nothing arrives
-// within 5 s; after an error the path is good only for Close.
+// error when ctx has ended, when the send fails, when nothing arrives
+// within 5 s, or, on an update path, when the receiver cannot read the
+// value sent or reads another; after an error the path is good only for
+// Close.
 func (p *Path) Trip(ctx context.Context) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -258,7 +280,13 @@ func (p *Path) Trip(ctx context.Context) (time.Duration, error) {
 	}
 	select {
 	case t := <-p.got:
-		return t.Sub(start), nil
+		if p.serve == nil {
+			return t.Sub(start), nil
+		}
+		if err := p.serve(ctx, i); err != nil {
+			return 0, fmt.Errorf("bench: %s: trip %d: %w", p.what, i, err)
+		}
+		return time.Since(start), nil
 	case <-time.After(roundTimeout):
 		return 0, fmt.Errorf("bench: %s: trip %d did not arrive within %v", p.what, i, roundTimeout)
 	case <-ctx.Done():

@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,134 @@ func TestPercentile(t *testing.T) {
 	}
 	if Percentile(nil, 0.5) != 0 {
 		t.Error("Percentile of nothing is not 0")
+	}
+}
+
+// TestUpdateTrips, per transport: a few rounds of NewUpdatePath's trips
+// (and of the ValueOnBackplane variant's, once core has the option),
+// interleaved with NewRawUpdatePath's, each plausible and each serving the
+// value just set (a trip checks it); a trip whose value was overwritten
+// before B reads it fails, naming both values. Without the option, the
+// variant is an error wrapping errors.ErrUnsupported. An unknown transport
+// is an error naming it.
+func TestUpdateTrips(t *testing.T) {
+	s := servers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func(t *testing.T, tr string, values bool) *Path {
+		t.Helper()
+		var p *Path
+		var err error
+		if values {
+			p, err = NewUpdatePath(ctx, s, tr, UpdateOptions{ValueOnBackplane: true})
+		} else {
+			p, err = NewUpdatePath(ctx, s, tr, UpdateOptions{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := p.Close(); err != nil {
+				t.Errorf("%s: Close: %v", p.what, err)
+			}
+		})
+		return p
+	}
+	openRaw := func(t *testing.T, tr string) *Path {
+		t.Helper()
+		p, err := NewRawUpdatePath(ctx, s, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := p.Close(); err != nil {
+				t.Errorf("%s: Close: %v", p.what, err)
+			}
+		})
+		return p
+	}
+	for _, tr := range Transports {
+		t.Run(tr, func(t *testing.T) {
+			paths := []*Path{open(t, tr, false), openRaw(t, tr)}
+			if ValueOnBackplaneSupported() {
+				paths = append(paths, open(t, tr, true))
+			} else if _, err := NewUpdatePath(ctx, s, tr, UpdateOptions{ValueOnBackplane: true}); !errors.Is(err, errors.ErrUnsupported) {
+				t.Errorf("ValueOnBackplane without core's option: %v, want errors.ErrUnsupported", err)
+			}
+			for range 3 {
+				for _, p := range paths {
+					d, err := p.Trip(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d <= 0 || d >= roundTimeout {
+						t.Errorf("%s: trip of %v", p.what, d)
+					}
+				}
+			}
+			// Overwritten in L2 between A's write and B's read: the
+			// check must catch it. (Not on the ValueOnBackplane path,
+			// where B rightly serves the value its message carried.)
+			for _, p := range paths[:2] {
+				send := p.send
+				p.send = func(ctx context.Context, i int) error {
+					if err := send(ctx, i); err != nil {
+						return err
+					}
+					return send(ctx, i+1000)
+				}
+				i := p.trips
+				_, err := p.Trip(ctx)
+				if want := fmt.Sprintf("served %q, want %q", strconv.Itoa(i+1000), strconv.Itoa(i)); err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: a trip whose value was overwritten: %v, want an error with %s", p.what, err, want)
+				}
+			}
+		})
+	}
+	for _, err := range []error{
+		func() error { _, err := NewUpdatePath(ctx, s, "carrier-pigeon", UpdateOptions{}); return err }(),
+		func() error { _, err := NewRawUpdatePath(ctx, s, "carrier-pigeon"); return err }(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), `"carrier-pigeon"`) {
+			t.Errorf("an unknown transport: %v, want an error naming it", err)
+		}
+	}
+}
+
+// TestInterleave: Interleave returns n trips per path, in the order of the
+// paths, and stops at the first failed trip.
+func TestInterleave(t *testing.T) {
+	ctx := context.Background()
+	fake := func(d time.Duration) *Path {
+		got := make(chan time.Time, 1)
+		p := &Path{what: "fake " + d.String(), got: got}
+		p.send = func(context.Context, int) error {
+			got <- time.Now().Add(d)
+			return nil
+		}
+		return p
+	}
+	slow, fast := fake(time.Hour), fake(time.Minute)
+	lat, err := Interleave(ctx, 4, slow, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lat) != 2 || len(lat[0]) != 4 || len(lat[1]) != 4 {
+		t.Fatalf("got %d paths of %v trips, want 2 of 4", len(lat), lat)
+	}
+	for i, want := range []time.Duration{time.Hour, time.Minute} {
+		for _, d := range lat[i] {
+			if d < want || d > want+time.Second {
+				t.Errorf("path %d: trip of %v, want about %v", i, d, want)
+			}
+		}
+	}
+	if slow.trips != warmup+4 {
+		t.Errorf("%d trips made, want %d (%d unmeasured)", slow.trips, warmup+4, warmup)
+	}
+	failing := fake(0)
+	failing.send = func(context.Context, int) error { return errors.New("boom") }
+	if _, err := Interleave(ctx, 4, fast, failing); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("a failing path: %v, want its error", err)
 	}
 }

@@ -45,6 +45,60 @@ func BenchmarkInvalidationLatencyPaired(b *testing.B) {
 	}
 }
 
+// BenchmarkUpdateServedPaired measures, per backplane, an update on node A
+// served by node B: from A's core.Set until B, told by the backplane, has
+// the new value from core.GetOrSet (both nodes with a Redis L2), next to
+// the raw clients' floor (go-redis SET, the transport's raw publish →
+// receive, go-redis GET): the trips of bench.NewUpdatePath and
+// bench.NewRawUpdatePath, one strata trip and one raw trip in turn after 20
+// unmeasured pairs. Variant "invalidate" is the default (B re-reads L2);
+// "values" carries the entry on the backplane (skipped until core has
+// WithValueOnBackplane). Each trip checks the value B served. It reports
+// both distributions and the ratios of their p50s and p99s. Run it with
+// -benchtime 2000x -count 3.
+func BenchmarkUpdateServedPaired(b *testing.B) {
+	for _, bp := range backplanes {
+		for _, variant := range []string{"invalidate", "values"} {
+			b.Run(bp+"/"+variant, func(b *testing.B) {
+				values := variant == "values"
+				if values && !bench.ValueOnBackplaneSupported() {
+					b.Skip("core has no WithValueOnBackplane yet")
+				}
+				s := updateServers(b, bp)
+				strata := openPath(b, func(ctx context.Context, _ bench.Servers, tr string) (*bench.Path, error) {
+					return bench.NewUpdatePath(ctx, s, tr, bench.UpdateOptions{ValueOnBackplane: values})
+				}, bp)
+				raw := openPath(b, func(ctx context.Context, _ bench.Servers, tr string) (*bench.Path, error) {
+					return bench.NewRawUpdatePath(ctx, s, tr)
+				}, bp)
+				if _, err := bench.Interleave(context.Background(), 0, strata, raw); err != nil { // the unmeasured pairs
+					b.Fatal(err)
+				}
+				ls := make([]time.Duration, 0, b.N)
+				lr := make([]time.Duration, 0, b.N)
+				for b.Loop() {
+					ls = append(ls, trip(b, strata))
+					lr = append(lr, trip(b, raw))
+				}
+				reportPaired(b, ls, lr)
+			})
+		}
+	}
+}
+
+// updateServers returns the servers of an update path on backplane bp:
+// Redis (the L2) and bp's.
+func updateServers(b *testing.B, bp string) bench.Servers {
+	s := bench.Servers{RedisAddr: redistest.Addr(b)}
+	switch bp {
+	case "nats":
+		s.NATSURL = natstest.URL(b)
+	case "amqp":
+		s.AMQPURL = rabbittest.URL(b)
+	}
+	return s
+}
+
 // openPath opens a bench path on backplane bp's test server, closed by b's
 // cleanup.
 func openPath(b *testing.B, open func(context.Context, bench.Servers, string) (*bench.Path, error), bp string) *bench.Path {

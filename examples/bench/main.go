@@ -12,7 +12,11 @@
 //   - the hit ratio of each cache's eviction policy on Zipf traces;
 //   - the time from core.Set on node A until node B hears of it, on the
 //     real Redis, NATS and RabbitMQ, next to each raw client's
-//     publish → receive.
+//     publish → receive;
+//   - the time from core.Set on node A until node B serves the new value
+//     (both with a Redis L2), per backplane, next to the raw clients doing
+//     the same (SET, publish → receive, GET), one trip of each in turn:
+//     a CDF per backplane, docs/img/bench-update-<transport>.png.
 //
 // The servers are those of the tests: $STRATA_REDIS_ADDR, $STRATA_NATS_URL
 // and $STRATA_AMQP_URL, defaulting to the local ones.
@@ -44,7 +48,7 @@ func main() {
 	img := flag.String("img", "docs/img", "the directory the charts are written to (linked from -doc as a relative path)")
 	flag.IntVar(&cfg.Count, "count", 0, "rounds of the L1 hit benchmark, the median kept (0: 5, or 1 with -quick)")
 	flag.DurationVar(&cfg.BenchTime, "benchtime", 0, "time per L1 hit benchmark (0: 1s, or 100ms with -quick)")
-	flag.IntVar(&cfg.Trips, "trips", 0, "measured trips per backplane and path (0: 2000, or 200 with -quick)")
+	flag.IntVar(&cfg.Trips, "trips", 0, "measured trips per backplane and path, and rounds of update trips per backplane (0: 2000, or 200 with -quick)")
 	flag.IntVar(&cfg.Requests, "requests", 0, "requests per hit-ratio trace (0: 1,000,000, or 100,000 with -quick)")
 	flag.BoolVar(&cfg.SkipLatency, "skip-latency", false, "do not measure the backplanes (no server needed)")
 	flag.Parse()

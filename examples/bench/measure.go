@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,6 +37,7 @@ type results struct {
 	Ratios              []ratioResult
 	Trips               int
 	Latency             []latencyResult
+	Update              []updateResult
 	LatencySkipped      bool
 	LatencySkippedCause string
 }
@@ -63,6 +65,16 @@ type latencyResult struct {
 	Strata, Raw []time.Duration
 }
 
+// updateResult is one transport's update trips (set on A until B serves
+// the new value), sorted: strata's default (B re-reads L2), strata's with
+// the value on the backplane (nil when core cannot yet) and the raw
+// clients' floor.
+type updateResult struct {
+	Transport          string
+	Invalidate, Values []time.Duration
+	Raw                []time.Duration
+}
+
 // run measures everything cfg asks for, logging progress to log.
 func run(ctx context.Context, cfg config, log io.Writer) (*results, error) {
 	start := time.Now()
@@ -80,8 +92,13 @@ func run(ctx context.Context, cfg config, log io.Writer) (*results, error) {
 	}
 	if cfg.SkipLatency {
 		r.LatencySkipped, r.LatencySkippedCause = true, "-skip-latency"
-	} else if err := measureLatency(ctx, r, log); err != nil {
-		return nil, err
+	} else {
+		if err := measureLatency(ctx, r, log); err != nil {
+			return nil, err
+		}
+		if err := measureUpdate(ctx, r, log); err != nil {
+			return nil, err
+		}
 	}
 	r.LoadEnd = loadAvg()
 	r.Duration = time.Since(start).Round(time.Second)
@@ -185,6 +202,58 @@ func measureLatency(ctx context.Context, r *results, log io.Writer) error {
 		fmt.Fprintf(log, "latency %-5s strata p50 %v p99 %v; raw p50 %v p99 %v\n", tr,
 			bench.Percentile(lr.Strata, 0.5), bench.Percentile(lr.Strata, 0.99), bench.Percentile(lr.Raw, 0.5), bench.Percentile(lr.Raw, 0.99))
 		r.Latency = append(r.Latency, lr)
+	}
+	return nil
+}
+
+// measureUpdate makes, per transport, r.Trips rounds of update trips,
+// one trip of each path in turn (strata's, strata's with the value on the
+// backplane when core can, the raw clients'), on paths it closes after.
+func measureUpdate(ctx context.Context, r *results, log io.Writer) error {
+	servers := bench.ServersFromEnv()
+	for _, tr := range bench.Transports {
+		var paths []*bench.Path
+		closeAll := func() error {
+			var errs []error
+			for _, p := range paths {
+				errs = append(errs, p.Close())
+			}
+			return errors.Join(errs...)
+		}
+		open := func(p *bench.Path, err error) error {
+			if err != nil {
+				return fmt.Errorf("%s update path: %w", tr, err)
+			}
+			paths = append(paths, p)
+			return nil
+		}
+		err := open(bench.NewUpdatePath(ctx, servers, tr, bench.UpdateOptions{}))
+		if err == nil && bench.ValueOnBackplaneSupported() {
+			err = open(bench.NewUpdatePath(ctx, servers, tr, bench.UpdateOptions{ValueOnBackplane: true}))
+		}
+		if err == nil {
+			err = open(bench.NewRawUpdatePath(ctx, servers, tr))
+		}
+		var lat [][]time.Duration
+		if err == nil {
+			lat, err = bench.Interleave(ctx, r.Trips, paths...)
+		}
+		if err = errors.Join(err, closeAll()); err != nil {
+			return err
+		}
+		for _, l := range lat {
+			slices.Sort(l)
+		}
+		ur := updateResult{Transport: tr, Invalidate: lat[0], Raw: lat[len(lat)-1]}
+		if len(lat) == 3 {
+			ur.Values = lat[1]
+		}
+		fmt.Fprintf(log, "update  %-5s strata p50 %v p99 %v; raw p50 %v p99 %v\n", tr,
+			bench.Percentile(ur.Invalidate, 0.5), bench.Percentile(ur.Invalidate, 0.99), bench.Percentile(ur.Raw, 0.5), bench.Percentile(ur.Raw, 0.99))
+		if ur.Values != nil {
+			fmt.Fprintf(log, "update  %-5s strata, value on backplane: p50 %v p99 %v\n", tr, bench.Percentile(ur.Values, 0.5), bench.Percentile(ur.Values, 0.99))
+		}
+		r.Update = append(r.Update, ur)
 	}
 	return nil
 }

@@ -187,7 +187,7 @@ func render(r *results, imgDir string) (string, []chart) {
 	// Latency.
 	p("### Across nodes: set on A until B hears of it, per backplane\n\n")
 	if r.LatencySkipped {
-		p("Not measured in this run (%s).\n", r.LatencySkippedCause)
+		p("Not measured in this run (%s); nor is the update served across nodes.\n", r.LatencySkippedCause)
 		return b.String(), charts
 	}
 	p("Two strata nodes on the real server, no L2: the time from `core.Set` on node A until node B's observer gets `EventBackplaneReceived` for the key (strata), ")
@@ -232,8 +232,66 @@ func render(r *results, imgDir string) (string, []chart) {
 	cdf.XMax = xmax
 	p("\nstrata's path includes encoding the message, B's decoding and its L1 update; the raw clients do none of that. Solid lines are strata, lighter dashed lines of the same colour the raw client on the same server; the chart stops at the largest p99.9 (the max column has the rest).\n\n")
 	img("bench-latency-cdf.png", "set-to-received latency CDF per backplane, strata and raw client", cdf)
+
+	// Update served across nodes.
+	p("### Across nodes: update on A until B serves it, per backplane\n\n")
+	p("Two strata nodes, each with a Redis L2 and the backplane; B holds the key in L1. A trip is node A's `core.Set` of a new value until node B, told by the backplane that it has applied the change, has the new value from `core.GetOrSet` (re-read from L2; from the message itself with the value on the backplane), checked. ")
+	p("The floor is the raw clients doing the same: a go-redis SET, a 100-byte publish on the transport's own client, and on receipt a go-redis GET, checked. ")
+	p("%d rounds per backplane after 20 unmeasured ones, one trip of each path in turn in each round, so that the load falls on all alike. Servers on the same machine.\n\n", r.Trips)
+	haveValues := false
+	for _, ur := range r.Update {
+		haveValues = haveValues || ur.Values != nil
+	}
+	if !haveValues {
+		p("The value on the backplane (`core.WithValueOnBackplane`) is not in this build of core: only strata's default path, which invalidates B's copy and re-reads L2, is measured.\n\n")
+	}
+	p("| backplane | path | p50 | p90 | p99 | max | p50 × floor | p99 × floor |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+	var cdfs []*plot.LineChart
+	for _, ur := range r.Update {
+		cdf := &plot.LineChart{Title: names[ur.Transport] + ": update on node A until node B serves it, cumulative distribution (left is faster)",
+			XLabel: "latency, µs (log scale)", YLabel: "fraction of trips", LogX: true, YFromZero: true, Width: 900, Height: 480}
+		paths := []struct {
+			name string
+			lat  []time.Duration
+		}{{"strata, invalidate + L2 read", ur.Invalidate}, {"strata, value on backplane", ur.Values}, {"raw clients (floor)", ur.Raw}}
+		xmax := 0.0
+		for j, path := range paths {
+			if path.lat == nil {
+				continue
+			}
+			p("| %s | %s | %s | %s | %s | %s |", names[ur.Transport], path.name,
+				formatDur(bench.Percentile(path.lat, 0.5)), formatDur(bench.Percentile(path.lat, 0.9)),
+				formatDur(bench.Percentile(path.lat, 0.99)), formatDur(bench.Percentile(path.lat, 1)))
+			if j < len(paths)-1 {
+				p(" %s | %s |\n", ratio(bench.Percentile(path.lat, 0.5), bench.Percentile(ur.Raw, 0.5)), ratio(bench.Percentile(path.lat, 0.99), bench.Percentile(ur.Raw, 0.99)))
+			} else {
+				p(" 1 | 1 |\n")
+			}
+			us := make([]float64, len(path.lat))
+			for k, d := range path.lat {
+				us[k] = float64(d) / float64(time.Microsecond)
+			}
+			s := plot.CDF(path.name, us)
+			s.Color = plot.Palette[j%len(plot.Palette)]
+			if j == len(paths)-1 {
+				s.Color, s.Dashed = floorGrey, true
+			}
+			cdf.Series = append(cdf.Series, s)
+			xmax = max(xmax, float64(bench.Percentile(path.lat, 0.999))/float64(time.Microsecond))
+		}
+		cdf.XMax = xmax
+		cdfs = append(cdfs, cdf)
+	}
+	p("\nstrata's path includes encoding the entry for L2 and the message, the conditional L2 write, B's decoding of both and its L1 update, and the observer that tells B's reader (the raw path's subscriber tells it over a channel the same way). ")
+	p("Each chart stops at the largest p99.9 of its paths (the max column has the rest); the grey dashed line is the floor.\n\n")
+	for i, ur := range r.Update {
+		img("bench-update-"+ur.Transport+".png", "update-to-served latency CDF, "+names[ur.Transport]+": strata and the raw clients' floor", cdfs[i])
+	}
 	return b.String(), charts
 }
+
+// floorGrey is the colour of the raw clients' floor on the update charts.
+var floorGrey = color.RGBA{R: 96, G: 96, B: 96, A: 255}
 
 // lighten mixes c halfway with white.
 func lighten(c color.RGBA) color.RGBA {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stratacache/strata/internal/plot"
 )
 
 const docWithMarkers = "# Benchmarks\n\nhand-written, kept\n\n" + beginMarker + "\nold generated text\n" + endMarker + "\n\n## after, kept\n"
@@ -72,6 +74,8 @@ func fakeResults() *results {
 		Trips: 4,
 		Latency: []latencyResult{{Transport: "redis", Strata: us(100, 120, 150, 400), Raw: us(50, 60, 70, 200)},
 			{Transport: "nats", Strata: us(130, 140, 150, 160), Raw: us(90, 100, 110, 120)}},
+		Update: []updateResult{{Transport: "redis", Invalidate: us(200, 300, 400, 900), Values: us(100, 150, 200, 300), Raw: us(200, 250, 300, 600)},
+			{Transport: "amqp", Invalidate: us(400, 500, 600, 700), Raw: us(300, 400, 500, 700)}},
 	}
 }
 
@@ -84,13 +88,25 @@ func TestRenderWritesTablesAndCharts(t *testing.T) {
 		"| Redis pub/sub | strata | 120 µs |", "2.00×", // p50 120 vs 60 µs
 		"![", "](img/bench-l1-hit.png)", "](img/bench-hitratio-1000.png)", "](img/bench-latency-cdf.png)",
 		"ristretto applies sets asynchronously",
+		// Update served: p50 of the 4 trips is the 2nd (nearest rank).
+		"| Redis pub/sub | strata, invalidate + L2 read | 300 µs | 900 µs | 900 µs | 900 µs | 1.20× | 1.50× |",
+		"| Redis pub/sub | strata, value on backplane | 150 µs | 300 µs | 300 µs | 300 µs | 0.60× | 0.50× |",
+		"| Redis pub/sub | raw clients (floor) | 250 µs | 600 µs | 600 µs | 600 µs | 1 | 1 |",
+		"| RabbitMQ (fanout) | strata, invalidate + L2 read | 500 µs |",
+		"](img/bench-update-redis.png)", "](img/bench-update-amqp.png)",
 	} {
 		if !strings.Contains(section, s) {
 			t.Errorf("the section lacks %q:\n%s", s, section)
 		}
 	}
-	if len(charts) != 3 {
-		t.Fatalf("%d charts, want 3", len(charts))
+	if strings.Contains(section, "RabbitMQ (fanout) | strata, value on backplane") {
+		t.Errorf("a value-on-backplane row for a transport without its trips:\n%s", section)
+	}
+	if strings.Contains(section, "not in this build of core") {
+		t.Errorf("the section says the value on the backplane was not measured, but it was:\n%s", section)
+	}
+	if len(charts) != 5 {
+		t.Fatalf("%d charts, want 5", len(charts))
 	}
 	dir := t.TempDir()
 	for _, c := range charts {
@@ -104,6 +120,24 @@ func TestRenderWritesTablesAndCharts(t *testing.T) {
 		}
 		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
 			t.Errorf("%s: %v", c.File, err)
+		}
+	}
+}
+
+// TestRenderUpdateWithoutValues: without the value on the backplane, the
+// section says so and has no row or line for it.
+func TestRenderUpdateWithoutValues(t *testing.T) {
+	r := fakeResults()
+	r.Update[0].Values = nil
+	section, charts := render(r, "img")
+	if !strings.Contains(section, "not in this build of core") || strings.Contains(section, "value on backplane |") {
+		t.Errorf("the section does not say the value on the backplane was not measured, or has a row for it:\n%s", section)
+	}
+	for _, c := range charts {
+		if c.File == "bench-update-redis.png" {
+			if n := len(c.Chart.(*plot.LineChart).Series); n != 2 {
+				t.Errorf("%s: %d lines, want 2 (strata and the floor)", c.File, n)
+			}
 		}
 	}
 }
