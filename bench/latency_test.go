@@ -134,12 +134,10 @@ func TestPercentile(t *testing.T) {
 }
 
 // TestUpdateTrips, per transport: a few rounds of NewUpdatePath's trips
-// (and of the ValueOnBackplane variant's, once core has the option),
-// interleaved with NewRawUpdatePath's, each plausible and each serving the
-// value just set (a trip checks it); a trip whose value was overwritten
-// before B reads it fails, naming both values. Without the option, the
-// variant is an error wrapping errors.ErrUnsupported. An unknown transport
-// is an error naming it.
+// (and of its ValueOnBackplane variant's), interleaved with
+// NewRawUpdatePath's, each plausible and each serving the value just set (a
+// trip checks it); a trip whose value was overwritten before B reads it
+// fails, naming both values. An unknown transport is an error naming it.
 func TestUpdateTrips(t *testing.T) {
 	s := servers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -178,12 +176,7 @@ func TestUpdateTrips(t *testing.T) {
 	}
 	for _, tr := range Transports {
 		t.Run(tr, func(t *testing.T) {
-			paths := []*Path{open(t, tr, false), openRaw(t, tr)}
-			if ValueOnBackplaneSupported() {
-				paths = append(paths, open(t, tr, true))
-			} else if _, err := NewUpdatePath(ctx, s, tr, UpdateOptions{ValueOnBackplane: true}); !errors.Is(err, errors.ErrUnsupported) {
-				t.Errorf("ValueOnBackplane without core's option: %v, want errors.ErrUnsupported", err)
-			}
+			paths := []*Path{open(t, tr, false), openRaw(t, tr), open(t, tr, true)}
 			for range 3 {
 				for _, p := range paths {
 					d, err := p.Trip(ctx)

@@ -21,24 +21,9 @@ import (
 type UpdateOptions struct {
 	// ValueOnBackplane makes A's Set carry the encoded entry on the
 	// backplane (core.WithValueOnBackplane), so that B installs it in L1
-	// and serves it without reading L2. NewUpdatePath fails with an error
-	// wrapping errors.ErrUnsupported while core lacks the option (see
-	// ValueOnBackplaneSupported).
+	// and serves it without reading L2.
 	ValueOnBackplane bool
 }
-
-// valueOnBackplane returns the EntryOption that makes a Set carry its value
-// on the backplane; nil while core has none.
-//
-// TODO(issue 17): set to core.WithValueOnBackplane(true) once that option
-// is on main:
-//
-//	var valueOnBackplane = func() core.EntryOption { return core.WithValueOnBackplane(true) }
-var valueOnBackplane func() core.EntryOption
-
-// ValueOnBackplaneSupported reports whether NewUpdatePath can make the
-// ValueOnBackplane variant.
-func ValueOnBackplaneSupported() bool { return valueOnBackplane != nil }
 
 // updateKey is the key the update paths change (under a prefix of their
 // own in Redis).
@@ -61,10 +46,7 @@ func NewUpdatePath(ctx context.Context, s Servers, transport string, opts Update
 	var setOpts []core.EntryOption
 	what := "strata " + transport
 	if opts.ValueOnBackplane {
-		if valueOnBackplane == nil {
-			return nil, fmt.Errorf("bench: UpdateOptions.ValueOnBackplane: core has no WithValueOnBackplane yet: %w", errors.ErrUnsupported)
-		}
-		setOpts = append(setOpts, valueOnBackplane())
+		setOpts = append(setOpts, core.WithValueOnBackplane(true))
 		what += " (value on backplane)"
 	}
 	setOpts = append(setOpts, core.WithDuration(time.Hour))

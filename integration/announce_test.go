@@ -118,7 +118,9 @@ func TestOneRoundTripToWriteAndAnnounce(t *testing.T) {
 	}
 	read("v3")
 	// Values on the backplane: b installs v4 from the message, no command.
-	counted("Set with its value", func() error { return core.Set(ctx, a.Cache, key, "v4", core.WithDuration(time.Hour), core.WithValueOnBackplane(true)) })
+	counted("Set with its value", func() error {
+		return core.Set(ctx, a.Cache, key, "v4", core.WithDuration(time.Hour), core.WithValueOnBackplane(true))
+	})
 	waitFor(t, 5*time.Second, "the value installed", func() bool { return b.Stats().BackplaneValues == 1 })
 	before = b.cmds.n.Load()
 	read("v4")

@@ -61,9 +61,6 @@ func BenchmarkUpdateServedPaired(b *testing.B) {
 		for _, variant := range []string{"invalidate", "values"} {
 			b.Run(bp+"/"+variant, func(b *testing.B) {
 				values := variant == "values"
-				if values && !bench.ValueOnBackplaneSupported() {
-					b.Skip("core has no WithValueOnBackplane yet")
-				}
 				s := updateServers(b, bp)
 				strata := openPath(b, func(ctx context.Context, _ bench.Servers, tr string) (*bench.Path, error) {
 					return bench.NewUpdatePath(ctx, s, tr, bench.UpdateOptions{ValueOnBackplane: values})

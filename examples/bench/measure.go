@@ -228,7 +228,7 @@ func measureUpdate(ctx context.Context, r *results, log io.Writer) error {
 			return nil
 		}
 		err := open(bench.NewUpdatePath(ctx, servers, tr, bench.UpdateOptions{}))
-		if err == nil && bench.ValueOnBackplaneSupported() {
+		if err == nil {
 			err = open(bench.NewUpdatePath(ctx, servers, tr, bench.UpdateOptions{ValueOnBackplane: true}))
 		}
 		if err == nil {
