@@ -20,6 +20,9 @@ type floors struct {
 	mu  sync.Mutex
 	m   map[string]floor
 	max int // 0: maxFloors
+	// forgot is the latest version of the floors forgotten so far: a key
+	// without a floor may have had one up to it.
+	forgot int64
 }
 
 // floor is what a node knows of a key's latest changes: the latest version
@@ -64,7 +67,8 @@ func (fl *floors) raise(key string, version int64, kind floorKind) {
 	}
 	if len(fl.m) >= limit {
 		n := 0
-		for k := range fl.m {
+		for k, f := range fl.m {
+			fl.forgot = max(fl.forgot, f.version)
 			delete(fl.m, k)
 			if n++; n >= limit/2 {
 				break
@@ -80,6 +84,14 @@ func (fl *floors) raise(key string, version int64, kind floorKind) {
 		f.removed = max(f.removed, version)
 	}
 	fl.m[key] = f
+}
+
+// forgotten returns the latest version of the floors forgotten so far (0:
+// none): a change of any key up to it may have been forgotten.
+func (fl *floors) forgotten() int64 {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return fl.forgot
 }
 
 func (fl *floors) get(key string) floor {

@@ -93,7 +93,8 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 // the message's version (counted as corrupt), this node may be missing
 // messages, a tag or Clear time the entry must be checked against is not
 // known here without reading L2, L1 is weighed (a weigher expects decoded
-// values), or the entry is older than a change this node knows of. Past
+// values), or the entry is older than a change this node knows of (or no
+// newer than one whose floor it forgot). Past
 // those, it is what an L2 read of the entry at the message's arrival
 // would give, confirmed as of the message's version.
 func (s *l2side) fromMessage(ch *change, eo *EntryOptions) *entry {
@@ -127,6 +128,13 @@ func (s *l2side) fromMessage(ch *change, eo *EntryOptions) *entry {
 	}
 	s.local.capLife(e)
 	if fl := s.local.floors.get(ch.key); e.created < fl.version || e.created < fl.removed {
+		return nil
+	}
+	if e.created <= s.local.floors.forgotten() {
+		// This node may have forgotten a newer change of the key (its
+		// floors are bounded). An L2 read would meet that change's
+		// tombstone or entry in L2; an entry from a message meets
+		// nothing: it goes to L2 instead.
 		return nil
 	}
 	s.local.noteLifetime(e.physExpires - e.created)
