@@ -455,3 +455,124 @@ func TestValueOnBackplaneReplayedSigned(t *testing.T) {
 		t.Fatalf("after a forged value b serves %q", v)
 	}
 }
+
+// joinNode starts one more node on bus and store name, as newCluster does.
+func joinNode(t *testing.T, bus *membackplane.Bus, name, id string) *node {
+	t.Helper()
+	store, err := meml2.NewShared(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := bus.Connect(nil)
+	c := newCache(t, core.Options{Name: "cl", InstanceID: id, L2: store, Backplane: bp})
+	t.Cleanup(func() { store.Close(); bp.Close() })
+	waitFor(t, id+" connected", func() bool { return !c.Stats().Disconnected })
+	return &node{Cache: c, l2: store, bp: bp}
+}
+
+// TestValueOnBackplaneRefusedWriteInstalledByNewNode: A sets v1, but its
+// L2 write is slow; meanwhile C sets v2, which reaches L2 first, so A's
+// conditional write of v1 is refused (L2 keeps v2, the newer). A's message
+// then goes out. E, a node that started after C's message, has no version
+// floor for k: without values it drops nothing and reads v2 from L2; with
+// values it installs v1 from A's message, a value L2 refused because v2
+// had replaced it, and serves it for the entry's whole duration.
+func TestValueOnBackplaneRefusedWriteInstalledByNewNode(t *testing.T) {
+	for _, values := range []bool{false, true} {
+		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+			ctx := context.Background()
+			name := fmt.Sprintf("%s-%d", t.Name(), seq.Add(1))
+			bus := membackplane.NewBus()
+			a, c := joinNode(t, bus, name, "node-a"), joinNode(t, bus, name, "node-c")
+			warmUp(t, a, c)
+			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
+			a.l2.SetFault(meml2.Fault{Delay: 500 * time.Millisecond})
+			setDone := make(chan error, 1)
+			go func() { setDone <- core.Set(ctx, a.Cache, "k", "v1", opts...) }()
+			time.Sleep(50 * time.Millisecond)
+			if err := core.Set(ctx, c.Cache, "k", "v2", opts...); err != nil {
+				t.Fatal(err)
+			}
+			e := joinNode(t, bus, name, "node-e") // starts after C's message
+			warmUp(t, c, e)
+			received := e.Stats().BackplaneReceived
+			if err := <-setDone; err != nil {
+				t.Fatal(err)
+			}
+			a.l2.ClearFault()
+			waitFor(t, "a's message on e", func() bool { return e.Stats().BackplaneReceived > received })
+			if v := readOrFresh(t, c, "k"); v != "v2" {
+				t.Fatalf("c serves %q, want v2", v)
+			}
+			if v := readOrFresh(t, e, "k"); v != "v2" {
+				t.Fatalf("e serves %q while L2 holds v2, which replaced it (BackplaneValues %d): a write L2 refused came in through the backplane",
+					v, e.Stats().BackplaneValues)
+			}
+		})
+	}
+}
+
+// TestValueOnBackplaneReadTypesAsFromL2: an entry installed from the
+// backplane is read "exactly as an entry read from L2": for every sequence
+// of reader types (any, then string; int, then string; a pointer...), a
+// key whose value came with its message and a key read from L2 give the
+// same results.
+func TestValueOnBackplaneReadTypesAsFromL2(t *testing.T) {
+	type reader struct {
+		name string
+		get  func(c *core.Cache, key string) string
+	}
+	show := func(v any, found bool, err error) string {
+		if err != nil {
+			return "error"
+		}
+		return fmt.Sprintf("%v %#v", found, v)
+	}
+	readers := map[string]func(c *core.Cache, key string) string{
+		"any": func(c *core.Cache, key string) string {
+			v, f, err := core.Get[any](context.Background(), c, key)
+			return show(v, f, err)
+		},
+		"string": func(c *core.Cache, key string) string {
+			v, f, err := core.Get[string](context.Background(), c, key)
+			return show(v, f, err)
+		},
+		"int": func(c *core.Cache, key string) string {
+			v, f, err := core.Get[int](context.Background(), c, key)
+			return show(v, f, err)
+		},
+		"*string": func(c *core.Cache, key string) string {
+			v, f, err := core.Get[*string](context.Background(), c, key)
+			if v != nil {
+				return show(*v, f, err)
+			}
+			return show(v, f, err)
+		},
+		"Stringer": func(c *core.Cache, key string) string {
+			v, f, err := core.Get[fmt.Stringer](context.Background(), c, key)
+			return show(v, f, err)
+		},
+	}
+	seqs := [][]string{{"any", "string"}, {"string", "any"}, {"int", "string"}, {"int", "int"}, {"*string", "string"}, {"string", "*string"}, {"Stringer", "string"}, {"any", "int"}}
+	ctx := context.Background()
+	nodes := newCluster(t, 2, true, nil)
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	for i, s := range seqs {
+		kv, kp := fmt.Sprint("v-", i), fmt.Sprint("p-", i)
+		installed := b.Stats().BackplaneValues
+		if err := core.Set(ctx, a.Cache, kv, "text", withValue...); err != nil {
+			t.Fatal(err)
+		}
+		if err := core.Set(ctx, a.Cache, kp, "text", core.WithDuration(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the value installed", func() bool { return b.Stats().BackplaneValues > installed })
+		for j, r := range s {
+			gv, gp := readers[r](b.Cache, kv), readers[r](b.Cache, kp)
+			if gv != gp {
+				t.Errorf("sequence %v, read %d (%s): installed from the backplane %s, read from L2 %s", s, j, r, gv, gp)
+			}
+		}
+	}
+}
