@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -574,5 +575,113 @@ func TestValueOnBackplaneReadTypesAsFromL2(t *testing.T) {
 				t.Errorf("sequence %v, read %d (%s): installed from the backplane %s, read from L2 %s", s, j, r, gv, gp)
 			}
 		}
+	}
+}
+
+// TestValueOnBackplaneReceiverWithWeigher: the sender has no weigher and
+// sends values; the receiver bounds its L1 by weight. Its weigher is given
+// the values the cache holds (here strings), never the serialized bytes of
+// an installed entry or an internal type (a weigher asserting its type
+// would panic on those).
+func TestValueOnBackplaneReceiverWithWeigher(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	nodes := newCluster(t, 2, true, func(i int, o *core.Options) {
+		if i == 1 {
+			o.L1MaxWeight = 1 << 20
+			o.L1Weigher = func(_ string, v any) uint32 {
+				mu.Lock()
+				seen[fmt.Sprintf("%T", v)] = true
+				mu.Unlock()
+				return 1
+			}
+		}
+	})
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	received := b.Stats().BackplaneReceived
+	if err := core.Set(ctx, a.Cache, "k", "v1", withValue...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
+	if v := readOrFresh(t, b, "k"); v != "v1" {
+		t.Fatalf("b serves %q, want v1", v)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for typ := range seen {
+		if typ != "string" {
+			t.Errorf("the weigher was given a %s (types seen: %v)", typ, seen)
+		}
+	}
+}
+
+// TestValueOnBackplaneIgnoredByIgnoringNode: a node with
+// IgnoreIncomingBackplaneMessages installs no value either.
+func TestValueOnBackplaneIgnoredByIgnoringNode(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, true, func(i int, o *core.Options) { o.IgnoreIncomingBackplaneMessages = i == 1 })
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	if err := core.Set(ctx, a.Cache, "k", "v1", withValue...); err != nil {
+		t.Fatal(err)
+	}
+	if err := core.Set(ctx, a.Cache, "sync", "s", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := b.Stats().BackplaneValues; n != 0 {
+		t.Fatalf("an ignoring node installed %d values", n)
+	}
+}
+
+// TestValueOnBackplaneInstalledThenInvalidated: an installed entry obeys
+// every later change from a third node exactly as an entry read from L2
+// (RemoveByTag, Remove, Clear, Expire without fail-safe).
+func TestValueOnBackplaneInstalledThenInvalidated(t *testing.T) {
+	for _, change := range []string{"remove_tag", "remove", "clear", "expire", "expire_tag"} {
+		t.Run(change, func(t *testing.T) {
+			ctx := context.Background()
+			nodes := newCluster(t, 3, true, nil)
+			a, b, c := nodes[0], nodes[1], nodes[2]
+			tagged := append([]core.EntryOption{core.WithTags("t")}, withValue...)
+			if err := core.Set(ctx, a.Cache, "k", "v0", tagged...); err != nil {
+				t.Fatal(err)
+			}
+			warmUp(t, a, b, c)
+			if v, err := core.GetOrSet(ctx, b.Cache, "k", failF(errSourceDown), tagged...); err != nil || v != "v0" {
+				t.Fatalf("b read %q, %v", v, err)
+			}
+			installed := b.Stats().BackplaneValues
+			if err := core.Set(ctx, a.Cache, "k", "v1", tagged...); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "v1 installed", func() bool { return b.Stats().BackplaneValues > installed })
+			if v := readOrFresh(t, b, "k"); v != "v1" {
+				t.Fatalf("b serves %q, want v1", v)
+			}
+			received := b.Stats().BackplaneReceived
+			var err error
+			switch change {
+			case "remove_tag":
+				err = c.RemoveByTag(ctx, "t")
+			case "expire_tag":
+				err = c.ExpireByTag(ctx, "t")
+			case "remove":
+				err = c.Remove(ctx, "k")
+			case "clear":
+				err = c.Clear(ctx, false)
+			case "expire":
+				err = c.Expire(ctx, "k")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "c's message", func() bool { return b.Stats().BackplaneReceived > received })
+			if v := readOrFresh(t, b, "k"); v != "fresh" {
+				t.Fatalf("b serves %q after c's %s", v, change)
+			}
+		})
 	}
 }
