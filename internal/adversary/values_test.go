@@ -685,3 +685,81 @@ func TestValueOnBackplaneInstalledThenInvalidated(t *testing.T) {
 		})
 	}
 }
+
+// TestValueOnBackplaneKeepsL1Duration: every node's entries live 200 ms
+// in L1 (DefaultEntryOptions.L1Duration) and an hour in L2, so that a
+// change made without a message (SkipBackplane here; a batch job writing
+// L2 in general) is seen within 200 ms. An entry installed from the
+// backplane is an L1 entry like any other: it must not outlive the L1
+// duration because the envelope carries the L2 one.
+func TestValueOnBackplaneKeepsL1Duration(t *testing.T) {
+	for _, values := range []bool{false, true} {
+		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+			ctx := context.Background()
+			nodes := newCluster(t, 2, true, func(_ int, o *core.Options) {
+				eo := core.DefaultEntryOptions()
+				eo.Duration, eo.L1Duration, eo.ValueOnBackplane = time.Hour, 200*time.Millisecond, values
+				o.DefaultEntryOptions = &eo
+			})
+			a, b := nodes[0], nodes[1]
+			warmUp(t, a, b)
+			received := b.Stats().BackplaneReceived
+			if err := core.Set(ctx, a.Cache, "k", "v1"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
+			if v, err := core.GetOrSet(ctx, b.Cache, "k", constF("fresh")); err != nil || v != "v1" {
+				t.Fatalf("b reads %q, %v; want v1", v, err)
+			}
+			if err := core.Set(ctx, a.Cache, "k", "v2", core.WithSkipBackplane()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(400 * time.Millisecond)
+			if v, err := core.GetOrSet(ctx, b.Cache, "k", constF("fresh")); err != nil || v != "v2" {
+				t.Fatalf("400ms after a change not announced, b reads %q, %v; want v2 (L1Duration 200ms, BackplaneValues %d)",
+					v, err, b.Stats().BackplaneValues)
+			}
+		})
+	}
+}
+
+// TestValueOnBackplaneEagerRefreshOlderThanValue: B holds k with eager
+// refresh; a read starts the background refresh, whose factory is slow.
+// Meanwhile A sets k and its value is installed on B. The refresh's result
+// (read from the source before A's Set) must not replace it.
+func TestValueOnBackplaneEagerRefreshOlderThanValue(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, true, nil)
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	opts := []core.EntryOption{core.WithDuration(400 * time.Millisecond), core.WithEagerRefresh(0.1)}
+	if v, err := core.GetOrSet(ctx, b.Cache, "k", constF("v0"), opts...); err != nil || v != "v0" {
+		t.Fatalf("b: %q, %v", v, err)
+	}
+	time.Sleep(100 * time.Millisecond) // past the eager refresh threshold
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	slow := func(context.Context, *core.FactoryContext[string]) (string, error) {
+		once.Do(func() { close(started) })
+		<-release
+		return "refreshed-old", nil
+	}
+	if v, err := core.GetOrSet(ctx, b.Cache, "k", slow, opts...); err != nil || v != "v0" {
+		t.Fatalf("b: %q, %v; want the cached v0 while refreshing", v, err)
+	}
+	select {
+	case <-started:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no eager refresh started")
+	}
+	installed := b.Stats().BackplaneValues
+	if err := core.Set(ctx, a.Cache, "k", "new", core.WithDuration(time.Hour), core.WithValueOnBackplane(true)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's value installed", func() bool { return b.Stats().BackplaneValues > installed })
+	close(release)
+	time.Sleep(50 * time.Millisecond)
+	if v := readOrFresh(t, b, "k"); v != "new" {
+		t.Fatalf("b serves %q after its eager refresh ended; want a's newer value", v)
+	}
+}
