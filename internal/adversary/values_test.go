@@ -763,3 +763,71 @@ func TestValueOnBackplaneEagerRefreshOlderThanValue(t *testing.T) {
 		t.Fatalf("b serves %q after its eager refresh ended; want a's newer value", v)
 	}
 }
+
+// TestValueOnBackplaneReplayedPublishAfterNewerChange: A sets v1; its L2
+// write succeeds but its publish fails and waits in the recovery queue.
+// C then sets v2 (L2 now holds v2, everyone is told). E starts after C's
+// message. When A's queued publish is replayed, E, which has no version
+// floor for k, must not install v1 from it: v2 replaced v1 before E even
+// started. Without values E drops nothing and reads v2 from L2.
+func TestValueOnBackplaneReplayedPublishAfterNewerChange(t *testing.T) {
+	for _, how := range []string{"publish error", "disconnected"} {
+		for _, values := range []bool{false, true} {
+			t.Run(fmt.Sprint(how, "/values=", values), func(t *testing.T) {
+				ctx := context.Background()
+				name := fmt.Sprintf("%s-%d", t.Name(), seq.Add(1))
+				bus := membackplane.NewBus()
+				join := func(id string) *node {
+					store, err := meml2.NewShared(name, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					bp := bus.Connect(nil)
+					c := newCache(t, core.Options{Name: "cl", InstanceID: id, L2: store, Backplane: bp, AutoRecoveryDelay: 100 * time.Millisecond})
+					t.Cleanup(func() { store.Close(); bp.Close() })
+					waitFor(t, id+" connected", func() bool { return !c.Stats().Disconnected })
+					return &node{Cache: c, l2: store, bp: bp}
+				}
+				a, c := join("node-a"), join("node-c")
+				warmUp(t, a, c)
+				opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
+				if how == "publish error" {
+					a.bp.SetFault(membackplane.Fault{PublishErr: errors.New("publish refused")})
+				} else {
+					a.bp.Disconnect()
+					waitFor(t, "a disconnected", func() bool { return a.Stats().Disconnected })
+				}
+				if err := core.Set(ctx, a.Cache, "k", "v1", opts...); err != nil {
+					t.Fatal(err)
+				}
+				if a.Stats().RecoveryQueued == 0 {
+					t.Fatal("a's publish was not queued")
+				}
+				time.Sleep(5 * time.Millisecond)
+				if err := core.Set(ctx, c.Cache, "k", "v2", opts...); err != nil {
+					t.Fatal(err)
+				}
+				e := join("node-e")
+				warmUp(t, c, e)
+				received := e.Stats().BackplaneReceived
+				if how == "publish error" {
+					a.bp.ClearFault()
+				} else {
+					a.bp.Reconnect()
+				}
+				// Whatever a replays is published before this marker
+				// (a queued publish may also have been dropped: C's
+				// message is newer).
+				waitFor(t, "a's queue empty", func() bool { s := a.Stats(); return s.RecoveryQueued == 0 && !s.Disconnected })
+				if err := core.Set(ctx, a.Cache, "marker", "m", core.WithDuration(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "a's marker on e", func() bool { return e.Stats().BackplaneReceived > received })
+				t.Logf("a: %+v", a.Stats())
+				if v := readOrFresh(t, e, "k"); v != "v2" {
+					t.Fatalf("e serves %q while L2 holds v2, which replaced it before e started (BackplaneValues %d)", v, e.Stats().BackplaneValues)
+				}
+			})
+		}
+	}
+}
