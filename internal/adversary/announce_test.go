@@ -1,0 +1,284 @@
+package adversary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stratacache/strata/backplane/redisbackplane"
+	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/internal/redistest"
+	"github.com/stratacache/strata/l2/redisl2"
+)
+
+// Attacks on the one-round-trip write and announce (l2.Announcer): redisl2
+// and redisbackplane on one Redis client, so that core writes the entry and
+// publishes its message in one Lua script.
+
+type redisCluster struct {
+	name, prefix, addr string
+}
+
+func newRedisCluster(t *testing.T) *redisCluster {
+	return &redisCluster{name: "adv-" + redistest.Unique(), prefix: redistest.Prefix(), addr: redistest.Addr(t)}
+}
+
+// node starts a node whose store and backplane share one client dialling
+// addr ("" for the server itself).
+func (rc *redisCluster) node(t *testing.T, id, addr string, mod func(*core.Options)) *core.Cache {
+	t.Helper()
+	if addr == "" {
+		addr = rc.addr
+	}
+	client := redistest.NewClient(t, &redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1,
+		DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	store, err := redisl2.New(client, &redisl2.Options{KeyPrefix: rc.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err := redisbackplane.New(client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !store.AnnouncesOn(bp) {
+		t.Fatal("the store does not announce on its own client's backplane")
+	}
+	o := core.Options{Name: rc.name, InstanceID: id, L2: store, Backplane: bp, WaitForInitialSubscribe: 5 * time.Second,
+		AutoRecoveryDelay: 100 * time.Millisecond, CloseTimeout: 2 * time.Second}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := core.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(); _ = bp.Close(); _ = store.Close() })
+	return c
+}
+
+// observe reads key through a node without L1 state or backplane: what L2
+// holds now ("" for a miss).
+func (rc *redisCluster) observe(t *testing.T, key string) string {
+	t.Helper()
+	client := redistest.NewClient(t, &redis.Options{Addr: rc.addr})
+	store, err := redisl2.New(client, &redisl2.Options{KeyPrefix: rc.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := core.New(core.Options{Name: rc.name, InstanceID: "observer", L2: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v, found, err := core.Get[string](context.Background(), c, key)
+	if err != nil {
+		t.Fatalf("observer: %v", err)
+	}
+	if !found {
+		return ""
+	}
+	return v
+}
+
+func redisGet(t *testing.T, c *core.Cache, key string) string {
+	t.Helper()
+	v, found, err := core.Get[string](context.Background(), c, key)
+	if err != nil {
+		t.Fatalf("Get on %s: %v", c.InstanceID(), err)
+	}
+	if !found {
+		return ""
+	}
+	return v
+}
+
+// TestAnnounceConcurrentSetsConverge: two nodes set one key at the same
+// moment, many times, with and without values on the backplane. After each
+// round every node and L2 agree on one of the two values (no lost update,
+// no node left holding the loser).
+func TestAnnounceConcurrentSetsConverge(t *testing.T) {
+	for _, values := range []bool{false, true} {
+		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+			ctx := context.Background()
+			rc := newRedisCluster(t)
+			a := rc.node(t, "a", "", nil)
+			b := rc.node(t, "b", "", nil)
+			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
+			for _, c := range []*core.Cache{a, b} { // know the Clear times
+				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for round := range 30 {
+				va, vb := fmt.Sprint("a-", round), fmt.Sprint("b-", round)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for _, w := range []struct {
+					c *core.Cache
+					v string
+				}{{a, va}, {b, vb}} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						if err := core.Set(ctx, w.c, "k", w.v, opts...); err != nil {
+							t.Error(err)
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				var ga, gb, gl string
+				deadline := time.Now().Add(3 * time.Second)
+				for {
+					ga, gb, gl = redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k")
+					if ga == gb && gb == gl && (gl == va || gl == vb) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("round %d: a serves %q, b serves %q, L2 holds %q: no convergence in 3s", round, ga, gb, gl)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+// TestAnnounceCutMidWriteRecovers: the writing node's connection (store
+// and backplane on one client) is cut while it sets a key; meanwhile the
+// other node changes the key. Once the connection is back and the writer's
+// queue is replayed, every node serves the other node's newer change (the
+// writer's older, replayed write must not undo it), and nobody serves the
+// value from before the cut.
+func TestAnnounceCutMidWriteRecovers(t *testing.T) {
+	for _, values := range []bool{false, true} {
+		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+			ctx := context.Background()
+			rc := newRedisCluster(t)
+			proxy := redistest.StartProxy(t, rc.addr)
+			a := rc.node(t, "a", proxy.Addr(), nil)
+			b := rc.node(t, "b", "", nil)
+			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
+			for _, c := range []*core.Cache{a, b} {
+				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := core.Set(ctx, a, "k", "v1", opts...); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "b serves v1", func() bool { return redisGet(t, b, "k") == "v1" })
+			proxy.Cut()
+			if err := core.Set(ctx, a, "k", "a-during-cut", opts...); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a disconnected", func() bool { return a.Stats().Disconnected })
+			time.Sleep(20 * time.Millisecond)
+			if err := core.Set(ctx, b, "k", "b-newer", opts...); err != nil {
+				t.Fatal(err)
+			}
+			proxy.Restore()
+			waitFor(t, "a's recovery", func() bool { s := a.Stats(); return !s.Disconnected && s.RecoveryQueued == 0 })
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				ga, gb, gl := redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k")
+				if ga == "v1" || gb == "v1" {
+					t.Fatalf("v1 served after it was replaced: a %q, b %q", ga, gb)
+				}
+				if ga == "b-newer" && gb == "b-newer" && gl == "b-newer" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after recovery a serves %q, b %q, L2 holds %q; want b's newer change everywhere", ga, gb, gl)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestAnnounceTimedOutScriptThatRan: the writer's script reaches Redis and
+// runs (write and publish), but the reply comes too late: the writer sees
+// a timeout. Then the other node changes the key. After the writer
+// recovers, the newer change wins everywhere.
+func TestAnnounceTimedOutScriptThatRan(t *testing.T) {
+	for _, values := range []bool{false, true} {
+		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+			ctx := context.Background()
+			rc := newRedisCluster(t)
+			proxy := redistest.StartProxy(t, rc.addr)
+			a := rc.node(t, "a", proxy.Addr(), nil)
+			b := rc.node(t, "b", "", nil)
+			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
+			for _, c := range []*core.Cache{a, b} {
+				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := core.Set(ctx, a, "k", "v1", opts...); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "b serves v1", func() bool { return redisGet(t, b, "k") == "v1" })
+			proxy.SetLatency(250 * time.Millisecond) // the request gets through, the reply comes after ReadTimeout (300ms)
+			errs := a.Stats().L2Errors
+			if err := core.Set(ctx, a, "k", "v2", opts...); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("a: L2Errors +%d, RecoveryQueued %d", a.Stats().L2Errors-errs, a.Stats().RecoveryQueued)
+			waitFor(t, "b hears of v2", func() bool { return redisGet(t, b, "k") != "v1" })
+			time.Sleep(20 * time.Millisecond)
+			if err := core.Set(ctx, b, "k", "b-newer", opts...); err != nil {
+				t.Fatal(err)
+			}
+			proxy.SetLatency(0)
+			waitFor(t, "a's recovery", func() bool { s := a.Stats(); return !s.Disconnected && s.RecoveryQueued == 0 })
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				ga, gb, gl := redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k")
+				if ga == "b-newer" && gb == "b-newer" && gl == "b-newer" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after recovery a serves %q, b %q, L2 holds %q; want b's newer change everywhere", ga, gb, gl)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestAnnounceCloseDuringWrite: Close while a write and announce is held
+// up by a slow connection returns within CloseTimeout and leaves no
+// goroutine calling into the closed cache (-race, and the Set returns).
+func TestAnnounceCloseDuringWrite(t *testing.T) {
+	ctx := context.Background()
+	rc := newRedisCluster(t)
+	proxy := redistest.StartProxy(t, rc.addr)
+	a := rc.node(t, "a", proxy.Addr(), nil)
+	if err := core.Set(ctx, a, "warm", "w"); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetLatency(time.Hour) // a black hole
+	done := make(chan error, 1)
+	go func() { done <- core.Set(ctx, a, "k", "v", core.WithValueOnBackplane(true)) }()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if err := a.Close(); err != nil && !errors.Is(err, core.ErrClosed) {
+		t.Logf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v with CloseTimeout 2s", d)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Set never returned after Close")
+	}
+	proxy.SetLatency(0)
+}
