@@ -41,6 +41,9 @@ type Config struct {
 	L2Breaker, BPBreaker                                time.Duration
 	CloseTimeout                                        time.Duration
 	Signing, StampedeLock                               bool
+	// Values: set messages carry their entries
+	// (EntryOptions.ValueOnBackplane), on every node.
+	Values bool
 	// Duration is the entries' default duration (L2 and L1).
 	Duration time.Duration
 
@@ -229,6 +232,9 @@ func NewPlan(seed uint64) *Plan {
 	c.CloseTimeout = b
 	c.Signing = r.IntN(10) < 3
 	c.StampedeLock = r.IntN(7) == 0
+	// Drawn from the seed apart from r, so that the seeds kept before
+	// values existed draw everything else as they did.
+	c.Values = mix(seed^0x76616c756573)%4 == 0
 	c.Duration = []time.Duration{2 * b, 8 * b, time.Hour}[r.IntN(3)]
 	c.Skew = make([]time.Duration, c.Nodes)
 	switch r.IntN(5) {
@@ -655,6 +661,9 @@ func (p *Plan) Summary() string {
 	}
 	if c.StampedeLock {
 		b.WriteString(", distributed lock")
+	}
+	if c.Values {
+		b.WriteString(", values on the backplane")
 	}
 	fmt.Fprintf(&b, ", duration %v\n", c.Duration)
 	skewed := false

@@ -233,6 +233,7 @@ func (w *world) startNode(n int, prev *incarnation) {
 	st := &simStore{w: w, inc: inc, st: w.store}
 	deo := core.DefaultEntryOptions()
 	deo.Duration = w.cfg.Duration
+	deo.ValueOnBackplane = w.cfg.Values
 	c, err := core.New(core.Options{
 		Name:                            "sim",
 		KeyPrefix:                       keyPrefix,
