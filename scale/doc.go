@@ -7,10 +7,11 @@
 //
 //   - TestFanout, part of `make test`, makes 100 changes (core.Set and
 //     Cache.Remove, each from a different node) on 50 nodes per backplane
-//     and checks that every other node applies every change, that none of
-//     them still serves its old copy afterwards, and, loosely, that the
-//     fan-out p99 stays under 1 s: a bound that catches broken delivery
-//     (a retry or replay takes seconds), never one that judges speed.
+//     and checks that every other node applies every change exactly once,
+//     that none of them still serves its old copy afterwards, and that
+//     every change got through on its first publish: no publish error,
+//     nothing queued for auto-recovery, no loss. It logs the fan-out
+//     latency and asserts no bound on it.
 //   - BenchmarkFanout times changes one at a time: from the call on the
 //     sending node until each of the other nodes has applied the message
 //     (core's Observer is told when a node's receipt of a backplane message

@@ -9,20 +9,17 @@ import (
 	"github.com/stratacache/strata/core"
 )
 
-// fanoutBound is the fan-out p99 TestFanout accepts. It catches broken
-// delivery, not a slow machine: a change that reaches a node only through
-// a retry or a replay takes seconds (core's publish timeout and
-// auto-recovery delay are 2 s), while working delivery to 50 nodes takes
-// about a millisecond on a quiet 2-core machine, 5 to 20 ms with -race, and
-// up to 300 ms with -race at a load average of 30 (docs/scaling.md).
-const fanoutBound = time.Second
-
 // TestFanout: on 50 nodes per backplane (and once with a shared Redis L2),
 // 100 changes, alternately core.Set and Cache.Remove, each from another
 // node, on keys every node holds in L1. Every other node must apply every
 // change (its observer tells), exactly once, with no loss reported, and
 // must then no longer serve its old copy: with no L2 it misses, with the
-// Redis L2 it reads the new value (or misses after a Remove).
+// Redis L2 it reads the new value (or misses after a Remove). Every change
+// must have gone out on the first publish and arrived as sent: no publish
+// error (a retry), nothing queued for or dropped by auto-recovery, no loss
+// (a replay). It logs the fan-out latency and asserts none: a bound on
+// it (first 150 ms, then 1 s for the p99) judged the machine's load as
+// much as delivery, and failed on a busy one with every change delivered.
 func TestFanout(t *testing.T) {
 	for _, s := range []setup{
 		{backplane: "redis", nodes: 50},
@@ -74,12 +71,12 @@ func testFanout(t *testing.T, s setup, changes int) {
 			t.Errorf("%s: received %d (want %d), sent %d (want %d), %d publish errors",
 				c.InstanceID(), st.BackplaneReceived, want, st.BackplaneSent, sent[i], st.BackplaneErrors)
 		}
+		if st.RecoveryQueued != 0 || st.RecoveryDropped != 0 || st.LossEvents != 0 {
+			t.Errorf("%s: %d writes queued for auto-recovery, %d dropped, %d losses; want none on a healthy server",
+				c.InstanceID(), st.RecoveryQueued, st.RecoveryDropped, st.LossEvents)
+		}
 	}
-	sum := lat.summary()
-	t.Logf("%s, %d nodes, %d changes: %v", s, s.nodes, changes, sum)
-	if sum.p99 > fanoutBound {
-		t.Errorf("fan-out p99 %v over %v: delivery is broken or stalled (%v)", sum.p99, fanoutBound, sum)
-	}
+	t.Logf("%s, %d nodes, %d changes: %v", s, s.nodes, changes, lat.summary())
 }
 
 // checkServes checks what every node serves for key after a change from

@@ -15,8 +15,10 @@ import (
 
 // Deadlines: generous, so that the suite passes on a loaded machine against a
 // remote server, and short enough that a hang fails the test rather than the
-// whole run.
-const (
+// whole run. Variables only for the suite's own tests (export_test.go),
+// whose runs on deliberately flawed in-memory backplanes wait for things
+// that never come.
+var (
 	// waitTimeout bounds the wait for a payload or a state report.
 	waitTimeout = 20 * time.Second
 	// callTimeout is the context deadline of each call the suite makes.
@@ -24,9 +26,10 @@ const (
 	// prompt bounds a call expected to return at once (a done context, a
 	// closed or disconnected node).
 	prompt = 10 * time.Second
-	// pollEvery is how often a wait looks again.
-	pollEvery = 5 * time.Millisecond
 )
+
+// pollEvery is how often a wait looks again.
+const pollEvery = 5 * time.Millisecond
 
 type suite struct{ h Harness }
 

@@ -535,7 +535,7 @@ func (s suite) testUnreachable(t *testing.T, u UnreachableMaker) {
 		}
 	})
 	ch := newChannel()
-	const subscribeWithin = 3 * prompt / 10
+	subscribeWithin := 3 * prompt / 10
 	err, ok := returnsWithin(subscribeWithin+prompt, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), subscribeWithin)
 		defer cancel()

@@ -418,37 +418,60 @@ func TestEveryNodeSeesOneOrder(t *testing.T) {
 	}
 }
 
+// TestCloseStopsEveryGoroutine runs in a synctest bubble and counts the
+// bubble's goroutines only: runtime.NumGoroutine counted the whole process,
+// and a goroutine of an earlier test still exiting, or the runtime's own,
+// made it fail on a loaded machine. A goroutine that Close left behind
+// would also fail synctest.Test itself (blocked goroutines remain).
 func TestCloseStopsEveryGoroutine(t *testing.T) {
-	before := runtime.NumGoroutine()
-	bus := membackplane.NewBus()
-	var nodes []*membackplane.Backplane
-	for range 3 {
-		n := bus.Connect(&membackplane.Options{QueueSize: 4})
-		nodes = append(nodes, n)
-		for i := range 10 {
-			if _, err := n.Subscribe(context.Background(), fmt.Sprint("ch", i%3), func([]byte) { time.Sleep(time.Millisecond) }, nil); err != nil {
-				t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		before := bubbleGoroutines(t)
+		bus := membackplane.NewBus()
+		var nodes []*membackplane.Backplane
+		for range 3 {
+			n := bus.Connect(&membackplane.Options{QueueSize: 4})
+			nodes = append(nodes, n)
+			for i := range 10 {
+				if _, err := n.Subscribe(context.Background(), fmt.Sprint("ch", i%3), func([]byte) { time.Sleep(time.Millisecond) }, nil); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-	}
-	nodes[1].SetFault(membackplane.Fault{Delay: time.Hour})
-	for i := range 50 {
-		publish(t, nodes[i%3], fmt.Sprint("ch", i%3), "x")
-	}
-	if n := runtime.NumGoroutine(); n < before+30 {
-		t.Fatalf("%d goroutines with 30 subscriptions, %d before", n, before)
-	}
-	closeAll(nodes...)
-	// Close waited for the goroutines; give the runtime a moment to
-	// account for them.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		nodes[1].SetFault(membackplane.Fault{Delay: time.Hour})
+		for i := range 50 {
+			publish(t, nodes[i%3], fmt.Sprint("ch", i%3), "x")
 		}
-		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		if n := bubbleGoroutines(t); n < before+30 {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines with 30 subscriptions, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		}
+		closeAll(nodes...)
+		// Close waited for the goroutines (wg.Done); let them return.
+		synctest.Wait()
+		if n := bubbleGoroutines(t); n != before {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
+
+// bubbleGoroutines counts the goroutines of the caller's synctest bubble,
+// from their headers in runtime.Stack ("goroutine 7 [chan receive,
+// synctest bubble 3]:"). Call it after synctest.Wait: the header of a
+// goroutine running on another thread does not name its bubble.
+func bubbleGoroutines(t *testing.T) int {
+	t.Helper()
+	buf := make([]byte, 1<<10)
+	own := string(buf[:runtime.Stack(buf, false)])
+	_, rest, ok := strings.Cut(own, "synctest bubble ")
+	id, _, ok2 := strings.Cut(rest, "]")
+	if !ok || !ok2 {
+		t.Fatalf("not in a synctest bubble: %q", own[:min(len(own), 100)])
 	}
+	buf = make([]byte, 1<<20)
+	all := string(buf[:runtime.Stack(buf, true)])
+	return strings.Count(all, ", synctest bubble "+id+"]:\n")
 }
 
 func TestContextDone(t *testing.T) {

@@ -144,14 +144,17 @@ func (h urlHarness) MakeBackplane(ctx context.Context, _ *testing.T) (backplane.
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel() // channels and client names of its own: runs beside the others
 	backplanetest.Run(t, newHarness(t, nil))
 }
 
 func TestConformanceSharded(t *testing.T) {
+	t.Parallel()
 	backplanetest.Run(t, newHarness(t, &redisbackplane.Options{Sharded: true}))
 }
 
 func TestConformanceURL(t *testing.T) {
+	t.Parallel()
 	backplanetest.Run(t, urlHarness{url: "redis://" + redistest.Addr(t) + "/0?health_check_interval=500ms"})
 }
 
@@ -172,6 +175,7 @@ func (h clusterHarness) MakeBackplane(_ context.Context, t *testing.T) (backplan
 // publisher and subscriber may be on different nodes) and sharded pub/sub
 // (SSUBSCRIBE and SPUBLISH on the node owning the channel's slot).
 func TestCluster(t *testing.T) {
+	t.Parallel() // on servers of its own, like TestSentinel(Failover) and TestClusterSlotMove
 	addrs := redistest.StartCluster(t)
 	t.Run("Classic", func(t *testing.T) { backplanetest.Run(t, clusterHarness{addrs: addrs}) })
 	t.Run("Sharded", func(t *testing.T) {
@@ -194,6 +198,7 @@ func (h sentinelHarness) MakeBackplane(_ context.Context, t *testing.T) (backpla
 // TestSentinel runs the suite through Sentinel-managed failover clients,
 // against a primary and a Sentinel started for the test.
 func TestSentinel(t *testing.T) {
+	t.Parallel()
 	master, sentinels := redistest.StartSentinel(t)
 	backplanetest.Run(t, sentinelHarness{master: master, sentinels: sentinels})
 }
@@ -203,6 +208,7 @@ func TestSentinel(t *testing.T) {
 // the subscription reports Disconnected, subscribes on the slot's new
 // node, reports Reconnected, and payloads flow again.
 func TestClusterSlotMove(t *testing.T) {
+	t.Parallel()
 	addrs := redistest.StartCluster(t)
 	cluster := func() *redis.ClusterClient {
 		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})

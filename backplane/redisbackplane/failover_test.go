@@ -20,6 +20,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the Sentinel failover (about 15s) in -short mode")
 	}
+	t.Parallel() // mostly waits for Sentinel, on servers of its own
 	master, sentinels := redistest.StartSentinel(t)
 	failoverClient := func() *redis.Client {
 		c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: master, SentinelAddrs: sentinels})

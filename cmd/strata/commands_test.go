@@ -361,14 +361,22 @@ func TestInspect(t *testing.T) {
 }
 
 // TestBinary builds the command and runs it as a user would: watch until
-// SIGINT, invalidate, inspect, exit statuses included.
+// SIGINT, invalidate, inspect, exit statuses included. It builds with -race
+// when the test binary has it: the packages go test compiled for the
+// tests are then reused, where a plain build compiled the command's whole
+// dependency graph (and the standard library) a second time, without it,
+// on an empty build cache.
 func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	e := newEnv(t, "redis")
 	bin := filepath.Join(t.TempDir(), "strata")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
