@@ -831,3 +831,78 @@ func TestValueOnBackplaneReplayedPublishAfterNewerChange(t *testing.T) {
 		}
 	}
 }
+
+// TestValueOnBackplaneConcurrentFirstDecode: an installed entry stays
+// serialized until the first read decodes it. Many readers hitting it at
+// once (Get, GetOrSet, GetOrSetMany, all of one type) race on that first
+// decode: -race must stay quiet and each gets the value. Then readers of
+// different types race (a key read as two types is the caller's error, so
+// only a panic or a data race fails that part).
+func TestValueOnBackplaneConcurrentFirstDecode(t *testing.T) {
+	ctx := context.Background()
+	type user struct{ Name string }
+	nodes := newCluster(t, 2, true, nil)
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	for round := range 40 {
+		mixed := round%2 == 1
+		keys := []string{fmt.Sprint("u-", round), fmt.Sprint("w-", round)}
+		installed := b.Stats().BackplaneValues
+		for _, k := range keys {
+			if err := core.Set(ctx, a.Cache, k, user{"ada"}, withValue...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "installed", func() bool { return b.Stats().BackplaneValues >= installed+2 })
+		check := func(what string, ok bool, v any, err error) {
+			if !mixed && (!ok || err != nil) {
+				t.Errorf("round %d, %s: %+v, %v", round, what, v, err)
+			}
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				switch g % 4 {
+				case 0:
+					u, found, err := core.Get[user](ctx, b.Cache, keys[0])
+					check("Get[user]", found && u.Name == "ada", u, err)
+				case 1:
+					if mixed {
+						m, _, err := core.Get[any](ctx, b.Cache, keys[0])
+						check("Get[any]", m != nil, m, err)
+					} else {
+						u, found, err := core.Get[user](ctx, b.Cache, keys[1])
+						check("Get[user]", found && u.Name == "ada", u, err)
+					}
+				case 2:
+					if mixed {
+						u, err := core.GetOrSet(ctx, b.Cache, keys[0], func(context.Context, *core.FactoryContext[*user]) (*user, error) {
+							return &user{"factory"}, nil
+						}, core.WithDuration(time.Hour))
+						check("GetOrSet[*user]", u != nil, u, err)
+					} else {
+						u, err := core.GetOrSet(ctx, b.Cache, keys[0], func(context.Context, *core.FactoryContext[user]) (user, error) {
+							return user{"factory"}, nil
+						}, core.WithDuration(time.Hour))
+						check("GetOrSet[user]", u.Name == "ada", u, err)
+					}
+				case 3:
+					got, err := core.GetOrSetMany(ctx, b.Cache, keys, func(_ context.Context, missing []string) (map[string]user, error) {
+						out := map[string]user{}
+						for _, k := range missing {
+							out[k] = user{"factory"}
+						}
+						return out, nil
+					}, core.WithDuration(time.Hour))
+					check("GetOrSetMany[user]", len(got) == 2 && got[keys[0]].Name == "ada" && got[keys[1]].Name == "ada", got, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+}
