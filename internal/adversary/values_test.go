@@ -25,7 +25,22 @@ var withValue = []core.EntryOption{core.WithDuration(time.Hour), core.WithValueO
 // warmUp makes writer set "warm" and every reader read it through L2, so
 // that the readers know the Clear times (a receiver installs values only
 // then).
+// It waits for the readers to apply the writer's message, so that a test
+// counting BackplaneReceived afterwards counts only its own messages.
 func warmUp(t *testing.T, writer *node, readers ...*node) {
+	t.Helper()
+	before := make([]uint64, len(readers))
+	for i, r := range readers {
+		before[i] = r.Stats().BackplaneReceived
+	}
+	warmUpNoWait(t, writer, readers...)
+	for i, r := range readers {
+		waitFor(t, r.InstanceID()+" to apply the warm-up message", func() bool { return r.Stats().BackplaneReceived > before[i] })
+	}
+}
+
+// warmUpNoWait is warmUp for readers that apply no message.
+func warmUpNoWait(t *testing.T, writer *node, readers ...*node) {
 	t.Helper()
 	ctx := context.Background()
 	if err := core.Set(ctx, writer.Cache, "warm", "w", core.WithDuration(time.Hour)); err != nil {
@@ -49,7 +64,8 @@ func readOrFresh(t *testing.T, n *node, key string) string {
 	return v
 }
 
-// TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten: B removes k after
+// TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten: B removes (or
+// expires) k after
 // A set it (A's message, carrying v1, is still on its way to B). B then
 // changes many other keys, so that its map of version floors (bounded by
 // L1MaxEntries, at least 1,024) forgets k's. A message without a value
@@ -58,29 +74,41 @@ func readOrFresh(t *testing.T, n *node, key string) string {
 // itself, where no tombstone is checked: B would serve v1, which its own
 // Remove replaced, "as an entry read from L2" it would not.
 func TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten(t *testing.T) {
-	for _, values := range []bool{false, true} {
-		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+	for _, tc := range []struct {
+		change string
+		values bool
+	}{{"remove", false}, {"remove", true}, {"expire", false}, {"expire", true}} {
+		values := tc.values
+		t.Run(fmt.Sprint(tc.change, "/values=", values), func(t *testing.T) {
 			ctx := context.Background()
 			nodes := newCluster(t, 2, true, func(_ int, o *core.Options) { o.L1MaxEntries = 16 })
 			a, b := nodes[0], nodes[1]
 			warmUp(t, a, b)
-			b.bp.SetFault(membackplane.Fault{Delay: time.Second})
+			b.bp.SetFault(membackplane.Fault{Delay: 2 * time.Second})
 			if err := core.Set(ctx, a.Cache, "k", "v1", core.WithDuration(time.Hour), core.WithValueOnBackplane(values)); err != nil {
 				t.Fatal(err)
 			}
 			received := b.Stats().BackplaneReceived
-			if err := b.Remove(ctx, "k"); err != nil {
+			change := b.Remove
+			if tc.change == "expire" {
+				change = b.Expire
+			}
+			if err := change(ctx, "k"); err != nil {
 				t.Fatal(err)
 			}
+			flood := time.Now()
 			for i := range 4096 { // L1-only changes: floors of other keys
 				if err := core.Set(ctx, b.Cache, fmt.Sprint("other-", i), "x", core.WithSkipL2Write(), core.WithSkipBackplane()); err != nil {
 					t.Fatal(err)
 				}
 			}
+			if b.Stats().BackplaneReceived > received {
+				t.Fatalf("a's message arrived during the flood (%v): make the delay longer", time.Since(flood))
+			}
 			waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
 			if v := readOrFresh(t, b, "k"); v != "fresh" {
-				t.Fatalf("after its own Remove of k, b serves %q (BackplaneValues %d): a value older than the Remove came back through the backplane",
-					v, b.Stats().BackplaneValues)
+				t.Fatalf("after its own %s of k, b serves %q (BackplaneValues %d): a value older than the change came back through the backplane",
+					tc.change, v, b.Stats().BackplaneValues)
 			}
 		})
 	}
@@ -623,7 +651,7 @@ func TestValueOnBackplaneIgnoredByIgnoringNode(t *testing.T) {
 	ctx := context.Background()
 	nodes := newCluster(t, 2, true, func(i int, o *core.Options) { o.IgnoreIncomingBackplaneMessages = i == 1 })
 	a, b := nodes[0], nodes[1]
-	warmUp(t, a, b)
+	warmUpNoWait(t, a, b)
 	if err := core.Set(ctx, a.Cache, "k", "v1", withValue...); err != nil {
 		t.Fatal(err)
 	}
