@@ -934,3 +934,48 @@ func TestValueOnBackplaneConcurrentFirstDecode(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestBackplaneValueLimitBoundary: an entry of exactly
+// BackplaneValueLimit encoded bytes travels with its message, one byte
+// more does not (the other nodes read L2); limits beyond
+// backplane.MaxValueLen or negative are refused by New.
+func TestBackplaneValueLimitBoundary(t *testing.T) {
+	ctx := context.Background()
+	const limit = 100
+	nodes := newCluster(t, 2, true, func(_ int, o *core.Options) { o.BackplaneValueLimit = limit })
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	// A string of n bytes (no escaping) encodes as n+2 JSON bytes in an
+	// envelope of 42 more bytes without tags or ETag.
+	for _, tc := range []struct {
+		n       int
+		install bool
+	}{{limit - 44, true}, {limit - 43, false}} {
+		v := string(make([]byte, 0, tc.n))
+		for range tc.n {
+			v += "a"
+		}
+		key := fmt.Sprint("k-", tc.n)
+		e := l2.Envelope{Value: []byte(`"` + v + `"`)}
+		if raw, _ := e.MarshalBinary(); (len(raw) <= limit) != tc.install {
+			t.Fatalf("test arithmetic: %d bytes", len(raw))
+		}
+		installed, received := b.Stats().BackplaneValues, b.Stats().BackplaneReceived
+		if err := core.Set(ctx, a.Cache, key, v, withValue...); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
+		if got := b.Stats().BackplaneValues > installed; got != tc.install {
+			t.Errorf("a %d-byte string: installed %v, want %v", tc.n, got, tc.install)
+		}
+	}
+	for _, bad := range []int{-1, backplane.MaxValueLen + 1} {
+		c, err := core.New(core.Options{Name: "cl", L2: meml2.New(nil), Backplane: membackplane.New(nil), BackplaneValueLimit: bad})
+		if err == nil {
+			_ = c.Close()
+			t.Errorf("New accepted BackplaneValueLimit %d", bad)
+		} else {
+			t.Logf("BackplaneValueLimit %d: %v", bad, err)
+		}
+	}
+}
