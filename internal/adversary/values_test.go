@@ -979,3 +979,40 @@ func TestBackplaneValueLimitBoundary(t *testing.T) {
 		}
 	}
 }
+
+// TestBackplaneValueAtMaxLimitSigned: with BackplaneValueLimit at its
+// maximum (backplane.MaxValueLen) and signing keys, an entry of exactly
+// that size travels, is sealed, opened and installed (not rejected as too
+// long for a signed payload), under a long key.
+func TestBackplaneValueAtMaxLimitSigned(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprint("signed=", signed), func(t *testing.T) {
+			ctx := context.Background()
+			nodes := newCluster(t, 2, true, func(_ int, o *core.Options) {
+				o.BackplaneValueLimit = backplane.MaxValueLen
+				o.MaxKeyLength = 4000
+				if signed {
+					o.BackplaneSigningKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+				}
+			})
+			a, b := nodes[0], nodes[1]
+			warmUp(t, a, b)
+			buf := make([]byte, backplane.MaxValueLen-44)
+			for i := range buf {
+				buf[i] = 'a'
+			}
+			key := string(buf[:3000])
+			installed, rejected := b.Stats().BackplaneValues, b.Stats().BackplaneRejected
+			if err := core.Set(ctx, a.Cache, key, string(buf), withValue...); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the value installed", func() bool {
+				s := b.Stats()
+				return s.BackplaneValues > installed || s.BackplaneRejected > rejected || s.BackplaneCorrupt > 0
+			})
+			if s := b.Stats(); s.BackplaneValues == installed {
+				t.Fatalf("a %d-byte entry (the limit) was not installed: %+v", backplane.MaxValueLen, s)
+			}
+		})
+	}
+}
