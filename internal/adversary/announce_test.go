@@ -85,6 +85,21 @@ func (rc *redisCluster) observe(t *testing.T, key string) string {
 	return v
 }
 
+// redisWarm makes every node read an entry from L2 (a hit), so that each
+// knows the Clear times and installs values from messages.
+func redisWarm(t *testing.T, nodes ...*core.Cache) {
+	t.Helper()
+	ctx := context.Background()
+	if err := core.Set(ctx, nodes[0], "warm", "w", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range nodes {
+		if v, err := core.GetOrSet(ctx, c, "warm", failF(errSourceDown), core.WithDuration(time.Hour), core.WithSkipL1Read()); err != nil || v != "w" {
+			t.Fatalf("warm-up on %s: %q, %v", c.InstanceID(), v, err)
+		}
+	}
+}
+
 func redisGet(t *testing.T, c *core.Cache, key string) string {
 	t.Helper()
 	v, found, err := core.Get[string](context.Background(), c, key)
@@ -109,11 +124,7 @@ func TestAnnounceConcurrentSetsConverge(t *testing.T) {
 			a := rc.node(t, "a", "", nil)
 			b := rc.node(t, "b", "", nil)
 			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
-			for _, c := range []*core.Cache{a, b} { // know the Clear times
-				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			redisWarm(t, a, b)
 			for round := range 30 {
 				va, vb := fmt.Sprint("a-", round), fmt.Sprint("b-", round)
 				var wg sync.WaitGroup
@@ -146,6 +157,9 @@ func TestAnnounceConcurrentSetsConverge(t *testing.T) {
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
+			if n := a.Stats().BackplaneValues + b.Stats().BackplaneValues; values && n == 0 {
+				t.Fatal("no value installed: values on the backplane not exercised")
+			}
 		})
 	}
 }
@@ -165,11 +179,7 @@ func TestAnnounceCutMidWriteRecovers(t *testing.T) {
 			a := rc.node(t, "a", proxy.Addr(), nil)
 			b := rc.node(t, "b", "", nil)
 			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
-			for _, c := range []*core.Cache{a, b} {
-				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			redisWarm(t, a, b)
 			if err := core.Set(ctx, a, "k", "v1", opts...); err != nil {
 				t.Fatal(err)
 			}
@@ -216,11 +226,7 @@ func TestAnnounceTimedOutScriptThatRan(t *testing.T) {
 			a := rc.node(t, "a", proxy.Addr(), nil)
 			b := rc.node(t, "b", "", nil)
 			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
-			for _, c := range []*core.Cache{a, b} {
-				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			redisWarm(t, a, b)
 			if err := core.Set(ctx, a, "k", "v1", opts...); err != nil {
 				t.Fatal(err)
 			}
@@ -299,6 +305,7 @@ func TestAnnounceManyConcurrentWritesNoneDropped(t *testing.T) {
 			a := rc.node(t, "a", proxy.Addr(), nil)
 			b := rc.node(t, "b", "", nil)
 			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
+			redisWarm(t, a, b)
 			const n = 200
 			for i := range n {
 				if err := core.Set(ctx, a, fmt.Sprint("k-", i), "v1", opts...); err != nil {
@@ -342,7 +349,51 @@ func TestAnnounceManyConcurrentWritesNoneDropped(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			t.Logf("b: rejected %d, loss events %d", b.Stats().BackplaneRejected, b.Stats().LossEvents)
+			t.Logf("b: rejected %d, loss events %d, values installed %d", b.Stats().BackplaneRejected, b.Stats().LossEvents, b.Stats().BackplaneValues)
 		})
+	}
+}
+
+// TestAnnounceSignedValues: with signing keys, the message core hands to
+// the one-round-trip script is sealed like any other: the other node
+// installs the value and rejects nothing; a node with another key
+// rejects it and serves nothing it carried.
+func TestAnnounceSignedValues(t *testing.T) {
+	ctx := context.Background()
+	rc := newRedisCluster(t)
+	key := []byte("0123456789abcdef0123456789abcdef")
+	signed := func(k []byte) func(*core.Options) {
+		return func(o *core.Options) { o.BackplaneSigningKeys = [][]byte{k} }
+	}
+	a := rc.node(t, "a", "", signed(key))
+	b := rc.node(t, "b", "", signed(key))
+	x := rc.node(t, "x", "", signed([]byte("another key, thirty-two bytes...")))
+	if err := core.Set(ctx, a, "warm", "w", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*core.Cache{b, x} { // a hit in L2: the Clear times are known
+		if v, err := core.GetOrSet(ctx, c, "warm", failF(errSourceDown), core.WithDuration(time.Hour)); err != nil || v != "w" {
+			t.Fatalf("warm: %q, %v", v, err)
+		}
+	}
+	if err := core.Set(ctx, a, "k", "v1", core.WithDuration(time.Hour), core.WithValueOnBackplane(true)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for b.Stats().BackplaneValues != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b installed nothing: b %+v; a %+v; x %+v", b.Stats(), a.Stats(), x.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, "x rejects it", func() bool { return x.Stats().BackplaneRejected >= 1 })
+	if s := b.Stats(); s.BackplaneRejected != 0 {
+		t.Fatalf("b rejected %d messages", s.BackplaneRejected)
+	}
+	if s := x.Stats(); s.BackplaneValues != 0 {
+		t.Fatalf("x installed %d values sealed with another key", s.BackplaneValues)
+	}
+	if v := redisGet(t, b, "k"); v != "v1" {
+		t.Fatalf("b: %q", v)
 	}
 }
