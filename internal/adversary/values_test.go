@@ -1016,3 +1016,80 @@ func TestBackplaneValueAtMaxLimitSigned(t *testing.T) {
 		})
 	}
 }
+
+// TestValueOnBackplaneSupersededFactoryNotInstalledElsewhere: B's factory
+// (values on the backplane) is superseded by A's Remove while it runs: its
+// result is neither cached nor published, so C never installs it; and a
+// fail-safe entry B expired itself is not made fresh again by an older
+// value message.
+func TestValueOnBackplaneSupersededFactoryNotInstalledElsewhere(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 3, true, nil)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	warmUp(t, a, b, c)
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = core.GetOrSet(ctx, b.Cache, "k", func(context.Context, *core.FactoryContext[string]) (string, error) {
+			close(started)
+			<-release
+			return "old", nil
+		}, withValue...)
+	}()
+	<-started
+	received := b.Stats().BackplaneReceived
+	if err := a.Remove(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b hears the Remove", func() bool { return b.Stats().BackplaneReceived > received })
+	installed := c.Stats().BackplaneValues
+	close(release)
+	<-done
+	// A marker from b: c has got whatever b published before it.
+	if err := core.Set(ctx, b.Cache, "marker", "m", withValue...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "c installs b's marker", func() bool { return c.Stats().BackplaneValues > installed })
+	if n := c.Stats().BackplaneValues - installed; n != 1 {
+		t.Fatalf("c installed %d values from b, want only the marker: the superseded result was published", n)
+	}
+	for _, n := range []*node{b, c} {
+		if v := readOrFresh(t, n, "k"); v != "fresh" {
+			t.Fatalf("%s serves %q after a's Remove", n.InstanceID(), v)
+		}
+	}
+}
+
+// TestValueOnBackplaneFailSafeExpiredNotRefreshedByOlderValue: B holds a
+// fail-safe entry; A sets v1 (its message to B is late); B expires k
+// itself after A's Set. A's v1 then arrives: v1 is older than B's Expire,
+// so B must not serve it as fresh (it calls the factory; fail-safe may
+// fall back only when the factory fails).
+func TestValueOnBackplaneFailSafeExpiredNotRefreshedByOlderValue(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, true, nil)
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	fs := []core.EntryOption{core.WithDuration(time.Hour), core.WithFailSafe(time.Hour, time.Second), core.WithValueOnBackplane(true)}
+	if err := core.Set(ctx, a.Cache, "k", "v0", fs...); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := core.GetOrSet(ctx, b.Cache, "k", failF(errSourceDown), fs...); err != nil || v != "v0" {
+		t.Fatalf("b: %q, %v", v, err)
+	}
+	received := b.Stats().BackplaneReceived
+	b.bp.SetFault(membackplane.Fault{Delay: 300 * time.Millisecond})
+	if err := core.Set(ctx, a.Cache, "k", "v1", fs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Expire(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
+	b.bp.ClearFault()
+	v, err := core.GetOrSet(ctx, b.Cache, "k", constF("fresh"), fs...)
+	if err != nil || v != "fresh" {
+		t.Fatalf("b serves %q, %v after its own Expire, newer than v1", v, err)
+	}
+}
