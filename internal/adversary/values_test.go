@@ -65,14 +65,14 @@ func readOrFresh(t *testing.T, n *node, key string) string {
 }
 
 // TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten: B removes (or
-// expires) k after
-// A set it (A's message, carrying v1, is still on its way to B). B then
+// expires) k after A set it (A's message, carrying v1, is still on its way
+// to B: B's subscription lags 2 s, under half the default bound). B then
 // changes many other keys, so that its map of version floors (bounded by
 // L1MaxEntries, at least 1,024) forgets k's. A message without a value
-// would only make B drop its copy: its next read finds B's tombstone in L2
-// and misses. A message with the value is installed from the message
-// itself, where no tombstone is checked: B would serve v1, which its own
-// Remove replaced, "as an entry read from L2" it would not.
+// only makes B drop its copy: its next read finds B's tombstone in L2 and
+// misses. A message with the value is installed from the message itself,
+// where no tombstone is checked: B serves v1, which its own Remove
+// replaced, for the entry's whole duration; read from L2 it would not.
 func TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten(t *testing.T) {
 	for _, tc := range []struct {
 		change string
