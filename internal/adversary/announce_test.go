@@ -85,6 +85,21 @@ func (rc *redisCluster) observe(t *testing.T, key string) string {
 	return v
 }
 
+// redisWarm makes every node read an entry from L2 (a hit), so that each
+// knows the Clear times and installs values from messages.
+func redisWarm(t *testing.T, nodes ...*core.Cache) {
+	t.Helper()
+	ctx := context.Background()
+	if err := core.Set(ctx, nodes[0], "warm", "w", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range nodes {
+		if v, err := core.GetOrSet(ctx, c, "warm", failF(errSourceDown), core.WithDuration(time.Hour), core.WithSkipL1Read()); err != nil || v != "w" {
+			t.Fatalf("warm-up on %s: %q, %v", c.InstanceID(), v, err)
+		}
+	}
+}
+
 func redisGet(t *testing.T, c *core.Cache, key string) string {
 	t.Helper()
 	v, found, err := core.Get[string](context.Background(), c, key)
@@ -109,11 +124,7 @@ func TestAnnounceConcurrentSetsConverge(t *testing.T) {
 			a := rc.node(t, "a", "", nil)
 			b := rc.node(t, "b", "", nil)
 			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
-			for _, c := range []*core.Cache{a, b} { // know the Clear times
-				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			redisWarm(t, a, b)
 			for round := range 30 {
 				va, vb := fmt.Sprint("a-", round), fmt.Sprint("b-", round)
 				var wg sync.WaitGroup
@@ -146,6 +157,9 @@ func TestAnnounceConcurrentSetsConverge(t *testing.T) {
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
+			if n := a.Stats().BackplaneValues + b.Stats().BackplaneValues; values && n == 0 {
+				t.Fatal("no value installed: values on the backplane not exercised")
+			}
 		})
 	}
 }
@@ -165,11 +179,7 @@ func TestAnnounceCutMidWriteRecovers(t *testing.T) {
 			a := rc.node(t, "a", proxy.Addr(), nil)
 			b := rc.node(t, "b", "", nil)
 			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
-			for _, c := range []*core.Cache{a, b} {
-				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			redisWarm(t, a, b)
 			if err := core.Set(ctx, a, "k", "v1", opts...); err != nil {
 				t.Fatal(err)
 			}
@@ -216,11 +226,7 @@ func TestAnnounceTimedOutScriptThatRan(t *testing.T) {
 			a := rc.node(t, "a", proxy.Addr(), nil)
 			b := rc.node(t, "b", "", nil)
 			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
-			for _, c := range []*core.Cache{a, b} {
-				if _, err := core.GetOrSet(ctx, c, "warm", constF("w"), opts...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			redisWarm(t, a, b)
 			if err := core.Set(ctx, a, "k", "v1", opts...); err != nil {
 				t.Fatal(err)
 			}
@@ -281,4 +287,113 @@ func TestAnnounceCloseDuringWrite(t *testing.T) {
 		t.Fatal("the Set never returned after Close")
 	}
 	proxy.SetLatency(0)
+}
+
+// TestAnnounceManyConcurrentWritesNoneDropped: with the one-round-trip
+// path the sequence number is inside the script's payload, fixed before
+// the script reaches Redis; 200 concurrent Sets from one node go through
+// many pooled connections (new ones dialled through a slow proxy), so
+// their messages may reach Redis out of number order. None may be dropped
+// as a replay (older than the last 64): every other node must drop its
+// copy of every key.
+func TestAnnounceManyConcurrentWritesNoneDropped(t *testing.T) {
+	for _, values := range []bool{false, true} {
+		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+			ctx := context.Background()
+			rc := newRedisCluster(t)
+			proxy := redistest.StartProxy(t, rc.addr)
+			a := rc.node(t, "a", proxy.Addr(), nil)
+			b := rc.node(t, "b", "", nil)
+			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithValueOnBackplane(values)}
+			redisWarm(t, a, b)
+			const n = 200
+			for i := range n {
+				if err := core.Set(ctx, a, fmt.Sprint("k-", i), "v1", opts...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range n {
+				if v := redisGet(t, b, fmt.Sprint("k-", i)); v != "v1" {
+					t.Fatalf("b: k-%d = %q", i, v)
+				}
+			}
+			proxy.SetLatency(5 * time.Millisecond)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := core.Set(ctx, a, fmt.Sprint("k-", i), "v2", opts...); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			proxy.SetLatency(0)
+			waitFor(t, "a's recovery queue empty", func() bool { return a.Stats().RecoveryQueued == 0 })
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				var stale []int
+				for i := range n {
+					if redisGet(t, b, fmt.Sprint("k-", i)) != "v2" {
+						stale = append(stale, i)
+					}
+				}
+				if len(stale) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					s := b.Stats()
+					t.Fatalf("b still serves v1 for %d keys (%v...); BackplaneRejected %d, LossEvents %d; a: %+v",
+						len(stale), stale[:min(5, len(stale))], s.BackplaneRejected, s.LossEvents, a.Stats())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("b: rejected %d, loss events %d, values installed %d", b.Stats().BackplaneRejected, b.Stats().LossEvents, b.Stats().BackplaneValues)
+		})
+	}
+}
+
+// TestAnnounceSignedValues: with signing keys, the message core hands to
+// the one-round-trip script is sealed like any other: the other node
+// installs the value and rejects nothing; a node with another key
+// rejects it and serves nothing it carried.
+func TestAnnounceSignedValues(t *testing.T) {
+	ctx := context.Background()
+	rc := newRedisCluster(t)
+	key := []byte("0123456789abcdef0123456789abcdef")
+	signed := func(k []byte) func(*core.Options) {
+		return func(o *core.Options) { o.BackplaneSigningKeys = [][]byte{k} }
+	}
+	a := rc.node(t, "a", "", signed(key))
+	b := rc.node(t, "b", "", signed(key))
+	x := rc.node(t, "x", "", signed([]byte("another key, thirty-two bytes...")))
+	if err := core.Set(ctx, a, "warm", "w", core.WithDuration(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*core.Cache{b, x} { // a hit in L2: the Clear times are known
+		if v, err := core.GetOrSet(ctx, c, "warm", failF(errSourceDown), core.WithDuration(time.Hour)); err != nil || v != "w" {
+			t.Fatalf("warm: %q, %v", v, err)
+		}
+	}
+	if err := core.Set(ctx, a, "k", "v1", core.WithDuration(time.Hour), core.WithValueOnBackplane(true)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for b.Stats().BackplaneValues != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b installed nothing: b %+v; a %+v; x %+v", b.Stats(), a.Stats(), x.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, "x rejects it", func() bool { return x.Stats().BackplaneRejected >= 1 })
+	if s := b.Stats(); s.BackplaneRejected != 0 {
+		t.Fatalf("b rejected %d messages", s.BackplaneRejected)
+	}
+	if s := x.Stats(); s.BackplaneValues != 0 {
+		t.Fatalf("x installed %d values sealed with another key", s.BackplaneValues)
+	}
+	if v := redisGet(t, b, "k"); v != "v1" {
+		t.Fatalf("b: %q", v)
+	}
 }

@@ -25,7 +25,22 @@ var withValue = []core.EntryOption{core.WithDuration(time.Hour), core.WithValueO
 // warmUp makes writer set "warm" and every reader read it through L2, so
 // that the readers know the Clear times (a receiver installs values only
 // then).
+// It waits for the readers to apply the writer's message, so that a test
+// counting BackplaneReceived afterwards counts only its own messages.
 func warmUp(t *testing.T, writer *node, readers ...*node) {
+	t.Helper()
+	before := make([]uint64, len(readers))
+	for i, r := range readers {
+		before[i] = r.Stats().BackplaneReceived
+	}
+	warmUpNoWait(t, writer, readers...)
+	for i, r := range readers {
+		waitFor(t, r.InstanceID()+" to apply the warm-up message", func() bool { return r.Stats().BackplaneReceived > before[i] })
+	}
+}
+
+// warmUpNoWait is warmUp for readers that apply no message.
+func warmUpNoWait(t *testing.T, writer *node, readers ...*node) {
 	t.Helper()
 	ctx := context.Background()
 	if err := core.Set(ctx, writer.Cache, "warm", "w", core.WithDuration(time.Hour)); err != nil {
@@ -49,38 +64,51 @@ func readOrFresh(t *testing.T, n *node, key string) string {
 	return v
 }
 
-// TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten: B removes k after
-// A set it (A's message, carrying v1, is still on its way to B). B then
+// TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten: B removes (or
+// expires) k after A set it (A's message, carrying v1, is still on its way
+// to B: B's subscription lags 2 s, under half the default bound). B then
 // changes many other keys, so that its map of version floors (bounded by
 // L1MaxEntries, at least 1,024) forgets k's. A message without a value
-// would only make B drop its copy: its next read finds B's tombstone in L2
-// and misses. A message with the value is installed from the message
-// itself, where no tombstone is checked: B would serve v1, which its own
-// Remove replaced, "as an entry read from L2" it would not.
+// only makes B drop its copy: its next read finds B's tombstone in L2 and
+// misses. A message with the value is installed from the message itself,
+// where no tombstone is checked: B serves v1, which its own Remove
+// replaced, for the entry's whole duration; read from L2 it would not.
 func TestValueOnBackplaneAfterOwnRemoveWithFloorForgotten(t *testing.T) {
-	for _, values := range []bool{false, true} {
-		t.Run(fmt.Sprint("values=", values), func(t *testing.T) {
+	for _, tc := range []struct {
+		change string
+		values bool
+	}{{"remove", false}, {"remove", true}, {"expire", false}, {"expire", true}} {
+		values := tc.values
+		t.Run(fmt.Sprint(tc.change, "/values=", values), func(t *testing.T) {
 			ctx := context.Background()
 			nodes := newCluster(t, 2, true, func(_ int, o *core.Options) { o.L1MaxEntries = 16 })
 			a, b := nodes[0], nodes[1]
 			warmUp(t, a, b)
-			b.bp.SetFault(membackplane.Fault{Delay: time.Second})
+			b.bp.SetFault(membackplane.Fault{Delay: 2 * time.Second})
 			if err := core.Set(ctx, a.Cache, "k", "v1", core.WithDuration(time.Hour), core.WithValueOnBackplane(values)); err != nil {
 				t.Fatal(err)
 			}
 			received := b.Stats().BackplaneReceived
-			if err := b.Remove(ctx, "k"); err != nil {
+			change := b.Remove
+			if tc.change == "expire" {
+				change = b.Expire
+			}
+			if err := change(ctx, "k"); err != nil {
 				t.Fatal(err)
 			}
+			flood := time.Now()
 			for i := range 4096 { // L1-only changes: floors of other keys
 				if err := core.Set(ctx, b.Cache, fmt.Sprint("other-", i), "x", core.WithSkipL2Write(), core.WithSkipBackplane()); err != nil {
 					t.Fatal(err)
 				}
 			}
+			if b.Stats().BackplaneReceived > received {
+				t.Fatalf("a's message arrived during the flood (%v): make the delay longer", time.Since(flood))
+			}
 			waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
 			if v := readOrFresh(t, b, "k"); v != "fresh" {
-				t.Fatalf("after its own Remove of k, b serves %q (BackplaneValues %d): a value older than the Remove came back through the backplane",
-					v, b.Stats().BackplaneValues)
+				t.Fatalf("after its own %s of k, b serves %q (BackplaneValues %d): a value older than the change came back through the backplane",
+					tc.change, v, b.Stats().BackplaneValues)
 			}
 		})
 	}
@@ -623,7 +651,7 @@ func TestValueOnBackplaneIgnoredByIgnoringNode(t *testing.T) {
 	ctx := context.Background()
 	nodes := newCluster(t, 2, true, func(i int, o *core.Options) { o.IgnoreIncomingBackplaneMessages = i == 1 })
 	a, b := nodes[0], nodes[1]
-	warmUp(t, a, b)
+	warmUpNoWait(t, a, b)
 	if err := core.Set(ctx, a.Cache, "k", "v1", withValue...); err != nil {
 		t.Fatal(err)
 	}
@@ -829,5 +857,239 @@ func TestValueOnBackplaneReplayedPublishAfterNewerChange(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestValueOnBackplaneConcurrentFirstDecode: an installed entry stays
+// serialized until the first read decodes it. Many readers hitting it at
+// once (Get, GetOrSet, GetOrSetMany, all of one type) race on that first
+// decode: -race must stay quiet and each gets the value. Then readers of
+// different types race (a key read as two types is the caller's error, so
+// only a panic or a data race fails that part).
+func TestValueOnBackplaneConcurrentFirstDecode(t *testing.T) {
+	ctx := context.Background()
+	type user struct{ Name string }
+	nodes := newCluster(t, 2, true, nil)
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	for round := range 40 {
+		mixed := round%2 == 1
+		keys := []string{fmt.Sprint("u-", round), fmt.Sprint("w-", round)}
+		installed := b.Stats().BackplaneValues
+		for _, k := range keys {
+			if err := core.Set(ctx, a.Cache, k, user{"ada"}, withValue...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "installed", func() bool { return b.Stats().BackplaneValues >= installed+2 })
+		check := func(what string, ok bool, v any, err error) {
+			if !mixed && (!ok || err != nil) {
+				t.Errorf("round %d, %s: %+v, %v", round, what, v, err)
+			}
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				switch g % 4 {
+				case 0:
+					u, found, err := core.Get[user](ctx, b.Cache, keys[0])
+					check("Get[user]", found && u.Name == "ada", u, err)
+				case 1:
+					if mixed {
+						m, _, err := core.Get[any](ctx, b.Cache, keys[0])
+						check("Get[any]", m != nil, m, err)
+					} else {
+						u, found, err := core.Get[user](ctx, b.Cache, keys[1])
+						check("Get[user]", found && u.Name == "ada", u, err)
+					}
+				case 2:
+					if mixed {
+						u, err := core.GetOrSet(ctx, b.Cache, keys[0], func(context.Context, *core.FactoryContext[*user]) (*user, error) {
+							return &user{"factory"}, nil
+						}, core.WithDuration(time.Hour))
+						check("GetOrSet[*user]", u != nil, u, err)
+					} else {
+						u, err := core.GetOrSet(ctx, b.Cache, keys[0], func(context.Context, *core.FactoryContext[user]) (user, error) {
+							return user{"factory"}, nil
+						}, core.WithDuration(time.Hour))
+						check("GetOrSet[user]", u.Name == "ada", u, err)
+					}
+				case 3:
+					got, err := core.GetOrSetMany(ctx, b.Cache, keys, func(_ context.Context, missing []string) (map[string]user, error) {
+						out := map[string]user{}
+						for _, k := range missing {
+							out[k] = user{"factory"}
+						}
+						return out, nil
+					}, core.WithDuration(time.Hour))
+					check("GetOrSetMany[user]", len(got) == 2 && got[keys[0]].Name == "ada" && got[keys[1]].Name == "ada", got, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+}
+
+// TestBackplaneValueLimitBoundary: an entry of exactly
+// BackplaneValueLimit encoded bytes travels with its message, one byte
+// more does not (the other nodes read L2); limits beyond
+// backplane.MaxValueLen or negative are refused by New.
+func TestBackplaneValueLimitBoundary(t *testing.T) {
+	ctx := context.Background()
+	const limit = 100
+	nodes := newCluster(t, 2, true, func(_ int, o *core.Options) { o.BackplaneValueLimit = limit })
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	// A string of n bytes (no escaping) encodes as n+2 JSON bytes in an
+	// envelope of 42 more bytes without tags or ETag.
+	for _, tc := range []struct {
+		n       int
+		install bool
+	}{{limit - 44, true}, {limit - 43, false}} {
+		v := string(make([]byte, 0, tc.n))
+		for range tc.n {
+			v += "a"
+		}
+		key := fmt.Sprint("k-", tc.n)
+		e := l2.Envelope{Value: []byte(`"` + v + `"`)}
+		if raw, _ := e.MarshalBinary(); (len(raw) <= limit) != tc.install {
+			t.Fatalf("test arithmetic: %d bytes", len(raw))
+		}
+		installed, received := b.Stats().BackplaneValues, b.Stats().BackplaneReceived
+		if err := core.Set(ctx, a.Cache, key, v, withValue...); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
+		if got := b.Stats().BackplaneValues > installed; got != tc.install {
+			t.Errorf("a %d-byte string: installed %v, want %v", tc.n, got, tc.install)
+		}
+	}
+	for _, bad := range []int{-1, backplane.MaxValueLen + 1} {
+		c, err := core.New(core.Options{Name: "cl", L2: meml2.New(nil), Backplane: membackplane.New(nil), BackplaneValueLimit: bad})
+		if err == nil {
+			_ = c.Close()
+			t.Errorf("New accepted BackplaneValueLimit %d", bad)
+		} else {
+			t.Logf("BackplaneValueLimit %d: %v", bad, err)
+		}
+	}
+}
+
+// TestBackplaneValueAtMaxLimitSigned: with BackplaneValueLimit at its
+// maximum (backplane.MaxValueLen) and signing keys, an entry of exactly
+// that size travels, is sealed, opened and installed (not rejected as too
+// long for a signed payload), under a long key.
+func TestBackplaneValueAtMaxLimitSigned(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprint("signed=", signed), func(t *testing.T) {
+			ctx := context.Background()
+			nodes := newCluster(t, 2, true, func(_ int, o *core.Options) {
+				o.BackplaneValueLimit = backplane.MaxValueLen
+				o.MaxKeyLength = 4000
+				if signed {
+					o.BackplaneSigningKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+				}
+			})
+			a, b := nodes[0], nodes[1]
+			warmUp(t, a, b)
+			buf := make([]byte, backplane.MaxValueLen-44)
+			for i := range buf {
+				buf[i] = 'a'
+			}
+			key := string(buf[:3000])
+			installed, rejected := b.Stats().BackplaneValues, b.Stats().BackplaneRejected
+			if err := core.Set(ctx, a.Cache, key, string(buf), withValue...); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the value installed", func() bool {
+				s := b.Stats()
+				return s.BackplaneValues > installed || s.BackplaneRejected > rejected || s.BackplaneCorrupt > 0
+			})
+			if s := b.Stats(); s.BackplaneValues == installed {
+				t.Fatalf("a %d-byte entry (the limit) was not installed: %+v", backplane.MaxValueLen, s)
+			}
+		})
+	}
+}
+
+// TestValueOnBackplaneSupersededFactoryNotInstalledElsewhere: B's factory
+// (values on the backplane) is superseded by A's Remove while it runs: its
+// result is neither cached nor published, so C never installs it; and a
+// fail-safe entry B expired itself is not made fresh again by an older
+// value message.
+func TestValueOnBackplaneSupersededFactoryNotInstalledElsewhere(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 3, true, nil)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	warmUp(t, a, b, c)
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = core.GetOrSet(ctx, b.Cache, "k", func(context.Context, *core.FactoryContext[string]) (string, error) {
+			close(started)
+			<-release
+			return "old", nil
+		}, withValue...)
+	}()
+	<-started
+	received := b.Stats().BackplaneReceived
+	if err := a.Remove(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b hears the Remove", func() bool { return b.Stats().BackplaneReceived > received })
+	installed := c.Stats().BackplaneValues
+	close(release)
+	<-done
+	// A marker from b: c has got whatever b published before it.
+	if err := core.Set(ctx, b.Cache, "marker", "m", withValue...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "c installs b's marker", func() bool { return c.Stats().BackplaneValues > installed })
+	if n := c.Stats().BackplaneValues - installed; n != 1 {
+		t.Fatalf("c installed %d values from b, want only the marker: the superseded result was published", n)
+	}
+	for _, n := range []*node{b, c} {
+		if v := readOrFresh(t, n, "k"); v != "fresh" {
+			t.Fatalf("%s serves %q after a's Remove", n.InstanceID(), v)
+		}
+	}
+}
+
+// TestValueOnBackplaneFailSafeExpiredNotRefreshedByOlderValue: B holds a
+// fail-safe entry; A sets v1 (its message to B is late); B expires k
+// itself after A's Set. A's v1 then arrives: v1 is older than B's Expire,
+// so B must not serve it as fresh (it calls the factory; fail-safe may
+// fall back only when the factory fails).
+func TestValueOnBackplaneFailSafeExpiredNotRefreshedByOlderValue(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, true, nil)
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	fs := []core.EntryOption{core.WithDuration(time.Hour), core.WithFailSafe(time.Hour, time.Second), core.WithValueOnBackplane(true)}
+	if err := core.Set(ctx, a.Cache, "k", "v0", fs...); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := core.GetOrSet(ctx, b.Cache, "k", failF(errSourceDown), fs...); err != nil || v != "v0" {
+		t.Fatalf("b: %q, %v", v, err)
+	}
+	received := b.Stats().BackplaneReceived
+	b.bp.SetFault(membackplane.Fault{Delay: 300 * time.Millisecond})
+	if err := core.Set(ctx, a.Cache, "k", "v1", fs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Expire(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's message", func() bool { return b.Stats().BackplaneReceived > received })
+	b.bp.ClearFault()
+	v, err := core.GetOrSet(ctx, b.Cache, "k", constF("fresh"), fs...)
+	if err != nil || v != "fresh" {
+		t.Fatalf("b serves %q, %v after its own Expire, newer than v1", v, err)
 	}
 }
