@@ -39,8 +39,10 @@ type Stats struct {
 	BackplaneRejected uint64
 	// BackplaneValues counts entries received on the backplane
 	// (EntryOptions.ValueOnBackplane) and installed in L1, each an L2 read
-	// spared. A message whose entry could not be installed counts in
-	// BackplaneReceived only: it invalidated, as a message without one.
+	// spared. A message whose entry was not installed invalidated, as a
+	// message without one (counted in BackplaneReceived); one whose entry
+	// does not decode, or a value that does not decode as the type a read
+	// asks for, also counts in BackplaneCorrupt.
 	BackplaneValues uint64
 	// LossEvents counts the times this node expired its L1 because it may
 	// have missed messages (a gap, a reconnection, a transport's drop).
