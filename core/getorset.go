@@ -63,9 +63,11 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	if factory == nil {
 		return v, &OptionError{Field: "factory", Value: nil, Why: "must not be nil"}
 	}
-	eo, err := c.cfg.resolveFor(key, opts)
-	if err != nil {
-		return v, err
+	eo := c.plainOptions
+	if len(opts) > 0 || eo == nil {
+		if eo, err = c.cfg.resolveFor(key, opts); err != nil {
+			return v, err
+		}
 	}
 	ctx, info := c.begin(ctx, OpGetOrSet, key)
 	defer func() { c.end(ctx, info, err) }()
@@ -75,9 +77,12 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	// started after that change, so whatever it returns is current. So
 	// does a caller whose run another caller's timeout cancelled (without
 	// background completion), within what is left of its own timeouts.
-	began := time.Now()
+	var began time.Time
+	if eo.FactorySoftTimeout > 0 || eo.FactoryHardTimeout > 0 {
+		began = time.Now() // for eo.after, which changes only these
+	}
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && !began.IsZero() {
 			eo = eo.after(time.Since(began))
 		}
 		now := c.now()
@@ -103,23 +108,28 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			}
 		}
 		c.event(ctx, EventMiss, key, nil)
-		f, leader := c.join(ctx, key, stale, eo)
+		// Nothing can end this caller's wait early when no timeout applies
+		// and its context cannot be cancelled: it then runs the factory on
+		// its own goroutine and spares a goroutine hand-off.
+		inline := ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0)
+		m := &missRun[T]{factory: factory}
+		if !inline {
+			m.f.done = make(chan struct{})
+		}
+		c.initFlight(&m.f, ctx, key, stale, eo.Tags)
+		f, leader := c.joinWith(&m.f, eo)
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
 				c.flights.finish(f, func() { f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL1, e })
-				close(f.done)
-			} else if ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0) {
-				// Nothing can end this caller's wait early: no timeout
-				// applies and its context cannot be cancelled. Run the
-				// factory on this goroutine and spare a goroutine
-				// hand-off.
-				c.runInline(f, eo, factory)
+				f.end()
+			} else if inline {
+				c.runInline(f, eo.forFactory(&m.eo), m)
 			} else {
-				c.launch(f, eo, factory, false)
+				c.launch(f, eo.forFactory(&m.eo), m, false)
 			}
 		}
-		w := newWaiter(eo, stale != nil, false)
+		w := newWaiter(eo, stale != nil, leader, false)
 		r := await(ctx, c, &w, f, eo, stale, leader, factory)
 		w.stop()
 		if r.invalidated && attempt == 0 {
@@ -144,6 +154,20 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		eo.outcome.fill(r.source, r.source != SourceFactory && !r.failSafe, r.stale, r.failSafe, r.version, c.now())
 		return as[T](key, r.value)
 	}
+}
+
+// missRun is a run of GetOrSet's factory with what it needs, allocated
+// together: the flight, the factory's FactoryContext and its copy of the
+// options.
+type missRun[T any] struct {
+	f       flight
+	factory Factory[T]
+	fc      FactoryContext[T]
+	eo      EntryOptions
+}
+
+func (m *missRun[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
+	m.factory.produce(ctx, c, f, eo, &m.fc, background)
 }
 
 // as converts a cached value to T, or reports a *TypeError.
