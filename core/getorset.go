@@ -23,6 +23,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		var zero T
 		return zero, errNilContext
 	}
+	absent := false
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
 		skip, out, err := scanHit(c.cfg.defaultsOf(key).SkipL1Read, opts)
 		if err == nil && !skip {
@@ -30,7 +31,9 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			// valid at the current tag epoch. Anything else goes the long
 			// way, through lookup.
 			now := c.now()
-			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale && !e.slid(now) &&
+			e, ok := c.l1.c.GetIfPresent(key)
+			absent = !ok
+			if ok && now < e.expires && !e.stale && !e.slid(now) &&
 				e.tagEpoch.Load() == c.tags.epoch.Load() && c.gate.since.Load() == 0 {
 				if v, ok := e.value.(T); ok {
 					e.touch(now)
@@ -48,7 +51,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			}
 		}
 	}
-	v, err := getOrSet(ctx, c, key, factory, opts)
+	v, err := getOrSet(ctx, c, key, factory, opts, absent)
 	if err != nil {
 		return v, err
 	}
@@ -56,7 +59,9 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 }
 
 // getOrSet is GetOrSet past the fast path: observers, misses, stale entries.
-func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []EntryOption) (v T, err error) {
+// absent says that the fast path has just found no entry for key in L1: the
+// first lookup is spared (the re-check after joining a run stays).
+func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []EntryOption, absent bool) (v T, err error) {
 	if err := c.checkOp(key); err != nil {
 		return v, err
 	}
@@ -87,7 +92,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		}
 		now := c.now()
 		var stale *entry
-		if !eo.SkipL1Read {
+		if !eo.SkipL1Read && !(absent && attempt == 0) {
 			e, st := c.lookupFor(key, now, eo)
 			switch st {
 			case stateFresh:
