@@ -216,14 +216,14 @@ func TestTypedHandlesOfTwoTypesOnOneKeyAcrossNodes(t *testing.T) {
 
 	// A GetOrSet with the incompatible type misses, and its factory's
 	// result replaces the entry on every node.
-	heard := b.Stats().BackplaneReceived
 	if _, err := core.For[typedUser](a.Cache).GetOrSet(ctx, "43", constant(typedUser{ID: 43})); err != nil {
 		t.Fatal(err)
 	}
-	// B hears of A's write first: heard while B's factory runs, it would
-	// keep B's result out of the caches (a change during a run supersedes
-	// it), and A would never be told.
-	waitFor(t, "B heard of A's user 43", func() bool { return b.Stats().BackplaneReceived > heard })
+	// B hears of A's writes first (user 42 and 43): heard while B's
+	// factory runs, a message would keep B's result out of the caches (a
+	// change during a run supersedes it), and A would never be told.
+	sent := a.Stats().BackplaneSent
+	waitFor(t, "B heard of A's writes", func() bool { return b.Stats().BackplaneReceived >= sent })
 	o, err := core.For[typedOrder](b.Cache).GetOrSet(ctx, "43", constant(typedOrder{ID: "o-43"}))
 	if err != nil || o.ID != "o-43" {
 		t.Fatalf("B's orders.GetOrSet of a user in L2 = %v, %v; want the factory's o-43", o, err)
