@@ -3,6 +3,8 @@
 //
 //   - L1HitCases: one warm key read over and over (GetOrSet-style hit), for
 //     strata and its peers;
+//   - MissCases: a new key per read, through a trivial source (GetOrSet-style
+//     miss), for strata, sturdyc and raw otter;
 //   - HitRatioPolicies and ZipfTrace: the hit ratio of each cache's
 //     eviction policy on a Zipf-distributed key trace;
 //   - InvalidationLatency and RawLatency: set on node A until node B hears

@@ -43,6 +43,13 @@ func ExampleL1HitCases() {
 	}
 }
 
+func ExampleMissCases() {
+	for _, mc := range bench.MissCases() {
+		r := testing.Benchmark(mc.Benchmark)
+		fmt.Printf("%s %s: %s %s\n", mc.Name, mc.API, r, r.MemString())
+	}
+}
+
 func ExampleInvalidationLatency() {
 	ctx := context.Background()
 	s := bench.ServersFromEnv()

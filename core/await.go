@@ -38,8 +38,9 @@ type waiter struct {
 }
 
 // newWaiter starts the timers of a call with options eo; withStale says
-// whether some key has a stale value (the soft timeout applies only then).
-func newWaiter(eo *EntryOptions, withStale, batch bool) waiter {
+// whether some key has a stale value (the soft timeout applies only then),
+// leader whether the call waits for its own run only (no lock timeout).
+func newWaiter(eo *EntryOptions, withStale, leader, batch bool) waiter {
 	w := waiter{batch: batch}
 	if withStale && eo.FailSafe && eo.FactorySoftTimeout > 0 {
 		w.soft = w.timer(eo.FactorySoftTimeout)
@@ -47,7 +48,7 @@ func newWaiter(eo *EntryOptions, withStale, batch bool) waiter {
 	if eo.FactoryHardTimeout > 0 {
 		w.hard = w.timer(eo.FactoryHardTimeout)
 	}
-	if !batch && eo.LockTimeout > 0 {
+	if !batch && !leader && eo.LockTimeout > 0 {
 		w.lock = w.timer(eo.LockTimeout)
 	}
 	return w
@@ -85,11 +86,10 @@ func await[T any](ctx context.Context, c *Cache, w *waiter, f *flight, eo *Entry
 	if !leader {
 		lock = w.lock
 	}
-	select {
-	case <-f.done:
+	if f.ended.Load() {
 		return c.ended(ctx, f, eo, stale, leader)
-	default:
 	}
+	// f.done exists: f runs on another goroutine, or this caller joined it.
 	select {
 	case <-f.done:
 		return c.ended(ctx, f, eo, stale, leader)
@@ -121,7 +121,7 @@ func await[T any](ctx context.Context, c *Cache, w *waiter, f *flight, eo *Entry
 		// no joiners, superseded by the key's changes like any other.
 		own := c.newFlight(ctx, f.key, stale, eo.Tags)
 		c.flights.watch(own)
-		c.launch(own, eo, factory, false)
+		c.launch(own, eo.forFactory(nil), factory, false)
 		return await(ctx, c, w, own, eo, stale, true, factory)
 	}
 }

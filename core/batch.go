@@ -116,13 +116,13 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 			for _, f := range own {
 				f.cancel()
 				c.flights.finish(f, func() { f.err = ErrClosed })
-				close(f.done)
+				f.end()
 			}
 		}
 	}
 	// Wait for every run within ctx and the timeouts of the call, by the
 	// policy of GetOrSet (await): one pair of timers for the whole call.
-	w := newWaiter(eo, len(stale) > 0, true)
+	w := newWaiter(eo, len(stale) > 0, false, true)
 	defer w.stop()
 	var firstErr error
 	var retry []string
@@ -214,7 +214,7 @@ func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFacto
 		default:
 			c.commit(ctx, f, c.newEntry(v, f.created, f.started, now, eo), eo, now)
 		}
-		close(f.done)
+		f.end()
 	}
 }
 

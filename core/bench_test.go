@@ -72,7 +72,7 @@ func BenchmarkL1Hit(b *testing.B) {
 		})
 	})
 	b.Run("sturdyc-GetOrFetch", func(b *testing.B) {
-		c := sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10)
+		c := sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10, sturdyc.WithNoContinuousEvictions())
 		fetch := func(context.Context) (benchUser, error) { return benchUserValue, nil }
 		if _, err := c.GetOrFetch(ctx, "user:42", fetch); err != nil {
 			b.Fatal(err)
@@ -129,13 +129,13 @@ func BenchmarkMiss(b *testing.B) {
 		}
 	})
 	b.Run("sturdyc-GetOrFetch", func(b *testing.B) {
-		c := sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10)
+		c := sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10, sturdyc.WithNoContinuousEvictions())
 		fetch := func(context.Context) (benchUser, error) { return benchUserValue, nil }
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			if i%len(keys) == 0 {
-				c = sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10)
+				c = sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10, sturdyc.WithNoContinuousEvictions())
 			}
 			if _, err := c.GetOrFetch(ctx, keys[i%len(keys)], fetch); err != nil {
 				b.Fatal(err)
@@ -176,7 +176,7 @@ func BenchmarkStampede(b *testing.B) {
 		b.ReportMetric(float64(calls.Load())/float64(round), "factory-calls/op")
 	})
 	b.Run("sturdyc-GetOrFetch", func(b *testing.B) {
-		c := sturdyc.New[int](core.DefaultL1MaxEntries, 64, time.Hour, 10)
+		c := sturdyc.New[int](core.DefaultL1MaxEntries, 64, time.Hour, 10, sturdyc.WithNoContinuousEvictions())
 		var calls atomic.Int64
 		sleep := slow("k", &calls)
 		fetch := func(context.Context) (int, error) { sleep(); return 1, nil }

@@ -25,6 +25,10 @@ type Cache struct {
 	rec     *recovery
 	life    *lifecycle
 	plugins pluginSet
+	// plainOptions are the options of a call that passes none, resolved
+	// once and shared, read-only (nil with Options.DefaultEntryOptionsFor:
+	// then they depend on the key).
+	plainOptions *EntryOptions
 }
 
 // New makes a cache. Invalid options give an *OptionError naming the field.
@@ -47,6 +51,9 @@ func New(o Options) (*Cache, error) {
 	}
 	v.hitRec = bindHits(v.obs, v.name)
 	c := &Cache{env: v, cfg: cfg, life: newLifecycle(cfg.closeTimeout)}
+	if cfg.defaultsFor == nil {
+		c.plainOptions, _ = c.cfg.resolve(nil) // invalid: each call resolves them, and fails
+	}
 	var evicted chan string
 	if c.obs != nil {
 		evicted = make(chan string, evictionEventBuffer)

@@ -24,6 +24,6 @@ func startEagerRefresh[T any](ctx context.Context, c *Cache, key string, factory
 		return false
 	}
 	c.event(ctx, EventEagerRefresh, key, nil)
-	c.launch(f, eo, factory, true)
+	c.launch(f, eo.forFactory(nil), factory, true)
 	return true
 }

@@ -87,8 +87,10 @@ func (v *env) monotonic(t int64) int64 {
 // is confirmed, are measured on the clock itself (preciseNow, now): after a
 // clock step forward and back, versions stay ahead of the clock by the step
 // until the clock catches up, but nothing expires late and nothing is lost.
-func (v *env) stamp() int64 {
-	now := v.preciseNow()
+func (v *env) stamp() int64 { return v.stampFrom(v.preciseNow()) }
+
+// stampFrom is stamp with now, a reading of preciseNow just taken.
+func (v *env) stampFrom(now int64) int64 {
 	for {
 		last := v.lastStamp.Load()
 		s := max(now, last+1)

@@ -26,11 +26,12 @@ type flight struct {
 	tags []string
 	// stale is the entry that was stale when the flight started, if any.
 	stale *entry
-	// ctx is the factory's context: the starting call's values without its
-	// cancellation; cancel cancels it (at Close, or at a caller's timeout
-	// when background completion is off).
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx is the factory's context (&rc): the starting call's values
+	// without its cancellation, cancelled by f.cancel (at the run's end, or
+	// at a caller's timeout when background completion is off) and by
+	// Close.
+	ctx context.Context
+	rc  runCtx
 	// inline: the flight runs on its only caller's goroutine, which cannot
 	// stop waiting (no timeout, a context that cannot be cancelled).
 	inline bool
@@ -61,8 +62,13 @@ type flight struct {
 	// cancelled the factory, which the other callers did not ask for.
 	abandoned atomic.Bool
 
-	done chan struct{}
-	// Set before done is closed.
+	// ended is set, then done closed (if made), when the flight has
+	// ended. done is made when someone must wait for it: at the start for
+	// a flight run on another goroutine, else by the first caller that
+	// joins it (under its shard's mutex, so before it ends: see end).
+	ended atomic.Bool
+	done  chan struct{}
+	// Set before ended.
 	value any
 	err   error
 	// hasValue: value is the result to return (fresh, or stale when the
@@ -80,12 +86,32 @@ type flight struct {
 }
 
 // newFlight returns a joinable flight for key, whose result gets tags, not
-// yet registered, started now.
+// yet registered, started now, with its done channel.
 func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []string) *flight {
-	started := c.preciseNow()
-	f := &flight{key: key, created: c.stamp(), started: started, tags: tags, stale: stale, joinable: true, done: make(chan struct{})}
-	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	f := &flight{done: make(chan struct{})}
+	c.initFlight(f, ctx, key, stale, tags)
 	return f
+}
+
+// initFlight makes f, zero or with its done channel only, a joinable flight
+// for key like newFlight's.
+func (c *Cache) initFlight(f *flight, ctx context.Context, key string, stale *entry, tags []string) {
+	f.started = c.preciseNow()
+	f.key, f.created, f.tags, f.stale, f.joinable = key, c.stampFrom(f.started), tags, stale, true
+	f.rc.init(ctx, c.life.base)
+	f.ctx = &f.rc
+}
+
+// cancel cancels f's context.
+func (f *flight) cancel() { f.rc.cancel() }
+
+// end ends f, whose result is set, waking its waiters. Call it once, after
+// flights.finish: every caller that joined f made f.done before that.
+func (f *flight) end() {
+	f.ended.Store(true)
+	if f.done != nil {
+		close(f.done)
+	}
 }
 
 // join returns the run a caller missing key waits for: a run under way it
@@ -95,11 +121,16 @@ func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []
 // a change the call must see (read-your-writes across nodes); later callers
 // may join its own.
 func (c *Cache) join(ctx context.Context, key string, stale *entry, eo *EntryOptions) (f *flight, leader bool) {
+	return c.joinWith(c.newFlight(ctx, key, stale, eo.Tags), eo)
+}
+
+// joinWith is join with f, made by newFlight or initFlight, as the new run.
+func (c *Cache) joinWith(f *flight, eo *EntryOptions) (_ *flight, leader bool) {
 	ok := c.joinable
 	if eo.SkipL1Read {
 		ok = joinNone
 	}
-	return c.flights.join(key, c.newFlight(ctx, key, stale, eo.Tags), ok)
+	return c.flights.join(f.key, f, ok)
 }
 
 // joinNone refuses every run under way.
@@ -186,6 +217,9 @@ func (fs *flights) join(key string, f *flight, ok func(*flight) bool) (_ *flight
 	defer s.mu.Unlock()
 	cur := s.m[key]
 	if cur != nil && cur.joinable && !cur.superseded.Load() && ok(cur) {
+		if cur.done == nil {
+			cur.done = make(chan struct{})
+		}
 		return cur, false
 	}
 	f.older = cur

@@ -23,6 +23,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		var zero T
 		return zero, errNilContext
 	}
+	absent := false
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
 		skip, out, err := scanHit(c.cfg.defaultsOf(key).SkipL1Read, opts)
 		if err == nil && !skip {
@@ -30,7 +31,9 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			// valid at the current tag epoch. Anything else goes the long
 			// way, through lookup.
 			now := c.now()
-			if e, ok := c.l1.c.GetIfPresent(key); ok && now < e.expires && !e.stale && !e.wire && !e.slid(now) &&
+			e, ok := c.l1.c.GetIfPresent(key)
+			absent = !ok
+			if ok && now < e.expires && !e.stale && !e.wire && !e.slid(now) &&
 				e.tagEpoch.Load() == c.tags.epoch.Load() && c.gate.since.Load() == 0 {
 				if v, ok := e.value.(T); ok {
 					e.touch(now)
@@ -48,7 +51,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			}
 		}
 	}
-	v, err := getOrSet(ctx, c, key, factory, opts)
+	v, err := getOrSet(ctx, c, key, factory, opts, absent)
 	if err != nil {
 		return v, err
 	}
@@ -56,16 +59,20 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 }
 
 // getOrSet is GetOrSet past the fast path: observers, misses, stale entries.
-func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []EntryOption) (v T, err error) {
+// absent says that the fast path has just found no entry for key in L1: the
+// first lookup is spared (the re-check after joining a run stays).
+func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[T], opts []EntryOption, absent bool) (v T, err error) {
 	if err := c.checkOp(key); err != nil {
 		return v, err
 	}
 	if factory == nil {
 		return v, &OptionError{Field: "factory", Value: nil, Why: "must not be nil"}
 	}
-	eo, err := c.cfg.resolveFor(key, opts)
-	if err != nil {
-		return v, err
+	eo := c.plainOptions
+	if len(opts) > 0 || eo == nil {
+		if eo, err = c.cfg.resolveFor(key, opts); err != nil {
+			return v, err
+		}
 	}
 	ctx, info := c.begin(ctx, OpGetOrSet, key)
 	defer func() { c.end(ctx, info, err) }()
@@ -75,14 +82,17 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	// started after that change, so whatever it returns is current. So
 	// does a caller whose run another caller's timeout cancelled (without
 	// background completion), within what is left of its own timeouts.
-	began := time.Now()
+	var began time.Time
+	if eo.FactorySoftTimeout > 0 || eo.FactoryHardTimeout > 0 {
+		began = time.Now() // for eo.after, which changes only these
+	}
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && !began.IsZero() {
 			eo = eo.after(time.Since(began))
 		}
 		now := c.now()
 		var stale *entry
-		if !eo.SkipL1Read {
+		if !eo.SkipL1Read && !(absent && attempt == 0) {
 			e, st := c.lookupFor(key, now, eo)
 			switch st {
 			case stateFresh:
@@ -106,23 +116,28 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			}
 		}
 		c.event(ctx, EventMiss, key, nil)
-		f, leader := c.join(ctx, key, stale, eo)
+		// Nothing can end this caller's wait early when no timeout applies
+		// and its context cannot be cancelled: it then runs the factory on
+		// its own goroutine and spares a goroutine hand-off.
+		inline := ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0)
+		m := &missRun[T]{factory: factory}
+		if !inline {
+			m.f.done = make(chan struct{})
+		}
+		c.initFlight(&m.f, ctx, key, stale, eo.Tags)
+		f, leader := c.joinWith(&m.f, eo)
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
 				c.flights.finish(f, func() { f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL1, e })
-				close(f.done)
-			} else if ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0) {
-				// Nothing can end this caller's wait early: no timeout
-				// applies and its context cannot be cancelled. Run the
-				// factory on this goroutine and spare a goroutine
-				// hand-off.
-				c.runInline(f, eo, factory)
+				f.end()
+			} else if inline {
+				c.runInline(f, eo.forFactory(&m.eo), m)
 			} else {
-				c.launch(f, eo, factory, false)
+				c.launch(f, eo.forFactory(&m.eo), m, false)
 			}
 		}
-		w := newWaiter(eo, stale != nil, false)
+		w := newWaiter(eo, stale != nil, leader, false)
 		r := await(ctx, c, &w, f, eo, stale, leader, factory)
 		w.stop()
 		if r.invalidated && attempt == 0 {
@@ -147,6 +162,20 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		eo.outcome.fill(r.source, r.source != SourceFactory && !r.failSafe, r.stale, r.failSafe, r.version, c.now())
 		return as[T](key, r.value)
 	}
+}
+
+// missRun is a run of GetOrSet's factory with what it needs, allocated
+// together: the flight, the factory's FactoryContext and its copy of the
+// options.
+type missRun[T any] struct {
+	f       flight
+	factory Factory[T]
+	fc      FactoryContext[T]
+	eo      EntryOptions
+}
+
+func (m *missRun[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
+	m.factory.produce(ctx, c, f, eo, &m.fc, background)
 }
 
 // Get returns the value of key if the cache holds a fresh one (or a stale

@@ -163,6 +163,9 @@ func (l *local) noteLifetime(life int64) {
 
 // storeIfNewer writes e for key unless L1 holds an entry created after it.
 func (l *local) storeIfNewer(key string, e *entry) {
+	if _, stored := l.l1.c.SetIfAbsent(key, e); stored {
+		return // the common case after a miss: nothing to compare with
+	}
 	l.l1.compute(key, func(old *entry) (*entry, bool) {
 		if old != nil && old.created > e.created {
 			return nil, true

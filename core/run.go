@@ -10,41 +10,43 @@ import (
 	"github.com/stratacache/strata/backplane"
 )
 
-// launch starts f's factory on its own goroutine, with f's context, which is
-// also cancelled when the cache closes. If the cache is closing, the flight
-// ends at once with ErrClosed.
-func (c *Cache) launch(f *flight, eo *EntryOptions, factory flightRunner, background bool) {
-	// The factory gets its own copy of the options: it may change them
-	// while callers read theirs.
-	feo := *eo
-	feo.Tags = append([]string(nil), eo.Tags...)
+// launch starts f's factory on its own goroutine, with f's context (which
+// Close cancels too) and feo, the factory's own copy of the options
+// (forFactory). If the cache is closing, the flight ends at once with
+// ErrClosed.
+func (c *Cache) launch(f *flight, feo *EntryOptions, factory flightRunner, background bool) {
 	started := c.life.goBackground(func() {
 		defer f.cancel()
-		stop := context.AfterFunc(c.life.base, f.cancel)
-		defer stop()
-		factory.run(f.ctx, c, f, &feo, background)
+		factory.run(f.ctx, c, f, feo, background)
 	})
 	if !started {
 		f.cancel()
 		c.flights.finish(f, func() { f.err = ErrClosed })
-		close(f.done)
+		f.end()
 	}
 }
 
 // runInline runs f's factory on the calling goroutine, for a caller that
-// would wait for it in any case.
-func (c *Cache) runInline(f *flight, eo *EntryOptions, factory flightRunner) {
-	feo := *eo
-	feo.Tags = append([]string(nil), eo.Tags...)
+// would wait for it in any case, with feo as for launch.
+func (c *Cache) runInline(f *flight, feo *EntryOptions, factory flightRunner) {
 	f.inline = true
 	defer f.cancel()
-	stop := context.AfterFunc(c.life.base, f.cancel)
-	defer stop()
-	factory.run(f.ctx, c, f, &feo, false)
+	factory.run(f.ctx, c, f, feo, false)
 }
 
-// flightRunner is implemented by Factory[T] so the untyped flight machinery
-// can run a typed factory.
+// forFactory returns the factory's own copy of eo, in dst (a new one if dst
+// is nil): the factory may change it while callers read theirs.
+func (eo *EntryOptions) forFactory(dst *EntryOptions) *EntryOptions {
+	if dst == nil {
+		dst = new(EntryOptions)
+	}
+	*dst = *eo
+	dst.Tags = append([]string(nil), eo.Tags...)
+	return dst
+}
+
+// flightRunner is implemented by Factory[T] (and missRun[T]) so the untyped
+// flight machinery can run a typed factory.
 type flightRunner interface {
 	run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool)
 }
@@ -54,6 +56,12 @@ type flightRunner interface {
 // cached in L1, then written to L2 and published, unless superseded; or on
 // failure the stale value served by fail-safe) and wakes the waiters.
 func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
+	factory.produce(ctx, c, f, eo, nil, background)
+}
+
+// produce is run with fc, the zero FactoryContext the factory gets (a new
+// one if nil).
+func (factory Factory[T]) produce(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, fc *FactoryContext[T], background bool) {
 	defer c.endAbandoned(ctx, f, eo, background)
 	if c.l2.reads(eo) && !(eo.SkipL2ReadWhenStale && f.stale != nil) && fromL2[T](ctx, c, f, eo) {
 		return
@@ -67,7 +75,10 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 			defer release() // after the value is in L2 (commit waits for it) or the factory failed
 		}
 	}
-	fc := &FactoryContext[T]{Key: f.key, Options: eo}
+	if fc == nil {
+		fc = new(FactoryContext[T])
+	}
+	fc.Key, fc.Options = f.key, eo
 	if f.stale != nil {
 		if v, err := as[T](f.key, f.stale.value); err == nil {
 			fc.stale, fc.hasStale = v, true
@@ -97,7 +108,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 	}
 	if err != nil {
 		c.factoryFailed(ctx, f, eo, err, background)
-		close(f.done)
+		f.end()
 		return
 	}
 	now := c.now()
@@ -111,7 +122,7 @@ func (factory Factory[T]) run(ctx context.Context, c *Cache, f *flight, eo *Entr
 		}
 	}
 	c.commit(ctx, f, e, eo, now)
-	close(f.done)
+	f.end()
 }
 
 // errGoexit is the PanicError value of a factory that called
@@ -123,18 +134,16 @@ var errGoexit = errors.New("runtime.Goexit called by the factory")
 // Its waiters get a *PanicError, and the next caller starts a new run, instead
 // of every later caller joining a run that will never end.
 func (c *Cache) endAbandoned(ctx context.Context, f *flight, eo *EntryOptions, background bool) {
-	select {
-	case <-f.done:
+	if f.ended.Load() {
 		return
-	default:
 	}
 	c.factoryFailed(ctx, f, eo, &PanicError{Key: f.key, Value: errGoexit}, background)
-	close(f.done)
+	f.end()
 }
 
 // commit ends flight f with e, the value its factory produced: e is cached in
 // L1 (unless the key changed meanwhile), then written to L2 and published.
-// The caller closes f.done.
+// The caller ends f.
 func (c *Cache) commit(ctx context.Context, f *flight, e *entry, eo *EntryOptions, now int64) {
 	cached := false
 	c.flights.finish(f, func() {
@@ -225,7 +234,7 @@ func (c *Cache) endWithL2Entry(f *flight, e *entry, eo *EntryOptions) bool {
 				c.storeIfNewer(f.key, e)
 			}
 		})
-		close(f.done)
+		f.end()
 		return true
 	}
 	return false

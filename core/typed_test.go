@@ -219,6 +219,11 @@ func TestTypedHandlesOfTwoTypesOnOneKeyAcrossNodes(t *testing.T) {
 	if _, err := core.For[typedUser](a.Cache).GetOrSet(ctx, "43", constant(typedUser{ID: 43})); err != nil {
 		t.Fatal(err)
 	}
+	// B hears of A's writes first (user 42 and 43): heard while B's
+	// factory runs, a message would keep B's result out of the caches (a
+	// change during a run supersedes it), and A would never be told.
+	sent := a.Stats().BackplaneSent
+	waitFor(t, "B heard of A's writes", func() bool { return b.Stats().BackplaneReceived >= sent })
 	o, err := core.For[typedOrder](b.Cache).GetOrSet(ctx, "43", constant(typedOrder{ID: "o-43"}))
 	if err != nil || o.ID != "o-43" {
 		t.Fatalf("B's orders.GetOrSet of a user in L2 = %v, %v; want the factory's o-43", o, err)
