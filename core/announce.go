@@ -26,7 +26,9 @@ import (
 // each side's breaker counts it.
 func (c *Cache) announce(ctx context.Context, ch *change, w *l2Write, value []byte, eo *EntryOptions) bool {
 	s, co := c.l2, c.co
-	if s.ann == nil || co == nil || eo.SkipBackplane {
+	if s.ann == nil || co == nil || eo.SkipBackplane || ctx.Err() != nil {
+		// A caller already gone goes the separate way too: its write
+		// fails (queued), while its message goes at once, as always.
 		return false
 	}
 	if now := c.now(); !s.breaker.allow(now) || !co.breaker.allow(now) {
