@@ -62,8 +62,11 @@ func uses(ctx context.Context, c *core.Cache) {
 // data, which go list builds (or finds in the build cache).
 func TestTypedHandleWrongTypesDoNotCompile(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command("go", "list", "-export", "-f", "{{.ImportPath}}={{.Export}}",
-		"context", "github.com/stratacache/strata/core").Output()
+	args := []string{"list", "-export", "-f", "{{.ImportPath}}={{.Export}}"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "context", "github.com/stratacache/strata/core")...).Output()
 	if err != nil {
 		t.Fatalf("go list -export: %v", err)
 	}
