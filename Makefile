@@ -16,12 +16,17 @@
 # built once by scripts/jaeger.sh (8 to 13 minutes the first time, cached in
 # ${STRATA_CACHE_DIR:-~/.cache/strata}), started, and stopped at the end.
 GO ?= go
+# TEST_P: how many packages make test builds and tests at once. Many test
+# packages spend most of their time waiting (on servers, timeouts, other
+# nodes), so 4 on 2 cores keeps the cores busy; on a fresh machine it took
+# make test from 419 s to 325 s (README.md).
+TEST_P ?= 4
 
 .PHONY: test test-e2e vet fmtcheck services quickstart bench fuzz
 
 test: services fmtcheck
-	$(GO) list -race -deps -export ./examples/... >/dev/null
-	STRATA_SIM=0 $(GO) test -race -vet=all -count=1 ./...
+	$(GO) list -race -p $(TEST_P) -deps -export ./examples/... >/dev/null
+	STRATA_SIM=0 $(GO) test -race -vet=all -count=1 -p $(TEST_P) ./...
 	$(GO) test -count=1 -run '^TestSim$$' ./internal/sim
 
 test-e2e: services jaeger-build
