@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/stratacache/strata/internal/natstest"
+	"github.com/stratacache/strata/internal/pgtest"
 	"github.com/stratacache/strata/internal/rabbittest"
 	"github.com/stratacache/strata/internal/redistest"
 	"github.com/stratacache/strata/internal/syncbuf"
@@ -138,12 +139,22 @@ func testJaeger(t *testing.T, bin string) {
 	})
 }
 
-// testProfileAPI starts the service on its in-process adapters and a
-// SQLite file, reads profile 42 twice (database, then l1), updates it, and
-// stops it with SIGTERM: it must exit 0.
+// testProfileAPI starts the service on its in-process adapters and a table
+// of its own in the shared PostgreSQL (pgtest.SharedURL, dropped at the
+// end), reads profile 42 twice (database, then l1), updates it, and stops
+// it with SIGTERM: it must exit 0. Without a database URL (and built
+// without -tags sqlite, as here) it must exit 1 naming both ways out.
 func testProfileAPI(t *testing.T, bin string) {
+	t.Run("no database", func(t *testing.T) {
+		res := runEnv(t, bin, []string{"ADDR=" + freeAddr(t), "DATABASE_URL="}, nil, time.Minute)
+		res.wantExit(t, 1)
+		res.wantStderr(t, "-database-url postgres://")
+		res.wantStderr(t, "-tags sqlite")
+	})
+	dbURL := pgtest.SharedURL(t)
+	table := pgtest.Table(t, dbURL, "profileapi_example")
 	addr := freeAddr(t)
-	env := []string{"ADDR=" + addr, "SQLITE_PATH=" + filepath.Join(t.TempDir(), "profiles.db"), "INSTANCE=examples-test"}
+	env := []string{"ADDR=" + addr, "DATABASE_URL=" + dbURL, "PROFILES_TABLE=" + table, "INSTANCE=examples-test"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := command(ctx, bin, env, nil)

@@ -39,7 +39,8 @@ type config struct {
 	// Instance names this process in responses and logs.
 	Instance string
 	// DatabaseURL selects PostgreSQL (postgres://...); empty means the
-	// SQLite file at SQLitePath.
+	// SQLite file at SQLitePath, in a build with -tags sqlite (else
+	// newApp fails with errNoDatabase).
 	DatabaseURL string
 	SQLitePath  string
 	// Table is the profiles table (created and seeded if missing).

@@ -12,8 +12,17 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
 )
+
+// sqliteBuilt reports whether the SQLite driver is compiled in: only with
+// the build tag sqlite (db_sqlite.go), which keeps SQLite's large Go
+// translation out of the default build and of go test.
+var sqliteBuilt bool
+
+// errNoDatabase is openStore's error when no database URL is given and
+// SQLite is not compiled in.
+var errNoDatabase = errors.New("no database: set -database-url postgres://... (DATABASE_URL), " +
+	"or build with -tags sqlite to use a SQLite file (-sqlite, SQLITE_PATH)")
 
 // Profile is a user's profile as the service stores and serves it. Role and
 // the two flags are what other services check before letting the user act:
@@ -63,8 +72,8 @@ func (p *ProfilePatch) validate() error {
 // errNotFound is what the store returns for an unknown profile id.
 var errNotFound = errors.New("profile not found")
 
-// store is the source of truth: one table in SQLite (a file shared by the
-// instances of one machine) or PostgreSQL. Its methods are safe for
+// store is the source of truth: one table in PostgreSQL or, built with
+// -tags sqlite, in SQLite (a file shared by the instances of one machine). Its methods are safe for
 // concurrent use.
 type store struct {
 	db     *sql.DB
@@ -82,11 +91,15 @@ var seed = []Profile{
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // openStore opens PostgreSQL when databaseURL is set (postgres://...), else
-// the SQLite file at sqlitePath (created if missing), creates the table if
-// it does not exist and adds the seed profiles that are missing.
+// the SQLite file at sqlitePath (created if missing) when SQLite is built in
+// (errNoDatabase when it is not), creates the table if it does not exist and
+// adds the seed profiles that are missing.
 func openStore(ctx context.Context, databaseURL, sqlitePath, table string) (*store, error) {
 	if !tableName.MatchString(table) {
 		return nil, fmt.Errorf("table name %q: want lower-case letters, digits and _", table)
+	}
+	if databaseURL == "" && !sqliteBuilt {
+		return nil, errNoDatabase
 	}
 	s := &store{table: table}
 	var err error

@@ -2,11 +2,12 @@
 # the caller's $work (a temporary directory), ports (the instances' ports)
 # and pids (the instances started), and CACHE_BACKPLANE_URL.
 
-# build_instances: builds examples/profileapi into $work and checks that the
+# build_instances: builds examples/profileapi into $work (with the build tags
+# in $PROFILEAPI_TAGS, if any: sqlite for a SQLite file) and checks that the
 # instances' ports are free.
 build_instances() {
-  echo "== building examples/profileapi"
-  go build -o "$work/profileapi" ./examples/profileapi
+  echo "== building examples/profileapi${PROFILEAPI_TAGS:+ with -tags $PROFILEAPI_TAGS}"
+  go build ${PROFILEAPI_TAGS:+-tags "$PROFILEAPI_TAGS"} -o "$work/profileapi" ./examples/profileapi
   local port
   for port in "${ports[@]}"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -5,36 +5,39 @@
 # can_delete_orders permission; instances 2 and 3 must serve the new profile
 # at once, not their cached copy. Exits non-zero if one serves the old value.
 #
-#   examples/profileapi/demo.sh              # Redis (127.0.0.1:6379) as L2 and backplane, a SQLite file
-#   examples/profileapi/demo.sh --postgres   # the local PostgreSQL instead of SQLite:
+#   examples/profileapi/demo.sh              # Redis (127.0.0.1:6379) as L2 and backplane, and
+#                                            # the local PostgreSQL in a table of this run's own:
 #                                            # postgres://postgres@127.0.0.1:5432/test?sslmode=disable
-#   examples/profileapi/demo.sh --postgres postgres://user:pass@db:5432/app
+#   examples/profileapi/demo.sh --postgres postgres://user:pass@db:5432/app   # another PostgreSQL
+#   examples/profileapi/demo.sh --sqlite     # a SQLite file in a temporary directory instead;
+#                                            # builds with -tags sqlite (the first build takes minutes)
 #   examples/profileapi/demo.sh --help
 #
 # Environment (all optional):
 #   CACHE_L2_URL         default redis://127.0.0.1:6379 ("none": no L2)
 #   CACHE_BACKPLANE_URL  default redis://127.0.0.1:6379; or nats://127.0.0.1:4222,
 #                        amqp://guest:guest@127.0.0.1:5672 ("none": see the problem)
-#   DATABASE_URL         postgres://... instead of a SQLite file in a temporary directory
-#                        (what --postgres sets)
+#   DATABASE_URL         the PostgreSQL (what --postgres URL sets); default
+#                        $STRATA_POSTGRES_URL, else the local one above
 #   DEMO_PORTS           default "8081 8082 8083"
 # Each instance is started and must answer /healthz, with its backplane
 # subscription live (the service waits for core's Cache.Ready before it
 # serves), before the next one starts; the reads start after all three.
-# Needs Go, curl, and the servers the URLs name.
+# Needs Go, curl, the servers the URLs name, and psql to drop the table at the end.
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+sqlite=0
 while [ $# -gt 0 ]; do
   case "$1" in
   -h | --help) usage; exit 0 ;;
   --postgres)
     if [ $# -gt 1 ] && [[ $2 == postgres://* || $2 == postgresql://* ]]; then
       export DATABASE_URL="$2"; shift
-    else
-      export DATABASE_URL="postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
     fi
+    sqlite=0
     ;;
+  --sqlite) sqlite=1 ;;
   *) echo "demo: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
   shift
@@ -60,7 +63,7 @@ cleanup() {
       [ -f "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }
     done
   fi
-  if [ -n "${PROFILES_TABLE:-}" ] && command -v psql >/dev/null; then
+  if [ -n "${PROFILES_TABLE:-}" ] && [ -n "${DATABASE_URL:-}" ] && command -v psql >/dev/null; then
     psql -q "$DATABASE_URL" -c "DROP TABLE IF EXISTS $PROFILES_TABLE" >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
@@ -68,14 +71,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -n "${DATABASE_URL:-}" ]; then
+if [ "$sqlite" -eq 1 ]; then
+  # Without a database URL, a binary built with -tags sqlite uses the file.
+  unset DATABASE_URL
+  export SQLITE_PATH="$work/profiles.db" PROFILEAPI_TAGS=sqlite
+  db="SQLite file $SQLITE_PATH"
+else
+  export DATABASE_URL="${DATABASE_URL:-${STRATA_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}}"
   # A table of this run's own (dropped at the end when psql is there), so
   # profile 42 starts as seeded and other runs' tables are left alone.
   export PROFILES_TABLE="profileapi_demo_${run//-/_}"
-  db="PostgreSQL, table $PROFILES_TABLE"
-else
-  export SQLITE_PATH="$work/profiles.db"
-  db="SQLite file $SQLITE_PATH"
+  db="PostgreSQL $(hide "$DATABASE_URL"), table $PROFILES_TABLE"
 fi
 
 build_instances

@@ -10,13 +10,15 @@
 //	                     role, can_delete_orders, beta_checkout
 //	GET  /healthz        backplane connection and the cache's counters
 //
-// Profiles live in a SQLite file (pure Go, no cgo), or in PostgreSQL when
-// DATABASE_URL is set; the table is created and seeded (profiles 7, 42, 99)
-// if missing. Every flag can be set by the environment variable in brackets:
+// Profiles live in PostgreSQL (-database-url, DATABASE_URL) or, in a binary
+// built with -tags sqlite, in a SQLite file (pure Go, no cgo) when no URL is
+// given; without either the service refuses to start and says so. The table
+// is created and seeded (profiles 7, 42, 99) if missing. Every flag can be
+// set by the environment variable in brackets:
 //
 //	-addr        [ADDR]                 listen address (127.0.0.1:8080)
-//	-sqlite      [SQLITE_PATH]          SQLite file (profiles.db)
-//	-database-url [DATABASE_URL]        postgres://... instead of SQLite
+//	-database-url [DATABASE_URL]        postgres://... (none: SQLite, if built in)
+//	-sqlite      [SQLITE_PATH]          SQLite file without -database-url, with -tags sqlite only (profiles.db)
 //	-table       [PROFILES_TABLE]       table name (profiles)
 //	-l2          [CACHE_L2_URL]         shared L2: redis://, nats://, mem://NAME, none
 //	-backplane   [CACHE_BACKPLANE_URL]  backplane: redis://, nats://, amqp://, mem://NAME, none
@@ -28,12 +30,19 @@
 //	-instance    [INSTANCE]             name in responses and logs (host:port)
 //
 // L2 and backplane default to the in-process mem:// adapters, so the service
-// runs with no server at all, but then each process is alone: an update is
-// not seen by instances in other processes (the log says so). Three
-// instances kept in sync through Redis, on one machine:
+// needs no server other than its database; each process is then alone: an
+// update is not seen by instances in other processes (the log says so).
+// Three instances kept in sync through Redis, sharing the local PostgreSQL,
+// on one machine (then -addr 127.0.0.1:8082 and 127.0.0.1:8083):
 //
+//	export DATABASE_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 //	CACHE_L2_URL=redis://127.0.0.1:6379 CACHE_BACKPLANE_URL=redis://127.0.0.1:6379 \
 //	    go run ./examples/profileapi -addr 127.0.0.1:8081
+//
+// or, with a SQLite file instead:
+//
+//	CACHE_L2_URL=redis://127.0.0.1:6379 CACHE_BACKPLANE_URL=redis://127.0.0.1:6379 \
+//	    go run -tags sqlite ./examples/profileapi -sqlite /tmp/profiles.db -addr 127.0.0.1:8081
 //
 // or run examples/profileapi/demo.sh, which starts three, updates a profile
 // on one and checks what the other two serve. With
@@ -71,8 +80,8 @@ import (
 func main() {
 	cfg := config{}
 	addr := flag.String("addr", env("ADDR", "127.0.0.1:8080"), "listen address [ADDR]")
-	flag.StringVar(&cfg.SQLitePath, "sqlite", env("SQLITE_PATH", "profiles.db"), "SQLite file, created if missing [SQLITE_PATH]")
-	flag.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (postgres://...); replaces SQLite [DATABASE_URL]")
+	flag.StringVar(&cfg.SQLitePath, "sqlite", env("SQLITE_PATH", "profiles.db"), "SQLite file, created if missing, used without -database-url; needs a build with -tags sqlite [SQLITE_PATH]")
+	flag.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (postgres://...); empty: the SQLite file of -sqlite, in a build with -tags sqlite [DATABASE_URL]")
 	flag.StringVar(&cfg.Table, "table", env("PROFILES_TABLE", "profiles"), "profiles table, created and seeded if missing [PROFILES_TABLE]")
 	flag.StringVar(&cfg.L2URL, "l2", env("CACHE_L2_URL", "mem://profileapi"), `shared L2 URL, or "none" [CACHE_L2_URL]`)
 	flag.StringVar(&cfg.BackplaneURL, "backplane", env("CACHE_BACKPLANE_URL", "mem://profileapi"), `backplane URL, or "none" [CACHE_BACKPLANE_URL]`)

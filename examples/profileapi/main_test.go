@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/internal/pgtest"
 	"github.com/stratacache/strata/internal/redistest"
 	"github.com/stratacache/strata/otel/strataotel"
 )
@@ -37,11 +35,15 @@ type instance struct {
 
 // startInstances starts n instances of the service with cfg (each its own
 // cache, L2 handle, backplane connection and database handle, as separate
-// processes would have), closed when the test ends.
+// processes would have), closed when the test ends. Without a database in
+// cfg they share a table of the test's own in the shared PostgreSQL
+// (pgtest.SharedURL: skipped when it is down, failed when CI=true), dropped
+// when the test ends.
 func startInstances(t *testing.T, n int, cfg config) []*instance {
 	t.Helper()
 	if cfg.SQLitePath == "" && cfg.DatabaseURL == "" {
-		cfg.SQLitePath = filepath.Join(t.TempDir(), "profiles.db")
+		cfg.DatabaseURL = pgtest.SharedURL(t)
+		cfg.Table = pgtest.Table(t, cfg.DatabaseURL, "profileapi_test")
 	}
 	cfg.Table = cmpOr(cfg.Table, "profiles")
 	cfg.CacheName = cmpOr(cfg.CacheName, "profileapi-test-"+redistest.Unique())
@@ -199,7 +201,7 @@ func expectCachedInL1(t *testing.T, in *instance, shared string, canDelete bool)
 }
 
 // TestUpdateSeenByOthersRedis runs three instances over the real Redis as
-// L2 and backplane, sharing one SQLite file: the update made on one is
+// L2 and backplane, sharing one PostgreSQL table: the update made on one is
 // served by the others.
 func TestUpdateSeenByOthersRedis(t *testing.T) {
 	u := "redis://" + redistest.Addr(t)
@@ -241,45 +243,22 @@ func TestWithoutBackplaneOthersServeOldPermission(t *testing.T) {
 	expectRead(t, nodes[0], "l1", false)
 }
 
-// TestPostgres runs the demo on PostgreSQL ($STRATA_POSTGRES_URL, default
-// the local server), in a table of its own.
-func TestPostgres(t *testing.T) {
-	dbURL := postgresURL(t)
-	table := "profileapi_test_" + strings.ToLower(redistest.Unique())
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", dbURL)
-		if err == nil {
-			_, err = db.Exec("DROP TABLE IF EXISTS " + table)
-			db.Close()
-		}
-		if err != nil {
-			t.Errorf("dropping %s: %v", table, err)
-		}
-	})
-	u := "mem://profileapi-" + redistest.Unique()
-	nodes := startInstances(t, 3, config{DatabaseURL: dbURL, Table: table, L2URL: u, BackplaneURL: u})
-	checkUpdateSeen(t, nodes, true)
-}
-
-// postgresURL returns the test server's URL after checking it answers;
-// skips the test when it does not, or fails it when $CI is "true".
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := cmpOr(os.Getenv("STRATA_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	db, err := sql.Open("pgx", u)
+// TestNoDatabase checks that without a database URL, in a build without
+// SQLite (the default), the service refuses to start and names both ways
+// out: a PostgreSQL URL, or a build with -tags sqlite.
+func TestNoDatabase(t *testing.T) {
+	if sqliteBuilt {
+		t.Skip("built with -tags sqlite: no URL means the SQLite file (sqlite_test.go)")
+	}
+	_, err := newApp(context.Background(), config{Table: "profiles", SQLitePath: "profiles.db", L2URL: "none", BackplaneURL: "none"})
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
+		t.Fatal("newApp without a database URL: no error")
 	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s (STRATA_POSTGRES_URL) is unreachable, and CI=true forbids skipping: %v", u, err)
+	for _, want := range []string{"-database-url postgres://", "DATABASE_URL", "-tags sqlite"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
 		}
-		t.Skipf("skipping: PostgreSQL at %s (STRATA_POSTGRES_URL) is unreachable: %v", u, err)
 	}
-	return u
 }
 
 // TestRequests checks the answers to bad and unusual requests.
@@ -364,9 +343,10 @@ func TestTracing(t *testing.T) {
 	for _, s := range exp.GetSpans() {
 		spans[s.Name] = s
 	}
-	req, op, query := spans["GET /profile/{id}"], spans["strata.get_or_set"], spans["SELECT profiles"]
+	select_ := "SELECT " + n.app.cfg.Table
+	req, op, query := spans["GET /profile/{id}"], spans["strata.get_or_set"], spans[select_]
 	if !req.SpanContext.IsValid() || !op.SpanContext.IsValid() || !query.SpanContext.IsValid() {
-		t.Fatalf("spans %v: want the request, strata.get_or_set and SELECT profiles", slices.Collect(maps.Keys(spans)))
+		t.Fatalf("spans %v: want the request, strata.get_or_set and %s", slices.Collect(maps.Keys(spans)), select_)
 	}
 	if op.Parent.SpanID() != req.SpanContext.SpanID() || query.SpanContext.TraceID() != req.SpanContext.TraceID() {
 		t.Errorf("strata.get_or_set is not inside the request's trace, or the query is not")

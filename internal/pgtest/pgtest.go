@@ -11,6 +11,10 @@
 // The binaries come from $STRATA_PG_BIN, or the newest
 // /usr/lib/postgresql/*/bin. When they are missing, Start skips the test,
 // or fails it when $CI is "true".
+//
+// Tests that need no special settings use the shared server instead:
+// SharedURL gives its address ($STRATA_POSTGRES_URL), Table a table of the
+// test's own, dropped when the test ends.
 package pgtest
 
 import (
