@@ -14,19 +14,7 @@ import (
 // ARGV[3], whether or not it stored: one script, so one round trip, and
 // atomic, so a subscriber that gets the message and then reads the key
 // finds the write (or a newer one).
-var setIfNewerAndPublish = redis.NewScript(`
-local stored = 1
-if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
-	local old = redis.call('GETRANGE', KEYS[1], 0, 15)
-	if #old == 16 then
-		local new = ARGV[1]
-		local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
-		local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
-		if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
-			stored = 0
-		end
-	end
-end
+var setIfNewerAndPublish = redis.NewScript(olderOrForeign + `
 if stored == 1 then
 	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
@@ -76,24 +64,15 @@ func (s *Store) AnnouncesOn(bp backplane.Backplane) bool {
 // subscriber can get payload before the write is visible. It publishes
 // whether or not it stored.
 func (s *Store) SetIfNewerAndPublish(ctx context.Context, key string, value []byte, ttl time.Duration, version int64, channel string, payload []byte) (bool, error) {
-	if err := s.begin(ctx, "set if newer and publish"); err != nil {
-		return false, err
-	}
-	px, err := ttlMillis("set if newer and publish", ttl)
+	keys, entry, ms, err := s.conditional(ctx, "set if newer and publish", key, value, ttl, version)
 	if err != nil {
 		return false, err
 	}
-	if err := checkSize("set if newer and publish", value); err != nil {
-		return false, err
-	}
-	keys := []string{s.prefix + key}
-	entry := appendEntry(nil, version, value)
 	msg := payload
 	if !s.call.Inline(ctx) {
 		// The command may outlive the call (rediscall.Do): it gets a copy.
 		msg = append([]byte(nil), payload...)
 	}
-	ms := px.Milliseconds()
 	stored, err := rediscall.Do(s.call, ctx, func(ctx context.Context) (int64, error) {
 		return setIfNewerAndPublish.Run(ctx, s.client, keys, entry, ms, channel, msg).Int64()
 	})

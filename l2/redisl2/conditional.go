@@ -20,7 +20,18 @@ import (
 // depends on the server's locale). A value without a valid header, or a key
 // of another type (a list, a hash), was written by something else: it is
 // older than any entry, and replaced, as SET replaces it.
-var setIfNewer = redis.NewScript(`
+var setIfNewer = redis.NewScript(olderOrForeign + `
+if stored == 1 then
+	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return stored
+`)
+
+// olderOrForeign is the start of the conditional scripts: it sets stored to
+// 1 unless KEYS[1] holds an entry whose version is the same as or higher
+// than ARGV[1]'s.
+const olderOrForeign = `
+local stored = 1
 if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
 	local old = redis.call('GETRANGE', KEYS[1], 0, 15)
 	if #old == 16 then
@@ -28,13 +39,11 @@ if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
 		local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
 		local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
 		if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
-			return 0
+			stored = 0
 		end
 	end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`)
+`
 
 // SetIfNewer stores value under key for ttl when the key is missing or
 // expired, holds a value stored by Set or by something else (including a
@@ -44,19 +53,10 @@ return 1
 // int64. The ttl is rounded up to whole milliseconds; a ttl that is not
 // positive is an error wrapping l2.ErrPermanent.
 func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl time.Duration, version int64) (bool, error) {
-	if err := s.begin(ctx, "set if newer"); err != nil {
-		return false, err
-	}
-	px, err := ttlMillis("set if newer", ttl)
+	keys, entry, ms, err := s.conditional(ctx, "set if newer", key, value, ttl, version)
 	if err != nil {
 		return false, err
 	}
-	if err := checkSize("set if newer", value); err != nil {
-		return false, err
-	}
-	keys := []string{s.prefix + key}
-	entry := appendEntry(nil, version, value)
-	ms := px.Milliseconds()
 	stored, err := rediscall.Do(s.call, ctx, func(ctx context.Context) (int64, error) {
 		return setIfNewer.Run(ctx, s.client, keys, entry, ms).Int64()
 	})
@@ -64,4 +64,21 @@ func (s *Store) SetIfNewer(ctx context.Context, key string, value []byte, ttl ti
 		return false, wrap(ctx, "set if newer", err)
 	}
 	return stored == 1, nil
+}
+
+// conditional checks what a conditional write (op) needs and returns the
+// script's key, its entry (version header, then value) and the TTL in
+// milliseconds.
+func (s *Store) conditional(ctx context.Context, op, key string, value []byte, ttl time.Duration, version int64) ([]string, []byte, int64, error) {
+	if err := s.begin(ctx, op); err != nil {
+		return nil, nil, 0, err
+	}
+	px, err := ttlMillis(op, ttl)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if err := checkSize(op, value); err != nil {
+		return nil, nil, 0, err
+	}
+	return []string{s.prefix + key}, appendEntry(nil, version, value), px.Milliseconds(), nil
 }
