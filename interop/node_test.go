@@ -208,7 +208,10 @@ func TestNodeScriptIsRedisL2s(t *testing.T) {
 		}
 		return body
 	}
-	if g, j := between(string(goSrc), "redis.NewScript(`"), between(string(jsSrc), "const SET_IF_NEWER = `"); g != j {
+	// setIfNewer is redisl2's olderOrForeign (the version check it shares
+	// with its write-and-publish script) followed by the write.
+	g := between(string(goSrc), "const olderOrForeign = `") + between(string(goSrc), "redis.NewScript(olderOrForeign + `")
+	if j := between(string(jsSrc), "const SET_IF_NEWER = `"); g != j {
 		t.Errorf("publish.js's SET_IF_NEWER differs from redisl2's setIfNewer:\n--- Go\n%s\n--- JS\n%s", g, j)
 	}
 }

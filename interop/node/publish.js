@@ -95,6 +95,7 @@ function redisEntry(version, envelope) {
 // The conditional write of strata's Redis L2 (l2/redisl2): store only over
 // nothing, a foreign value, or an entry of a lower version.
 const SET_IF_NEWER = `
+local stored = 1
 if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
 	local old = redis.call('GETRANGE', KEYS[1], 0, 15)
 	if #old == 16 then
@@ -102,12 +103,15 @@ if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
 		local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
 		local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
 		if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
-			return 0
+			stored = 0
 		end
 	end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+
+if stored == 1 then
+	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return stored
 `;
 
 // signingKey returns the first (signing) key of STRATA_SIGNING_KEYS, in the
