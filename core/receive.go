@@ -79,10 +79,12 @@ func (co *coherence) onMessage(payload []byte) {
 		ctx = co.obs.start(ctx, info)
 		defer co.obs.end(ctx, info)
 	}
-	co.stats.bpReceived.Add(1)
 	co.event(ctx, EventBackplaneReceived, m.Key, nil)
 	co.sourceLoss(ctx, &m, v)
 	co.apply(&change{action: m.Action, key: m.Key, at: m.Timestamp, remote: true, wire: m.Value})
+	// Counted once applied: a caller that waits for the count to move
+	// and then reads sees the change.
+	co.stats.bpReceived.Add(1)
 }
 
 // dropped tells observers about a message dropped as kind (corrupt or

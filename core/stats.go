@@ -31,7 +31,8 @@ type Stats struct {
 	// BackplaneSent and BackplaneErrors count publishes that succeeded and
 	// failed.
 	BackplaneSent, BackplaneErrors uint64
-	// BackplaneReceived counts messages applied from other nodes;
+	// BackplaneReceived counts messages applied from other nodes (once
+	// applied: after it moves, a read here sees the change);
 	// BackplaneCorrupt the undecodable ones dropped.
 	BackplaneReceived, BackplaneCorrupt uint64
 	// BackplaneRejected counts messages dropped for a missing or bad

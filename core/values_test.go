@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -269,5 +270,30 @@ func TestValueOnBackplaneDecodedAsTheReaderAsks(t *testing.T) {
 	}
 	if n, err := core.GetOrSet(ctx, b.Cache, "s", func(context.Context, *core.FactoryContext[int]) (int, error) { return 7, nil }); err != nil || n != 7 {
 		t.Fatalf("a string read as int: %v, %v; want the factory's 7 (a miss)", n, err)
+	}
+}
+
+// TestBackplaneReceivedCountsAppliedMessages: once Stats.BackplaneReceived
+// has moved, a read on the receiver sees the change (the count is taken
+// after the message is applied, so that callers may wait on it).
+func TestBackplaneReceivedCountsAppliedMessages(t *testing.T) {
+	ctx := context.Background()
+	nodes := newCluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	for i := range 300 {
+		want := fmt.Sprint("v", i)
+		if err := core.Set(ctx, b.Cache, "k", "old", core.WithDuration(time.Hour), core.WithSkipBackplane(), core.WithSkipL2Write()); err != nil {
+			t.Fatal(err)
+		}
+		before := b.Stats().BackplaneReceived
+		if err := core.Set(ctx, a.Cache, "k", want, core.WithDuration(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		for b.Stats().BackplaneReceived == before {
+			runtime.Gosched()
+		}
+		if v, _ := get(t, b.Cache, "k"); v == "old" {
+			t.Fatalf("round %d: b's count moved, then b served the value the message replaced", i)
+		}
 	}
 }
