@@ -29,12 +29,15 @@ import (
 // is down) and fails the run if a goroutine outlives the tests: every
 // cache, client, proxy and server process is closed by then.
 //
-// One goroutine is not ours and is let be: Toxiproxy v2.12.0's NoopToxic
+// Goroutines of Toxiproxy are not ours and are let be: Toxiproxy v2.12.0's NoopToxic
 // sends to the next toxic's input without watching for an interrupt
 // (toxics/noop.go), so when a toxic is removed while data flows through
 // its link (the scenarios clear latency and limit_data toxics under load)
 // the stub can stay blocked for good. Seen once in a CI run, after every
-// test had passed.
+// test had passed. The same removal can leave the link's reader blocked on
+// the other side of that pipe (stream.(*ChanWriter).Write, from
+// ToxicLink.read): seen once with the three clusters at once, after every
+// test had passed too; it is let be for the same reason.
 //
 // It also runs up to three tests at once (one cluster per backplane) unless
 // -test.parallel is given: the tests mostly wait (for a fault's length, a
@@ -53,5 +56,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2/toxics.(*NoopToxic).Pipe"))
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2/toxics.(*NoopToxic).Pipe"),
+		goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2/stream.(*ChanWriter).Write"))
 }
