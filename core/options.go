@@ -305,14 +305,11 @@ type EntryOptions struct {
 	SkipL2Read, SkipL2Write bool
 	// SkipBackplane does not tell other nodes about this change.
 	SkipBackplane bool
-	// ValueOnBackplane makes the message of a Set, or of a factory's
-	// result, carry the new entry (up to Options.BackplaneValueLimit bytes
-	// encoded), so that the other nodes install it in L1 without reading
-	// L2: one update on N nodes then costs no L2 read instead of N-1. They
-	// apply it exactly as an entry read from L2 (versions, removals, tags,
-	// Clear, signing). It needs an L2 (the entry is encoded as for L2); a
-	// larger entry, or one with tags a receiver has not read lately, is
-	// announced as usual. Every node must read values: upgrade them all
+	// ValueOnBackplane makes the message of a Set or a factory's result
+	// carry the new entry (up to Options.BackplaneValueLimit bytes
+	// encoded): the other nodes install it in L1, under the rules of an L2
+	// read, instead of reading L2 (docs/backplane.md). It needs an L2
+	// write; a larger entry is announced as usual. Upgrade every node
 	// first (docs/wire-format.md).
 	ValueOnBackplane bool
 	// BackgroundL2Writes and BackgroundBackplane return before the L2 write
