@@ -85,15 +85,17 @@ func getOrSetMany[T any](ctx context.Context, c *Cache, keys []string, factory M
 		if !eo.SkipL1Read {
 			e, st := c.lookup(k, now)
 			if st == stateFresh && !e.stale {
-				v, err := as[T](k, e.value)
-				if err != nil {
+				v, err := l1Value[T](c, k, e)
+				switch {
+				case err == nil:
+					out[k] = v
+					hits = append(hits, k)
+					continue
+				case err != errUndecodable:
 					return nil, err
 				}
-				out[k] = v
-				hits = append(hits, k)
-				continue
-			}
-			if st != stateAbsent {
+				// Dropped from L1: a miss.
+			} else if st != stateAbsent {
 				stale[k] = e
 			}
 		}

@@ -271,6 +271,17 @@ func TestValueOnBackplaneDecodedAsTheReaderAsks(t *testing.T) {
 	if n, err := core.GetOrSet(ctx, b.Cache, "s", func(context.Context, *core.FactoryContext[int]) (int, error) { return 7, nil }); err != nil || n != 7 {
 		t.Fatalf("a string read as int: %v, %v; want the factory's 7 (a miss)", n, err)
 	}
+	// GetOrSetMany too: an installed value that does not decode as its
+	// type is a miss, not an error.
+	installed := b.Stats().BackplaneValues
+	set("s2", "text")
+	waitFor(t, "s2 installed", func() bool { return b.Stats().BackplaneValues > installed })
+	m, err := core.GetOrSetMany(ctx, b.Cache, []string{"s2"}, func(_ context.Context, keys []string) (map[string]int, error) {
+		return map[string]int{"s2": 8}, nil
+	})
+	if err != nil || m["s2"] != 8 {
+		t.Fatalf("GetOrSetMany of a string read as int: %v, %v; want the factory's 8 (a miss)", m, err)
+	}
 }
 
 // TestBackplaneReceivedCountsAppliedMessages: once Stats.BackplaneReceived
