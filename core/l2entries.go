@@ -49,20 +49,7 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 		s.corrupt(ctx, key, fmt.Errorf("core: decoding the L2 value of key %q as %T: %w", key, v, err))
 		return nil
 	}
-	e := &entry{
-		value: v, created: env.Created, confirmed: readAt, expires: env.Expires, eagerAt: env.EagerRefresh,
-		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
-		failSafe: env.Flags&l2.FlagFailSafe != 0,
-	}
-	if eo.L1Duration > 0 {
-		e.expires = min(e.expires, s.now()+int64(eo.L1Duration))
-	}
-	e.slideFor(eo, s.now())
-	e.physExpires = e.expires
-	if e.failSafe {
-		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
-	}
-	s.local.capLife(e)
+	e := s.entryOf(&env, v, readAt, eo)
 	switch fl := s.local.floors.get(key); {
 	case e.created < fl.removed:
 		// Older than a Remove this node knows of (its tombstone not in
@@ -86,6 +73,29 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 	return e
 }
 
+// entryOf makes the L1 entry of env, an entry of L2 (read from it, or
+// carried by a message) holding value, confirmed as of confirmed, with the
+// L1 options of eo: L1Duration, sliding expiration, the fail-safe lifetime,
+// and no longer than the markers live.
+func (s *l2side) entryOf(env *l2.Envelope, value any, confirmed int64, eo *EntryOptions) *entry {
+	now := s.now()
+	e := &entry{
+		value: value, created: env.Created, confirmed: confirmed, expires: env.Expires, eagerAt: env.EagerRefresh,
+		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
+		failSafe: env.Flags&l2.FlagFailSafe != 0,
+	}
+	if eo.L1Duration > 0 {
+		e.expires = min(e.expires, now+int64(eo.L1Duration))
+	}
+	e.slideFor(eo, now)
+	e.physExpires = e.expires
+	if e.failSafe {
+		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
+	}
+	s.local.capLife(e)
+	return e
+}
+
 // fromMessage turns the entry a set message carried (ch.wire) into an L1
 // entry, its value still serialized (decoded by its first read, with the
 // type that read asks for), or returns nil when this node must not install
@@ -99,8 +109,7 @@ func decodeL2Entry[T any](ctx context.Context, s *l2side, key string, b []byte, 
 // would give, confirmed as of the message's version.
 func (s *l2side) fromMessage(ch *change, eo *EntryOptions) *entry {
 	env, err := l2.DecodeEnvelope(ch.wire)
-	switch {
-	case err == nil && (env.Created != ch.at || env.Flags&l2.FlagTombstone != 0):
+	if err == nil && (env.Created != ch.at || env.Flags&l2.FlagTombstone != 0) {
 		err = fmt.Errorf("%w: the entry of a set message of version %d has version %d (flags %#x)", l2.ErrCorrupt, ch.at, env.Created, env.Flags)
 	}
 	if err != nil {
@@ -112,31 +121,15 @@ func (s *l2side) fromMessage(ch *change, eo *EntryOptions) *entry {
 	if s.gate.since.Load() != 0 || s.weighed || !s.tagsKnown(env.Tags, now) {
 		return nil
 	}
-	e := &entry{
-		value: &encoded{b: env.Value, ser: s.ser}, wire: true,
-		created: env.Created, confirmed: min(env.Created, now), expires: env.Expires, eagerAt: env.EagerRefresh,
-		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
-		failSafe: env.Flags&l2.FlagFailSafe != 0,
-	}
-	if eo.L1Duration > 0 {
-		e.expires = min(e.expires, now+int64(eo.L1Duration))
-	}
-	e.slideFor(eo, now)
-	e.physExpires = e.expires
-	if e.failSafe {
-		e.physExpires = max(e.expires, e.created+int64(eo.FailSafeMaxDuration))
-	}
-	s.local.capLife(e)
-	if fl := s.local.floors.get(ch.key); e.created < fl.version || e.created < fl.removed {
+	// Not older than a change this node knows of, nor (its floors are
+	// bounded) no newer than one it may have forgotten: an L2 read would
+	// meet that change's tombstone or entry in L2, an entry from a message
+	// meets nothing.
+	if fl := s.local.floors.get(ch.key); env.Created < fl.version || env.Created < fl.removed || env.Created <= s.local.floors.forgotten() {
 		return nil
 	}
-	if e.created <= s.local.floors.forgotten() {
-		// This node may have forgotten a newer change of the key (its
-		// floors are bounded). An L2 read would meet that change's
-		// tombstone or entry in L2; an entry from a message meets
-		// nothing: it goes to L2 instead.
-		return nil
-	}
+	e := s.entryOf(&env, &encoded{b: env.Value, ser: s.ser}, min(env.Created, now), eo)
+	e.wire = true
 	s.local.noteLifetime(e.physExpires - e.created)
 	return e
 }
