@@ -17,6 +17,7 @@ import (
 
 	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/l2"
 
 	// The backplane URL schemes InvalidationLatency opens.
 	_ "github.com/stratacache/strata/backplane/natsbackplane"
@@ -122,33 +123,48 @@ func NewInvalidationPath(ctx context.Context, s Servers, transport string) (_ *P
 		// (a live backplane would declare the exchange again).
 		p.closers = append(p.closers, func() error { return deleteExchange(s.AMQPURL, backplane.ChannelName(name)) })
 	}
-	var nodes [2]*core.Cache
-	for i := range nodes {
-		bp, err := backplane.Open(ctx, url)
-		if err != nil {
-			return nil, err
-		}
-		p.closers = append(p.closers, bp.Close)
-		o := core.Options{Name: name, InstanceID: "node-" + strconv.Itoa(i), Backplane: bp}
-		if i == 1 {
-			o.Observers = []core.Observer{obs}
-		}
-		c, err := core.New(o)
-		if err != nil {
-			return nil, err
-		}
-		p.closers = append(p.closers, c.Close) // closed before its backplane
-		nodes[i] = c
-	}
-	for _, c := range nodes {
-		if err := waitConnected(ctx, c); err != nil {
-			return nil, err
-		}
+	nodes, err := p.openNodes(ctx, name, url, "", obs)
+	if err != nil {
+		return nil, err
 	}
 	p.send = func(ctx context.Context, i int) error {
 		return core.Set(ctx, nodes[0], key, strconv.Itoa(i), core.WithDuration(time.Hour))
 	}
 	return p, nil
+}
+
+// openNodes makes the two nodes of a strata path, A and B, caches named
+// name on backplanes opened from bpURL, each with an L2 opened from l2URL
+// (none when empty), B with observer obs, and waits until both are
+// subscribed. p's Close releases them, each cache before its store and
+// backplane.
+func (p *Path) openNodes(ctx context.Context, name, bpURL, l2URL string, obs core.Observer) (nodes [2]*core.Cache, err error) {
+	for i := range nodes {
+		o := core.Options{Name: name, InstanceID: "node-" + strconv.Itoa(i)}
+		if o.Backplane, err = backplane.Open(ctx, bpURL); err != nil {
+			return nodes, err
+		}
+		p.closers = append(p.closers, o.Backplane.Close)
+		if l2URL != "" {
+			if o.L2, err = l2.Open(ctx, l2URL); err != nil {
+				return nodes, err
+			}
+			p.closers = append(p.closers, o.L2.Close)
+		}
+		if i == 1 {
+			o.Observers = []core.Observer{obs}
+		}
+		if nodes[i], err = core.New(o); err != nil {
+			return nodes, err
+		}
+		p.closers = append(p.closers, nodes[i].Close)
+	}
+	for _, c := range nodes {
+		if err := waitConnected(ctx, c); err != nil {
+			return nodes, err
+		}
+	}
+	return nodes, nil
 }
 
 // NewRawPath opens two connections of the transport's own client, one

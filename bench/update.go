@@ -11,7 +11,6 @@ import (
 
 	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/core"
-	"github.com/stratacache/strata/l2"
 
 	// The L2 URL scheme NewUpdatePath opens.
 	_ "github.com/stratacache/strata/l2/redisl2"
@@ -65,33 +64,9 @@ func NewUpdatePath(ctx context.Context, s Servers, transport string, opts Update
 	if transport == "amqp" {
 		p.closers = append(p.closers, func() error { return deleteExchange(s.AMQPURL, backplane.ChannelName(name)) })
 	}
-	var nodes [2]*core.Cache
-	for i := range nodes {
-		bp, err := backplane.Open(ctx, url)
-		if err != nil {
-			return nil, err
-		}
-		p.closers = append(p.closers, bp.Close)
-		store, err := l2.Open(ctx, "redis://"+s.RedisAddr+"?key_prefix="+prefix)
-		if err != nil {
-			return nil, err
-		}
-		p.closers = append(p.closers, store.Close)
-		o := core.Options{Name: name, InstanceID: "node-" + strconv.Itoa(i), Backplane: bp, L2: store}
-		if i == 1 {
-			o.Observers = []core.Observer{obs}
-		}
-		c, err := core.New(o)
-		if err != nil {
-			return nil, err
-		}
-		p.closers = append(p.closers, c.Close) // closed before its store and backplane
-		nodes[i] = c
-	}
-	for _, c := range nodes {
-		if err := waitConnected(ctx, c); err != nil {
-			return nil, err
-		}
+	nodes, err := p.openNodes(ctx, name, url, "redis://"+s.RedisAddr+"?key_prefix="+prefix, obs)
+	if err != nil {
+		return nil, err
 	}
 	a, b := nodes[0], nodes[1]
 	// B holds the key in L1 before the first trip.
