@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/l2"
 )
 
 // change is one change of the cache's contents: a new value of a key, its
@@ -25,9 +26,9 @@ type change struct {
 	now     int64
 	// For tags and Clear: the L2 key of the marker.
 	markerKey string
-	// For a remote ActionSet: the entry the message carried, encoded as in
-	// L2 (nil: none).
-	wire []byte
+	// For a remote ActionSet: the entry the message carried, decoded (nil:
+	// none).
+	carried *l2.Envelope
 }
 
 // apply makes ch take effect on this node. Every change goes through it,
@@ -51,7 +52,7 @@ func (c *Cache) apply(ch *change) {
 		if ch.remote {
 			c.rec.supersede(ch.key, ch.at)
 		}
-		if ch.wire != nil && c.l2 != nil {
+		if ch.carried != nil && c.l2 != nil {
 			if e := c.l2.fromMessage(ch, c.cfg.defaultsOf(ch.key)); e != nil {
 				ch.e, ch.storeL1 = e, true
 				c.stats.bpValues.Add(1)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratacache/strata/backplane"
 	"github.com/stratacache/strata/core"
+	"github.com/stratacache/strata/l2"
 )
 
 // logCounter is a slog.Handler that keeps every record it is given.
@@ -245,5 +246,40 @@ func TestDroppedBackplaneMessagesLogRateLimited(t *testing.T) {
 		if rs := logs.matching(msg); attr(rs[1], "total").Uint64() != 111 {
 			t.Errorf("%q record 2: total=%v; want 111", msg, attr(rs[1], "total"))
 		}
+	}
+}
+
+// TestCorruptCarriedEntriesDroppedAsCorrupt: set messages whose carried
+// entry is garbage are applied as plain invalidations, and their entries
+// dropped as corrupt like undecodable messages: counted, told to observers
+// with an error wrapping l2.ErrCorrupt, and logged at most once per second
+// however many come.
+func TestCorruptCarriedEntriesDroppedAsCorrupt(t *testing.T) {
+	ctx := context.Background()
+	rec, logs := &recorder{}, &logCounter{}
+	nodes := newCluster(t, 2, func(o *core.Options) {
+		if o.InstanceID == "node-1" {
+			o.Observers, o.Logger = []core.Observer{rec}, slog.New(logs)
+		}
+	})
+	a, b := nodes[0], nodes[1]
+	const n = 50
+	for i := range n {
+		m := backplane.Message{Cache: "cluster", Source: "attacker", Seq: uint64(i + 1), Action: backplane.ActionSet,
+			Key: "k", Timestamp: time.Now().UnixNano(), Value: []byte("not an entry")}
+		if err := a.bp.Publish(ctx, backplane.ChannelName("cluster"), encode(t, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every message applied", func() bool { return b.Stats().BackplaneReceived == n })
+	if s := b.Stats(); s.BackplaneCorrupt != n || s.BackplaneValues != 0 {
+		t.Fatalf("BackplaneCorrupt %d, BackplaneValues %d; want %d and 0", s.BackplaneCorrupt, s.BackplaneValues, n)
+	}
+	evs := rec.eventsOf(core.EventBackplaneCorrupt)
+	if len(evs) != n || !errors.Is(evs[0].Err, l2.ErrCorrupt) {
+		t.Fatalf("%d corrupt events (first: %v), want %d wrapping l2.ErrCorrupt", len(evs), evs, n)
+	}
+	if got := len(logs.matching("entry a backplane message carried")); got < 1 || got > 2 {
+		t.Fatalf("%d log records for %d corrupt entries within a second, want 1 (rate-limited)", got, n)
 	}
 }

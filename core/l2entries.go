@@ -96,27 +96,18 @@ func (s *l2side) entryOf(env *l2.Envelope, value any, confirmed int64, eo *Entry
 	return e
 }
 
-// fromMessage turns the entry a set message carried (ch.wire) into an L1
-// entry, its value still serialized (decoded by its first read, with the
-// type that read asks for), or returns nil when this node must not install
-// it and the message only invalidates: the entry does not decode or is not
-// the message's version (counted as corrupt), this node may be missing
-// messages, a tag or Clear time the entry must be checked against is not
-// known here without reading L2, L1 is weighed (a weigher expects decoded
-// values), or the entry is older than a change this node knows of (or no
-// newer than one whose floor it forgot). Past
-// those, it is what an L2 read of the entry at the message's arrival
-// would give, confirmed as of the message's version.
+// fromMessage turns the entry a set message carried (ch.carried, decoded
+// and checked by the receiver) into an L1 entry, its value still serialized
+// (decoded by its first read, with the type that read asks for), or returns
+// nil when this node must not install it and the message only invalidates:
+// this node may be missing messages, a tag or Clear time the entry must be
+// checked against is not known here without reading L2, L1 is weighed (a
+// weigher expects decoded values), or the entry is older than a change this
+// node knows of (or no newer than one whose floor it forgot). Past those,
+// it is what an L2 read of the entry at the message's arrival would give,
+// confirmed as of the message's version.
 func (s *l2side) fromMessage(ch *change, eo *EntryOptions) *entry {
-	env, err := l2.DecodeEnvelope(ch.wire)
-	if err == nil && (env.Created != ch.at || env.Flags&l2.FlagTombstone != 0) {
-		err = fmt.Errorf("%w: the entry of a set message of version %d has version %d (flags %#x)", l2.ErrCorrupt, ch.at, env.Created, env.Flags)
-	}
-	if err != nil {
-		s.stats.bpCorrupt.Add(1)
-		s.logger.Warn("strata: the entry a backplane message carried does not decode; the message only invalidates", "key", ch.key, "err", err)
-		return nil
-	}
+	env := ch.carried
 	now := s.preciseNow()
 	if s.gate.since.Load() != 0 || s.weighed || !s.tagsKnown(env.Tags, now) {
 		return nil
@@ -128,7 +119,7 @@ func (s *l2side) fromMessage(ch *change, eo *EntryOptions) *entry {
 	if fl := s.local.floors.get(ch.key); env.Created < fl.version || env.Created < fl.removed || env.Created <= s.local.floors.forgotten() {
 		return nil
 	}
-	e := s.entryOf(&env, &encoded{b: env.Value, ser: s.ser}, min(env.Created, now), eo)
+	e := s.entryOf(env, &encoded{b: env.Value, ser: s.ser}, min(env.Created, now), eo)
 	e.wire = true
 	s.local.noteLifetime(e.physExpires - e.created)
 	return e

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stratacache/strata/backplane"
+	"github.com/stratacache/strata/l2"
 )
 
 // onMessage applies a message from another node. Garbage and, with signing
@@ -81,10 +82,31 @@ func (co *coherence) onMessage(payload []byte) {
 	}
 	co.event(ctx, EventBackplaneReceived, m.Key, nil)
 	co.sourceLoss(ctx, &m, v)
-	co.apply(&change{action: m.Action, key: m.Key, at: m.Timestamp, remote: true, wire: m.Value})
+	co.apply(&change{action: m.Action, key: m.Key, at: m.Timestamp, remote: true, carried: co.carried(&m, len(payload))})
 	// Counted once applied: a caller that waits for the count to move
 	// and then reads sees the change.
 	co.stats.bpReceived.Add(1)
+}
+
+// carried decodes the entry a set message carries (values on the
+// backplane), or returns nil: none, or one that does not decode or is not
+// the message's version, dropped as corrupt (counted, logged at most once
+// per dropLogInterval: the message then only invalidates).
+func (co *coherence) carried(m *backplane.Message, n int) *l2.Envelope {
+	if m.Value == nil {
+		return nil
+	}
+	env, err := l2.DecodeEnvelope(m.Value)
+	if err == nil && (env.Created != m.Timestamp || env.Flags&l2.FlagTombstone != 0) {
+		err = fmt.Errorf("%w: the entry of a set message of version %d has version %d (flags %#x)", l2.ErrCorrupt, m.Timestamp, env.Created, env.Flags)
+	}
+	if err != nil {
+		co.stats.bpCorrupt.Add(1)
+		co.dropped(EventBackplaneCorrupt, &co.sources.corruptLog, "strata: the entry a backplane message carried does not decode; the message only invalidates",
+			err, n, co.stats.bpCorrupt.Load())
+		return nil
+	}
+	return &env
 }
 
 // dropped tells observers about a message dropped as kind (corrupt or
