@@ -19,7 +19,9 @@ import (
 // beyond 2^53) or as strings (Lua compares strings with strcoll, which
 // depends on the server's locale). A value without a valid header, or a key
 // of another type (a list, a hash), was written by something else: it is
-// older than any entry, and replaced, as SET replaces it.
+// older than any entry, and replaced, as SET replaces it: GETRANGE on such a
+// key fails with WRONGTYPE, which redis.pcall returns as a table instead of
+// ending the script (one command fewer than asking TYPE first).
 var setIfNewer = redis.NewScript(olderOrForeign + `
 if stored == 1 then
 	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -32,15 +34,13 @@ return stored
 // than ARGV[1]'s.
 const olderOrForeign = `
 local stored = 1
-if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
-	local old = redis.call('GETRANGE', KEYS[1], 0, 15)
-	if #old == 16 then
-		local new = ARGV[1]
-		local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
-		local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
-		if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
-			stored = 0
-		end
+local old = redis.pcall('GETRANGE', KEYS[1], 0, 15)
+if type(old) == 'string' and #old == 16 then
+	local new = ARGV[1]
+	local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
+	local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
+	if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
+		stored = 0
 	end
 end
 `
