@@ -21,7 +21,8 @@
 // server-named queue bound to the exchange, with x-max-length
 // Options.MaxQueueLength (the server drops the oldest messages beyond it),
 // consumed with manual acknowledgements and a prefetch of Options.Prefetch,
-// so a slow subscriber holds at most that many messages in the client. The
+// so a slow subscriber holds at most that many messages in the client
+// (acknowledged together, each time half the prefetch is handled). The
 // queue goes with the subscription, its channel or its connection.
 //
 // # Delivery

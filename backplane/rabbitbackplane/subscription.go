@@ -66,6 +66,14 @@ func (s *subscription) run() {
 	defer close(s.exited)
 	var deliveries <-chan amqp.Delivery
 	var gen uint64
+	// unacked counts the deliveries of the current channel handled but not
+	// acknowledged yet: they are acknowledged together (multiple), once
+	// they are half the prefetch, so that the server never waits for an
+	// acknowledgement to send more, while a message costs neither node nor
+	// server an acknowledgement frame of its own (a write on the socket
+	// after each callback delayed whatever the callback woke).
+	var unacked int
+	ackEvery := max((s.b.prefetch+1)/2, 1)
 	// apply takes the queued controls in order: it switches deliveries and
 	// reports states. It reports false once the subscription is stopped.
 	apply := func() bool {
@@ -74,7 +82,7 @@ func (s *subscription) run() {
 		s.controls = nil
 		s.mu.Unlock()
 		for _, c := range cs {
-			deliveries, gen = c.deliveries, c.gen
+			deliveries, gen, unacked = c.deliveries, c.gen, 0
 			if s.stopped() {
 				return false
 			}
@@ -102,7 +110,10 @@ func (s *subscription) run() {
 				return
 			}
 			s.onMessage(d.Body)
-			_ = d.Ack(false) // fails only with the channel, which takes the queue with it
+			if unacked++; unacked >= ackEvery {
+				unacked = 0
+				_ = d.Ack(true) // fails only with the channel, which takes the queue with it
+			}
 		}
 	}
 }
