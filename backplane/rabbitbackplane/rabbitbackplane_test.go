@@ -254,3 +254,41 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Errorf("Open took %v", d)
 	}
 }
+
+// TestDeliveriesPastThePrefetch: a subscription acknowledges its deliveries
+// in batches; the server, which stops sending once Options.Prefetch
+// deliveries are unacknowledged, must still get every message through, for
+// prefetches that acknowledge each message (1, 2) and in batches (5).
+func TestDeliveriesPastThePrefetch(t *testing.T) {
+	url := rabbittest.URL(t)
+	ex := &exchanges{}
+	ex.cleanup(t, url)
+	for _, prefetch := range []int{1, 2, 5} {
+		t.Run(fmt.Sprint("prefetch ", prefetch), func(t *testing.T) {
+			b, err := newNode(ctx(t), url, ex, &rabbitbackplane.Options{Prefetch: prefetch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ch := testChannel(ex)
+			var e events
+			s, err := b.Backplane.Subscribe(ctx(t), ch, e.onMessage, e.onState)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			const n = 12 * 5
+			for i := range n {
+				if err := b.Publish(ctx(t), ch, []byte(fmt.Sprint("m", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "every message", func() bool { return e.received(fmt.Sprint("m", n-1)) })
+			for i := range n {
+				if !e.received(fmt.Sprint("m", i)) {
+					t.Errorf("message m%d not received", i)
+				}
+			}
+		})
+	}
+}
