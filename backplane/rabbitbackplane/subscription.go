@@ -2,6 +2,7 @@ package rabbitbackplane
 
 import (
 	"sync"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -61,6 +62,10 @@ func (s *subscription) push(c control) {
 	}
 }
 
+// ackFlush is the longest a handled delivery waits for its
+// acknowledgement when its batch does not fill.
+const ackFlush = time.Second
+
 // run calls the callbacks until the subscription is stopped.
 func (s *subscription) run() {
 	defer close(s.exited)
@@ -72,8 +77,23 @@ func (s *subscription) run() {
 	// acknowledgement to send more, while a message costs neither node nor
 	// server an acknowledgement frame of its own (a write on the socket
 	// after each callback delayed whatever the callback woke).
+	// A batch that does not fill is acknowledged ackFlush after its first
+	// delivery: RabbitMQ closes a channel that leaves a delivery
+	// unacknowledged for its consumer_timeout (30 minutes by default), and
+	// a quiet channel with a large prefetch could take that long to fill.
 	var unacked int
+	var last amqp.Delivery // the latest handled, while unacked > 0
 	ackEvery := max((s.b.prefetch+1)/2, 1)
+	flush := time.NewTimer(ackFlush)
+	flush.Stop()
+	defer flush.Stop()
+	ack := func() {
+		if unacked > 0 {
+			_ = last.Ack(true) // fails only with the channel, which takes the queue with it
+		}
+		unacked, last = 0, amqp.Delivery{}
+		flush.Stop()
+	}
 	// apply takes the queued controls in order: it switches deliveries and
 	// reports states. It reports false once the subscription is stopped.
 	apply := func() bool {
@@ -82,7 +102,8 @@ func (s *subscription) run() {
 		s.controls = nil
 		s.mu.Unlock()
 		for _, c := range cs {
-			deliveries, gen, unacked = c.deliveries, c.gen, 0
+			deliveries, gen, unacked, last = c.deliveries, c.gen, 0, amqp.Delivery{}
+			flush.Stop()
 			if s.stopped() {
 				return false
 			}
@@ -100,6 +121,8 @@ func (s *subscription) run() {
 			if !apply() {
 				return
 			}
+		case <-flush.C:
+			ack()
 		case d, ok := <-deliveries:
 			if !ok {
 				deliveries = nil
@@ -110,9 +133,11 @@ func (s *subscription) run() {
 				return
 			}
 			s.onMessage(d.Body)
+			last = d
 			if unacked++; unacked >= ackEvery {
-				unacked = 0
-				_ = d.Ack(true) // fails only with the channel, which takes the queue with it
+				ack()
+			} else if unacked == 1 {
+				flush.Reset(ackFlush)
 			}
 		}
 	}
