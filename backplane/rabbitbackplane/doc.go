@@ -23,8 +23,8 @@
 // consumed with manual acknowledgements and a prefetch of Options.Prefetch,
 // so a slow subscriber holds at most that many messages in the client
 // (acknowledged together, each time half the prefetch is handled, and at
-// most a second after a delivery). The
-// queue goes with the subscription, its channel or its connection.
+// most a second after a delivery). The queue goes with the subscription,
+// its channel or its connection.
 //
 // # Delivery
 //
