@@ -25,7 +25,11 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 	absent := false
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
-		skip, out, err := scanHit(c.cfg.defaultsOf(key).SkipL1Read, opts)
+		skip := c.cfg.defaults.SkipL1Read
+		if c.cfg.defaultsFor != nil {
+			skip = c.cfg.defaultsOf(key).SkipL1Read
+		}
+		skip, out, err := scanHit(skip, opts)
 		if err == nil && !skip {
 			// The common case inline: a fresh entry whose tags were found
 			// valid at the current tag epoch. Anything else goes the long
@@ -45,6 +49,9 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 					}
 					if out != nil {
 						out.fill(SourceL1, true, false, false, e.created, now)
+					}
+					if c.cfg.cloner == nil {
+						return v, nil
 					}
 					return cloned(c, key, v)
 				}
@@ -129,7 +136,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
-				c.flights.finish(f, func() { f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL1, e })
+				c.flights.finish(f, func() { f.hasValue, f.source, f.entry = true, SourceL1, e })
 				f.end()
 			} else if inline {
 				c.runInline(f, eo.forFactory(&m.eo), m)
