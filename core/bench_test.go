@@ -58,6 +58,37 @@ func BenchmarkL1Hit(b *testing.B) {
 			}
 		})
 	})
+	b.Run("strata-GetOrSet", func(b *testing.B) {
+		c := newBenchCache(b)
+		if _, err := core.GetOrSet(ctx, c, "user:42", loadBenchUser); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				v, err := core.GetOrSet(ctx, c, "user:42", loadBenchUser)
+				if err != nil || v.ID != 42 {
+					b.Fatal(v, err)
+				}
+			}
+		})
+	})
+	// The floor of a strata hit: the lookup in strata's own L1 engine
+	// (values are *entry), with none of strata's checks.
+	b.Run("strata-L1-engine-GetIfPresent", func(b *testing.B) {
+		c := newBenchCache(b)
+		if _, err := core.GetOrSet(ctx, c, "user:42", loadBenchUser); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if !core.L1Present(c, "user:42") {
+					b.Fatal("missed")
+				}
+			}
+		})
+	})
 	b.Run("otter-GetIfPresent", func(b *testing.B) {
 		c := otter.Must(&otter.Options[string, benchUser]{MaximumSize: core.DefaultL1MaxEntries})
 		c.Set("user:42", benchUserValue)
