@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/stratacache/strata/backplane"
@@ -127,9 +128,20 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		// and its context cannot be cancelled: it then runs the factory on
 		// its own goroutine and spares a goroutine hand-off.
 		inline := ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0)
-		m := &missRun[T]{factory: factory}
-		if !inline {
-			m.f.done = make(chan struct{})
+		// The factory's copy of the options comes with the run, or, for a
+		// run on this goroutine without L2 (nothing keeps the options
+		// past it then), from a pool, returned when the run has ended.
+		pooled := inline && c.l2 == nil
+		var m *missRun[T]
+		var own *EntryOptions
+		if pooled {
+			m = &missRun[T]{factory: factory}
+		} else {
+			mo := &missRunOptions[T]{missRun: missRun[T]{factory: factory}}
+			m, own = &mo.missRun, &mo.eo
+			if !inline {
+				m.f.done = make(chan struct{})
+			}
 		}
 		c.initFlight(&m.f, ctx, key, stale, eo.Tags)
 		f, leader := c.joinWith(&m.f, eo)
@@ -138,10 +150,16 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 				// A flight finished between the lookup and the join.
 				c.flights.finish(f, func() { f.hasValue, f.source, f.entry = true, SourceL1, e })
 				f.end()
+			} else if pooled {
+				feo := eo.forFactory(factoryOptions.Get().(*EntryOptions))
+				c.runInline(f, feo, m)
+				m.fc.Options = nil
+				*feo = EntryOptions{}
+				factoryOptions.Put(feo)
 			} else if inline {
-				c.runInline(f, eo.forFactory(&m.eo), m)
+				c.runInline(f, eo.forFactory(own), m)
 			} else {
-				c.launch(f, eo.forFactory(&m.eo), m, false)
+				c.launch(f, eo.forFactory(own), m, false)
 			}
 		}
 		w := newWaiter(eo, stale != nil, leader, false)
@@ -172,14 +190,25 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 }
 
 // missRun is a run of GetOrSet's factory with what it needs, allocated
-// together: the flight, the factory's FactoryContext and its copy of the
-// options.
+// together: the flight and the factory's FactoryContext.
 type missRun[T any] struct {
 	f       flight
 	factory Factory[T]
 	fc      FactoryContext[T]
-	eo      EntryOptions
 }
+
+// missRunOptions is a missRun with the factory's copy of the options, for
+// a run whose options are not pooled.
+type missRunOptions[T any] struct {
+	missRun[T]
+	eo EntryOptions
+}
+
+// factoryOptions holds the factory's copies of the options of the runs of
+// GetOrSet that end on their caller's goroutine in a cache without L2: the
+// factory may not use its FactoryContext after it returns, and then nothing
+// else holds them (the entry keeps their Tags, which forFactory copied).
+var factoryOptions = sync.Pool{New: func() any { return new(EntryOptions) }}
 
 func (m *missRun[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
 	m.factory.produce(ctx, c, f, eo, &m.fc, background)
