@@ -24,3 +24,12 @@ func TestMissRunSize(t *testing.T) {
 		t.Errorf("missRunOptions[user] is %d bytes, want at most 512 %v", n, parts)
 	}
 }
+
+// TestEntrySize pins the size of an L1 entry, which every cached value has
+// (allocated on each miss, kept while cached): at most 112 bytes, a size
+// class (it was 144), with the validator and the sliding expiration apart.
+func TestEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n > 112 {
+		t.Errorf("entry is %d bytes, want at most 112", n)
+	}
+}

@@ -82,7 +82,7 @@ func (factory Factory[T]) produce(ctx context.Context, c *Cache, f *flight, eo *
 	if f.stale != nil {
 		if v, err := as[T](f.key, f.stale.value); err == nil {
 			fc.stale, fc.hasStale = v, true
-			fc.ETag, fc.LastModified = f.stale.etag, f.stale.lastModifiedTime()
+			fc.ETag, fc.LastModified = f.stale.etag(), f.stale.lastModifiedTime()
 		}
 	}
 	var info *OpInfo
@@ -114,9 +114,9 @@ func (factory Factory[T]) produce(ctx context.Context, c *Cache, f *flight, eo *
 	now := c.now()
 	e := c.newEntry(v, f.created, f.started, now, eo)
 	if fc.notModified && f.stale != nil {
-		e.etag, e.lastModified = f.stale.etag, f.stale.lastModified
+		e.setValidator(f.stale.etag(), f.stale.lastModified())
 	} else {
-		e.etag, e.lastModified = fc.newETag, fc.newLastModified
+		e.setValidator(fc.newETag, fc.newLastModified)
 	}
 	c.commit(ctx, f, e, eo, now)
 	f.end()
