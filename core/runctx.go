@@ -71,7 +71,7 @@ func (r *runCtx) materialize() context.Context {
 func (r *runCtx) cancel() {
 	r.mu.Lock()
 	l := r.link
-	if l == nil {
+	if l == nil || l == cancelledEarly {
 		r.link = cancelledEarly
 		r.mu.Unlock()
 		return
