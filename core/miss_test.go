@@ -163,3 +163,38 @@ func TestFactoryContextCancelledByClose(t *testing.T) {
 		})
 	}
 }
+
+// TestRunContextCancelledTwiceUnused: runs whose factories never look at
+// their context are cancelled twice (at their caller's hard timeout without
+// background completion, then at their end): concurrent runs doing so must
+// not share state (the race detector caught a write to a shared link).
+func TestRunContextCancelledTwiceUnused(t *testing.T) {
+	c := newCache(t, core.Options{})
+	release := make(chan struct{})
+	factory := func(context.Context, *core.FactoryContext[int]) (int, error) {
+		<-release
+		return 1, nil
+	}
+	ctx := context.Background()
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := core.GetOrSet(ctx, c, "k"+strconv.Itoa(i), factory,
+				core.WithFactoryTimeouts(0, time.Millisecond), core.WithBackgroundFactoryCompletion(false))
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; !errors.Is(err, core.ErrFactoryTimeout) {
+			t.Errorf("GetOrSet = %v, want ErrFactoryTimeout", err)
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for core.RunningFlights(c) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs still running 10 s after their factories were released", core.RunningFlights(c))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
