@@ -159,6 +159,58 @@ func BenchmarkMiss(b *testing.B) {
 			i++
 		}
 	})
+	// The otter calls a strata miss cannot do without, with nothing of
+	// strata around them: the fast path's lookup, the lookup again once
+	// the run is registered (a run may have ended in between), and the
+	// store of a new entry of an L1 entry's size holding the boxed value.
+	b.Run("otter-floor-of-strata", func(b *testing.B) {
+		type floorEntry struct {
+			value any
+			meta  [10]int64
+			tags  []string
+		}
+		newOtter := func() *otter.Cache[string, *floorEntry] {
+			return otter.Must(&otter.Options[string, *floorEntry]{MaximumSize: core.DefaultL1MaxEntries, Executor: func(fn func()) { fn() }})
+		}
+		c := newOtter()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%len(keys) == 0 {
+				c = newOtter()
+			}
+			key := keys[i%len(keys)]
+			if _, ok := c.GetIfPresent(key); ok {
+				b.Fatal("hit")
+			}
+			if _, ok := c.GetIfPresent(key); ok {
+				b.Fatal("hit")
+			}
+			v, _ := loadBenchUser(ctx, nil)
+			c.SetIfAbsent(key, &floorEntry{value: v})
+			i++
+		}
+	})
+	b.Run("otter-GetIfPresent+Set", func(b *testing.B) {
+		newOtter := func() *otter.Cache[string, benchUser] {
+			return otter.Must(&otter.Options[string, benchUser]{MaximumSize: core.DefaultL1MaxEntries, Executor: func(fn func()) { fn() }})
+		}
+		c := newOtter()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%len(keys) == 0 {
+				c = newOtter()
+			}
+			key := keys[i%len(keys)]
+			if _, ok := c.GetIfPresent(key); ok {
+				b.Fatal("hit")
+			}
+			v, _ := loadBenchUser(ctx, nil)
+			c.Set(key, v)
+			i++
+		}
+	})
 	b.Run("sturdyc-GetOrFetch", func(b *testing.B) {
 		c := sturdyc.New[benchUser](core.DefaultL1MaxEntries, 64, time.Hour, 10, sturdyc.WithNoContinuousEvictions())
 		fetch := func(context.Context) (benchUser, error) { return benchUserValue, nil }
