@@ -29,8 +29,9 @@ type flight struct {
 	// rc is the factory's context (context()): the starting call's values
 	// without its cancellation, cancelled by f.cancel (at the run's end, or
 	// at a caller's timeout when background completion is off) and by
-	// Close.
-	rc runCtx
+	// Close. It is apart from the flight, which a run may reuse (missRun):
+	// the factory may keep its context.
+	rc *runCtx
 	// supersededAt is the newest version among the changes that
 	// superseded the flight: an L2 entry read meanwhile that is no older
 	// (the change the message announced, already in L2) may still be
@@ -88,21 +89,28 @@ type flight struct {
 // newFlight returns a joinable flight for key, whose result gets tags, not
 // yet registered, started now, with its done channel.
 func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []string) *flight {
-	f := &flight{done: make(chan struct{})}
-	c.initFlight(f, ctx, key, stale, tags)
-	return f
+	fc := &flightWithCtx{f: flight{done: make(chan struct{})}}
+	c.initFlight(&fc.f, &fc.rc, ctx, key, stale, tags)
+	return &fc.f
+}
+
+// flightWithCtx is a flight and its factory's context, allocated together.
+type flightWithCtx struct {
+	f  flight
+	rc runCtx
 }
 
 // initFlight makes f, zero or with its done channel only, a joinable flight
-// for key like newFlight's.
-func (c *Cache) initFlight(f *flight, ctx context.Context, key string, stale *entry, tags []string) {
+// for key like newFlight's, whose factory's context is rc (zero).
+func (c *Cache) initFlight(f *flight, rc *runCtx, ctx context.Context, key string, stale *entry, tags []string) {
 	f.started = c.preciseNow()
 	f.key, f.created, f.tags, f.stale, f.joinable = key, c.stampFrom(f.started), tags, stale, true
-	f.rc.init(ctx, c.life)
+	rc.init(ctx, c.life)
+	f.rc = rc
 }
 
 // context returns the factory's context.
-func (f *flight) context() context.Context { return &f.rc }
+func (f *flight) context() context.Context { return f.rc }
 
 // cancel cancels f's context.
 func (f *flight) cancel() { f.rc.cancel() }

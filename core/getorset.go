@@ -128,43 +128,54 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		// and its context cannot be cancelled: it then runs the factory on
 		// its own goroutine and spares a goroutine hand-off.
 		inline := ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0)
-		// The factory's copy of the options comes with the run, or, for a
-		// run on this goroutine without L2 (nothing keeps the options
-		// past it then), from a pool, returned when the run has ended.
-		pooled := inline && c.l2 == nil
+		// A run on this goroutine without L2 takes its flight and the
+		// factory's copy of the options from a pool, and returns them when
+		// it has ended if no other caller joined it (then nothing else
+		// holds them: a FactoryContext must not be used after the factory
+		// returns, and the factory's context is not pooled). Other runs
+		// allocate them with the rest.
 		var m *missRun[T]
-		var own *EntryOptions
-		if pooled {
+		var f *flight
+		var feo *EntryOptions
+		var pr *pooledRun
+		if inline && c.l2 == nil {
+			pr = pooledRuns.Get().(*pooledRun)
 			m = &missRun[T]{factory: factory}
+			f, feo = &pr.f, &pr.eo
 		} else {
 			mo := &missRunOptions[T]{missRun: missRun[T]{factory: factory}}
-			m, own = &mo.missRun, &mo.eo
+			m, f, feo = &mo.missRun, &mo.f, &mo.eo
 			if !inline {
-				m.f.done = make(chan struct{})
+				f.done = make(chan struct{})
 			}
 		}
-		c.initFlight(&m.f, ctx, key, stale, eo.Tags)
-		f, leader := c.joinWith(&m.f, eo)
+		c.initFlight(f, &m.rc, ctx, key, stale, eo.Tags)
+		f, leader := c.joinWith(f, eo)
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
 				c.flights.finish(f, func() { f.hasValue, f.source, f.entry = true, SourceL1, e })
 				f.end()
-			} else if pooled {
-				feo := eo.forFactory(factoryOptions.Get().(*EntryOptions))
-				c.runInline(f, feo, m)
-				m.fc.Options = nil
-				*feo = EntryOptions{}
-				factoryOptions.Put(feo)
 			} else if inline {
-				c.runInline(f, eo.forFactory(own), m)
+				c.runInline(f, eo.forFactory(feo), m)
 			} else {
-				c.launch(f, eo.forFactory(own), m, false)
+				c.launch(f, eo.forFactory(feo), m, false)
 			}
 		}
 		w := newWaiter(eo, stale != nil, leader, false)
 		r := await(ctx, c, &w, f, eo, stale, leader, factory)
 		w.stop()
+		if pr != nil {
+			// The run has ended and is unregistered (a run on this
+			// goroutine ends before await returns); no caller joined it
+			// if it made no done channel, and none can now.
+			if !leader || pr.f.done == nil {
+				m.fc.Options = nil
+				*pr = pooledRun{}
+				pooledRuns.Put(pr)
+			}
+			pr = nil
+		}
 		if r.invalidated && attempt == 0 {
 			continue
 		}
@@ -189,26 +200,33 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 }
 
-// missRun is a run of GetOrSet's factory with what it needs, allocated
-// together: the flight and the factory's FactoryContext.
+// missRun is what a run of GetOrSet's factory needs of its own, allocated
+// together: the factory's context (which the factory may keep), the factory
+// and its FactoryContext. The flight and the factory's copy of the options
+// come from pooledRuns or with it (missRunOptions).
 type missRun[T any] struct {
-	f       flight
+	rc      runCtx
 	factory Factory[T]
 	fc      FactoryContext[T]
 }
 
-// missRunOptions is a missRun with the factory's copy of the options, for
-// a run whose options are not pooled.
+// missRunOptions is a missRun with its flight and the factory's copy of the
+// options, for a run that does not take them from pooledRuns.
 type missRunOptions[T any] struct {
 	missRun[T]
+	f  flight
 	eo EntryOptions
 }
 
-// factoryOptions holds the factory's copies of the options of the runs of
-// GetOrSet that end on their caller's goroutine in a cache without L2: the
-// factory may not use its FactoryContext after it returns, and then nothing
-// else holds them (the entry keeps their Tags, which forFactory copied).
-var factoryOptions = sync.Pool{New: func() any { return new(EntryOptions) }}
+// pooledRun is the flight of a run of GetOrSet and the factory's copy of its
+// options, reused by the runs that end on their caller's goroutine in a
+// cache without L2 (getOrSet says when one may be returned).
+type pooledRun struct {
+	f  flight
+	eo EntryOptions
+}
+
+var pooledRuns = sync.Pool{New: func() any { return new(pooledRun) }}
 
 func (m *missRun[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
 	m.factory.produce(ctx, c, f, eo, &m.fc, background)

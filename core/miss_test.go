@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,5 +198,41 @@ func TestRunContextCancelledTwiceUnused(t *testing.T) {
 			t.Fatalf("%d runs still running 10 s after their factories were released", core.RunningFlights(c))
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestReusedRunsKeepEachCallersValue: runs on their callers' goroutines
+// reuse their flights once no other caller joined them; many callers missing
+// overlapping keys at once (some joining others' runs) each get their key's
+// value, and a caller that joined a run is never handed a later run's.
+func TestReusedRunsKeepEachCallersValue(t *testing.T) {
+	c := newCache(t, core.Options{})
+	ctx := context.Background()
+	var calls atomic.Int64
+	factory := func(_ context.Context, fc *core.FactoryContext[string]) (string, error) {
+		if calls.Add(1)%3 == 0 {
+			time.Sleep(50 * time.Microsecond) // let others join some runs
+		}
+		return "v:" + fc.Key, nil
+	}
+	const goroutines, keys, rounds = 8, 64, 20
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for r := range rounds {
+				for k := range keys {
+					key := "r" + strconv.Itoa(r) + ":k" + strconv.Itoa((k+g)%keys)
+					v, err := core.GetOrSet(ctx, c, key, factory)
+					if err != nil || v != "v:"+key {
+						t.Errorf("GetOrSet(%q) = %q, %v; want %q", key, v, err, "v:"+key)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := calls.Load(); n < keys*rounds || n > goroutines*keys*rounds {
+		t.Errorf("%d factory calls for %d keys", n, keys*rounds)
 	}
 }
