@@ -15,9 +15,9 @@ import (
 
 // maxMissAllocs pins what a GetOrSet miss allocates (no L2, no backplane,
 // no observer, a context that cannot be cancelled, a trivial factory): the
-// run (flight and FactoryContext in one allocation; the factory's copy of the
-// options comes from a pool), the entry, the value boxed in it, and otter's
-// node and write task. docs/benchmarks.md ("Miss path") says what was removed; raise it only
+// run (the factory's context and its FactoryContext in one allocation; the
+// flight and the factory's copy of the options come from a pool), the entry,
+// the value boxed in it, and otter's node and write task. docs/benchmarks.md ("Miss path") says what was removed; raise it only
 // with a reason written there.
 const maxMissAllocs = 5
 
