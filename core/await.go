@@ -137,9 +137,9 @@ func (c *Cache) ended(ctx context.Context, f *flight, eo *EntryOptions, stale *e
 				// not to this one.
 				return outcome{err: f.err}
 			}
-			return outcome{value: f.value, source: SourceL1, stale: true, failSafe: true, version: f.entry.created}
+			return outcome{value: f.entry.value, source: SourceL1, stale: true, failSafe: true, version: f.entry.created}
 		}
-		return outcome{value: f.value, source: f.source, version: f.entry.created, invalidated: !leader && c.invalidated(f)}
+		return outcome{value: f.entry.value, source: f.source, version: f.entry.created, invalidated: !leader && c.invalidated(f)}
 	}
 	if eo.FailSafe && stale != nil {
 		if r, ok := c.serveStale(ctx, f, stale, eo, f.err); ok {

@@ -170,7 +170,7 @@ func (e *absentError) Error() string {
 // runMany produces the values of own's keys: from L2 (one multi-get when the
 // store can), then one factory call for the rest; it ends every flight.
 func runMany[T any](c *Cache, own []*flight, eo *EntryOptions, factory ManyFactory[T]) {
-	ctx := own[0].ctx
+	ctx := own[0].context()
 	stop := context.AfterFunc(c.life.base, func() {
 		for _, f := range own {
 			f.cancel()

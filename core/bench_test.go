@@ -58,6 +58,37 @@ func BenchmarkL1Hit(b *testing.B) {
 			}
 		})
 	})
+	b.Run("strata-GetOrSet", func(b *testing.B) {
+		c := newBenchCache(b)
+		if _, err := core.GetOrSet(ctx, c, "user:42", loadBenchUser); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				v, err := core.GetOrSet(ctx, c, "user:42", loadBenchUser)
+				if err != nil || v.ID != 42 {
+					b.Fatal(v, err)
+				}
+			}
+		})
+	})
+	// The floor of a strata hit: the lookup in strata's own L1 engine
+	// (values are *entry), with none of strata's checks.
+	b.Run("strata-L1-engine-GetIfPresent", func(b *testing.B) {
+		c := newBenchCache(b)
+		if _, err := core.GetOrSet(ctx, c, "user:42", loadBenchUser); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if !core.L1Present(c, "user:42") {
+					b.Fatal("missed")
+				}
+			}
+		})
+	})
 	b.Run("otter-GetIfPresent", func(b *testing.B) {
 		c := otter.Must(&otter.Options[string, benchUser]{MaximumSize: core.DefaultL1MaxEntries})
 		c.Set("user:42", benchUserValue)
@@ -125,6 +156,58 @@ func BenchmarkMiss(b *testing.B) {
 			if _, err := core.GetOrSet(ctx, c, keys[i%len(keys)], loadBenchUser); err != nil {
 				b.Fatal(err)
 			}
+			i++
+		}
+	})
+	// The otter calls a strata miss cannot do without, with nothing of
+	// strata around them: the fast path's lookup, the lookup again once
+	// the run is registered (a run may have ended in between), and the
+	// store of a new entry of an L1 entry's size holding the boxed value.
+	b.Run("otter-floor-of-strata", func(b *testing.B) {
+		type floorEntry struct {
+			value any
+			meta  [10]int64
+			tags  []string
+		}
+		newOtter := func() *otter.Cache[string, *floorEntry] {
+			return otter.Must(&otter.Options[string, *floorEntry]{MaximumSize: core.DefaultL1MaxEntries, Executor: func(fn func()) { fn() }})
+		}
+		c := newOtter()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%len(keys) == 0 {
+				c = newOtter()
+			}
+			key := keys[i%len(keys)]
+			if _, ok := c.GetIfPresent(key); ok {
+				b.Fatal("hit")
+			}
+			if _, ok := c.GetIfPresent(key); ok {
+				b.Fatal("hit")
+			}
+			v, _ := loadBenchUser(ctx, nil)
+			c.SetIfAbsent(key, &floorEntry{value: v})
+			i++
+		}
+	})
+	b.Run("otter-GetIfPresent+Set", func(b *testing.B) {
+		newOtter := func() *otter.Cache[string, benchUser] {
+			return otter.Must(&otter.Options[string, benchUser]{MaximumSize: core.DefaultL1MaxEntries, Executor: func(fn func()) { fn() }})
+		}
+		c := newOtter()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%len(keys) == 0 {
+				c = newOtter()
+			}
+			key := keys[i%len(keys)]
+			if _, ok := c.GetIfPresent(key); ok {
+				b.Fatal("hit")
+			}
+			v, _ := loadBenchUser(ctx, nil)
+			c.Set(key, v)
 			i++
 		}
 	})

@@ -14,3 +14,10 @@ func RunningFlights(c *Cache) int {
 	}
 	return n
 }
+
+// L1Present reads key from c's L1 engine with nothing of strata's around
+// it: the floor of an L1 hit (BenchmarkL1Hit).
+func L1Present(c *Cache, key string) bool {
+	_, ok := c.l1.c.GetIfPresent(key)
+	return ok
+}

@@ -27,12 +27,13 @@ type FactoryContext[T any] struct {
 	ETag         string
 	LastModified time.Time
 
-	stale    T
-	hasStale bool
-
+	stale   T
+	newETag string
+	// newLastModified is Modified's lastModified in Unix nanoseconds (0:
+	// none), as entries keep it.
+	newLastModified int64
+	hasStale        bool
 	notModified     bool
-	newETag         string
-	newLastModified time.Time
 }
 
 // Stale returns the stale value of the key, if there is one: an expired
@@ -56,6 +57,9 @@ func (fc *FactoryContext[T]) NotModified() (T, error) {
 // the next conditional refresh. Return its results from the factory.
 func (fc *FactoryContext[T]) Modified(v T, etag string, lastModified time.Time) (T, error) {
 	fc.notModified = false
-	fc.newETag, fc.newLastModified = etag, lastModified
+	fc.newETag, fc.newLastModified = etag, 0
+	if !lastModified.IsZero() {
+		fc.newLastModified = lastModified.UnixNano()
+	}
 	return v, nil
 }

@@ -26,81 +26,91 @@ type flight struct {
 	tags []string
 	// stale is the entry that was stale when the flight started, if any.
 	stale *entry
-	// ctx is the factory's context (&rc): the starting call's values
+	// rc is the factory's context (context()): the starting call's values
 	// without its cancellation, cancelled by f.cancel (at the run's end, or
 	// at a caller's timeout when background completion is off) and by
-	// Close.
-	ctx context.Context
-	rc  runCtx
-	// inline: the flight runs on its only caller's goroutine, which cannot
-	// stop waiting (no timeout, a context that cannot be cancelled).
-	inline bool
+	// Close. It is apart from the flight, which a run may reuse (missRun):
+	// the factory may keep its context.
+	rc *runCtx
+	// supersededAt is the newest version among the changes that
+	// superseded the flight: an L2 entry read meanwhile that is no older
+	// (the change the message announced, already in L2) may still be
+	// cached.
+	supersededAt atomic.Int64
+	// older is the next older flight still running for the key (guarded
+	// by its shard's mutex).
+	older *flight
+	// done is closed, after ended is set, when the flight has ended. It
+	// is made when someone must wait for it: at the start for a flight run
+	// on another goroutine, else by the first caller that joins it (under
+	// its shard's mutex, so before it ends: see end).
+	done chan struct{}
+	// Set before ended.
+	err error
+	// entry is the result's entry, set with hasValue: its value is the
+	// result (fresh, or a stale value fail-safe served); a caller that
+	// joined checks it against the tag, Clear and loss times
+	// (invalidated).
+	entry *entry
 
 	// superseded is set by a Set, Remove or Expire of the key while the
 	// factory runs: the result is then returned to the waiters but not
 	// cached as fresh.
 	superseded atomic.Bool
-	// supersededAt is the newest version among those changes: an L2
-	// entry read meanwhile that is no older (the change the message
-	// announced, already in L2) may still be cached.
-	supersededAt atomic.Int64
 	// removed is set by a Remove of the key while the factory runs: then
 	// not even fail-safe may serve the old value.
 	removed atomic.Bool
+	// timedOut: a caller stopped waiting at a timeout.
+	timedOut atomic.Bool
+	// abandoned: a caller that timed out without background completion
+	// cancelled the factory, which the other callers did not ask for.
+	abandoned atomic.Bool
+	// ended: see done.
+	ended atomic.Bool
+	// inline: the flight runs on its only caller's goroutine, which cannot
+	// stop waiting (no timeout, a context that cannot be cancelled).
+	inline bool
 	// joinable: callers missing the key may wait for this flight. A flight
 	// that only watches the key's changes (Get's L2 read, a run after a
 	// lock timeout) is not.
 	joinable bool
 	// refresh: an eager refresh of stale, which only a newer version ends.
 	refresh bool
-	// older is the next older flight still running for the key (guarded
-	// by its shard's mutex).
-	older *flight
-	// timedOut: a caller stopped waiting at a timeout.
-	timedOut atomic.Bool
-	// abandoned: a caller that timed out without background completion
-	// cancelled the factory, which the other callers did not ask for.
-	abandoned atomic.Bool
-
-	// ended is set, then done closed (if made), when the flight has
-	// ended. done is made when someone must wait for it: at the start for
-	// a flight run on another goroutine, else by the first caller that
-	// joins it (under its shard's mutex, so before it ends: see end).
-	ended atomic.Bool
-	done  chan struct{}
-	// Set before ended.
-	value any
-	err   error
-	// hasValue: value is the result to return (fresh, or stale when the
+	// hasValue: entry holds the result to return (fresh, or stale when the
 	// factory failed and fail-safe served the stale value).
 	hasValue bool
 	isStale  bool
-	// source is where value came from (L2 or the factory).
-	source Source
-	// entry is the entry value came from (nil for a stale value served by
-	// fail-safe): a caller that joined checks it against the tag, Clear
-	// and loss times (invalidated).
-	entry *entry
 	// l2Failed: the flight's L2 read failed or timed out.
 	l2Failed bool
+	// source is where the value came from (L2 or the factory).
+	source Source
 }
 
 // newFlight returns a joinable flight for key, whose result gets tags, not
 // yet registered, started now, with its done channel.
 func (c *Cache) newFlight(ctx context.Context, key string, stale *entry, tags []string) *flight {
-	f := &flight{done: make(chan struct{})}
-	c.initFlight(f, ctx, key, stale, tags)
-	return f
+	fc := &flightWithCtx{f: flight{done: make(chan struct{})}}
+	c.initFlight(&fc.f, &fc.rc, ctx, key, stale, tags)
+	return &fc.f
+}
+
+// flightWithCtx is a flight and its factory's context, allocated together.
+type flightWithCtx struct {
+	f  flight
+	rc runCtx
 }
 
 // initFlight makes f, zero or with its done channel only, a joinable flight
-// for key like newFlight's.
-func (c *Cache) initFlight(f *flight, ctx context.Context, key string, stale *entry, tags []string) {
+// for key like newFlight's, whose factory's context is rc (zero).
+func (c *Cache) initFlight(f *flight, rc *runCtx, ctx context.Context, key string, stale *entry, tags []string) {
 	f.started = c.preciseNow()
 	f.key, f.created, f.tags, f.stale, f.joinable = key, c.stampFrom(f.started), tags, stale, true
-	f.rc.init(ctx, c.life.base)
-	f.ctx = &f.rc
+	rc.init(ctx, c.life)
+	f.rc = rc
 }
+
+// context returns the factory's context.
+func (f *flight) context() context.Context { return f.rc }
 
 // cancel cancels f's context.
 func (f *flight) cancel() { f.rc.cancel() }

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/stratacache/strata/backplane"
@@ -25,7 +26,11 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 	absent := false
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
-		skip, out, err := scanHit(c.cfg.defaultsOf(key).SkipL1Read, opts)
+		skip := c.cfg.defaults.SkipL1Read
+		if c.cfg.defaultsFor != nil {
+			skip = c.cfg.defaultsOf(key).SkipL1Read
+		}
+		skip, out, err := scanHit(skip, opts)
 		if err == nil && !skip {
 			// The common case inline: a fresh entry whose tags were found
 			// valid at the current tag epoch. Anything else goes the long
@@ -45,6 +50,9 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 					}
 					if out != nil {
 						out.fill(SourceL1, true, false, false, e.created, now)
+					}
+					if c.cfg.cloner == nil {
+						return v, nil
 					}
 					return cloned(c, key, v)
 				}
@@ -120,26 +128,54 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		// and its context cannot be cancelled: it then runs the factory on
 		// its own goroutine and spares a goroutine hand-off.
 		inline := ctx.Done() == nil && eo.FactoryHardTimeout == 0 && (stale == nil || !eo.FailSafe || eo.FactorySoftTimeout == 0)
-		m := &missRun[T]{factory: factory}
-		if !inline {
-			m.f.done = make(chan struct{})
+		// A run on this goroutine without L2 takes its flight and the
+		// factory's copy of the options from a pool, and returns them when
+		// it has ended if no other caller joined it (then nothing else
+		// holds them: a FactoryContext must not be used after the factory
+		// returns, and the factory's context is not pooled). Other runs
+		// allocate them with the rest.
+		var m *missRun[T]
+		var f *flight
+		var feo *EntryOptions
+		var pr *pooledRun
+		if inline && c.l2 == nil {
+			pr = pooledRuns.Get().(*pooledRun)
+			m = &missRun[T]{factory: factory}
+			f, feo = &pr.f, &pr.eo
+		} else {
+			mo := &missRunOptions[T]{missRun: missRun[T]{factory: factory}}
+			m, f, feo = &mo.missRun, &mo.f, &mo.eo
+			if !inline {
+				f.done = make(chan struct{})
+			}
 		}
-		c.initFlight(&m.f, ctx, key, stale, eo.Tags)
-		f, leader := c.joinWith(&m.f, eo)
+		c.initFlight(f, &m.rc, ctx, key, stale, eo.Tags)
+		f, leader := c.joinWith(f, eo)
 		if leader {
 			if e, st := c.lookupFor(key, c.now(), eo); !eo.SkipL1Read && st == stateFresh {
 				// A flight finished between the lookup and the join.
-				c.flights.finish(f, func() { f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL1, e })
+				c.flights.finish(f, func() { f.hasValue, f.source, f.entry = true, SourceL1, e })
 				f.end()
 			} else if inline {
-				c.runInline(f, eo.forFactory(&m.eo), m)
+				c.runInline(f, eo.forFactory(feo), m)
 			} else {
-				c.launch(f, eo.forFactory(&m.eo), m, false)
+				c.launch(f, eo.forFactory(feo), m, false)
 			}
 		}
 		w := newWaiter(eo, stale != nil, leader, false)
 		r := await(ctx, c, &w, f, eo, stale, leader, factory)
 		w.stop()
+		if pr != nil {
+			// The run has ended and is unregistered (a run on this
+			// goroutine ends before await returns); no caller joined it
+			// if it made no done channel, and none can now.
+			if !leader || pr.f.done == nil {
+				m.fc.Options = nil
+				*pr = pooledRun{}
+				pooledRuns.Put(pr)
+			}
+			pr = nil
+		}
 		if r.invalidated && attempt == 0 {
 			continue
 		}
@@ -164,15 +200,33 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 }
 
-// missRun is a run of GetOrSet's factory with what it needs, allocated
-// together: the flight, the factory's FactoryContext and its copy of the
-// options.
+// missRun is what a run of GetOrSet's factory needs of its own, allocated
+// together: the factory's context (which the factory may keep), the factory
+// and its FactoryContext. The flight and the factory's copy of the options
+// come from pooledRuns or with it (missRunOptions).
 type missRun[T any] struct {
-	f       flight
+	rc      runCtx
 	factory Factory[T]
 	fc      FactoryContext[T]
-	eo      EntryOptions
 }
+
+// missRunOptions is a missRun with its flight and the factory's copy of the
+// options, for a run that does not take them from pooledRuns.
+type missRunOptions[T any] struct {
+	missRun[T]
+	f  flight
+	eo EntryOptions
+}
+
+// pooledRun is the flight of a run of GetOrSet and the factory's copy of its
+// options, reused by the runs that end on their caller's goroutine in a
+// cache without L2 (getOrSet says when one may be returned).
+type pooledRun struct {
+	f  flight
+	eo EntryOptions
+}
+
+var pooledRuns = sync.Pool{New: func() any { return new(pooledRun) }}
 
 func (m *missRun[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
 	m.factory.produce(ctx, c, f, eo, &m.fc, background)

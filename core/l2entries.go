@@ -81,9 +81,9 @@ func (s *l2side) entryOf(env *l2.Envelope, value any, confirmed int64, eo *Entry
 	now := s.now()
 	e := &entry{
 		value: value, created: env.Created, confirmed: confirmed, expires: env.Expires, eagerAt: env.EagerRefresh,
-		tags: env.Tags, etag: env.ETag, lastModified: env.LastModified,
-		failSafe: env.Flags&l2.FlagFailSafe != 0,
+		tags: env.Tags, failSafe: env.Flags&l2.FlagFailSafe != 0,
 	}
+	e.setValidator(env.ETag, env.LastModified)
 	if eo.L1Duration > 0 {
 		e.expires = min(e.expires, now+int64(eo.L1Duration))
 	}
@@ -188,8 +188,8 @@ func (s *l2side) prepareEntry(ctx context.Context, key string, e *entry, value [
 		d = eo.L2Duration
 	}
 	env := l2.Envelope{
-		Created: e.created, Expires: now + int64(d), Tags: e.tags, ETag: e.etag,
-		LastModified: e.lastModified, Value: value,
+		Created: e.created, Expires: now + int64(d), Tags: e.tags, ETag: e.etag(),
+		LastModified: e.lastModified(), Value: value,
 	}
 	ttl := d
 	if eo.FailSafe {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,9 +15,9 @@ import (
 
 // maxMissAllocs pins what a GetOrSet miss allocates (no L2, no backplane,
 // no observer, a context that cannot be cancelled, a trivial factory): the
-// run (flight, FactoryContext and the factory's copy of the options in one
-// allocation), the entry, the value boxed in it, and otter's node and write
-// task. docs/benchmarks.md ("Miss path") says what was removed; raise it only
+// run (the factory's context and its FactoryContext in one allocation; the
+// flight and the factory's copy of the options come from a pool), the entry,
+// the value boxed in it, and otter's node and write task. docs/benchmarks.md ("Miss path") says what was removed; raise it only
 // with a reason written there.
 const maxMissAllocs = 5
 
@@ -161,5 +163,76 @@ func TestFactoryContextCancelledByClose(t *testing.T) {
 				t.Fatal("the factory did not see Close cancel its context")
 			}
 		})
+	}
+}
+
+// TestRunContextCancelledTwiceUnused: runs whose factories never look at
+// their context are cancelled twice (at their caller's hard timeout without
+// background completion, then at their end): concurrent runs doing so must
+// not share state (the race detector caught a write to a shared link).
+func TestRunContextCancelledTwiceUnused(t *testing.T) {
+	c := newCache(t, core.Options{})
+	release := make(chan struct{})
+	factory := func(context.Context, *core.FactoryContext[int]) (int, error) {
+		<-release
+		return 1, nil
+	}
+	ctx := context.Background()
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := core.GetOrSet(ctx, c, "k"+strconv.Itoa(i), factory,
+				core.WithFactoryTimeouts(0, time.Millisecond), core.WithBackgroundFactoryCompletion(false))
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; !errors.Is(err, core.ErrFactoryTimeout) {
+			t.Errorf("GetOrSet = %v, want ErrFactoryTimeout", err)
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for core.RunningFlights(c) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs still running 10 s after their factories were released", core.RunningFlights(c))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestReusedRunsKeepEachCallersValue: runs on their callers' goroutines
+// reuse their flights once no other caller joined them; many callers missing
+// overlapping keys at once (some joining others' runs) each get their key's
+// value, and a caller that joined a run is never handed a later run's.
+func TestReusedRunsKeepEachCallersValue(t *testing.T) {
+	c := newCache(t, core.Options{})
+	ctx := context.Background()
+	var calls atomic.Int64
+	factory := func(_ context.Context, fc *core.FactoryContext[string]) (string, error) {
+		if calls.Add(1)%3 == 0 {
+			time.Sleep(50 * time.Microsecond) // let others join some runs
+		}
+		return "v:" + fc.Key, nil
+	}
+	const goroutines, keys, rounds = 8, 64, 20
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for r := range rounds {
+				for k := range keys {
+					key := "r" + strconv.Itoa(r) + ":k" + strconv.Itoa((k+g)%keys)
+					v, err := core.GetOrSet(ctx, c, key, factory)
+					if err != nil || v != "v:"+key {
+						t.Errorf("GetOrSet(%q) = %q, %v; want %q", key, v, err, "v:"+key)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := calls.Load(); n < keys*rounds || n > goroutines*keys*rounds {
+		t.Errorf("%d factory calls for %d keys", n, keys*rounds)
 	}
 }

@@ -342,22 +342,17 @@ func DefaultEntryOptions() EntryOptions {
 
 // validate reports the first invalid field, prefixed by where.
 func (o *EntryOptions) validate(where string) error {
-	durations := []struct {
-		name string
-		d    time.Duration
-	}{
-		{"L1Duration", o.L1Duration}, {"L2Duration", o.L2Duration}, {"Jitter", o.Jitter}, {"SlidingExpiration", o.SlidingExpiration},
-		{"FailSafeMaxDuration", o.FailSafeMaxDuration}, {"FailSafeThrottleDuration", o.FailSafeThrottleDuration},
-		{"FactorySoftTimeout", o.FactorySoftTimeout}, {"FactoryHardTimeout", o.FactoryHardTimeout},
-		{"L2SoftTimeout", o.L2SoftTimeout}, {"L2HardTimeout", o.L2HardTimeout}, {"LockTimeout", o.LockTimeout},
-		{"L2FailSafeMaxDuration", o.L2FailSafeMaxDuration}, {"DistributedLockTimeout", o.DistributedLockTimeout},
-	}
 	if o.Duration <= 0 {
 		return &OptionError{Field: where + "Duration", Value: o.Duration, Why: "must be > 0"}
 	}
-	for _, d := range durations {
-		if d.d < 0 {
-			return &OptionError{Field: where + d.name, Value: d.d, Why: "must not be negative"}
+	// A negative duration sets the sign bit of the OR of them all: the
+	// common case (every run of a factory checks its options) needs no
+	// table of names.
+	if o.L1Duration|o.L2Duration|o.Jitter|o.SlidingExpiration|o.FailSafeMaxDuration|o.FailSafeThrottleDuration|
+		o.FactorySoftTimeout|o.FactoryHardTimeout|o.L2SoftTimeout|o.L2HardTimeout|o.LockTimeout|
+		o.L2FailSafeMaxDuration|o.DistributedLockTimeout < 0 {
+		if err := o.negativeDuration(where); err != nil {
+			return err
 		}
 	}
 	if o.FailSafe && o.FailSafeThrottleDuration <= 0 {
@@ -374,9 +369,35 @@ func (o *EntryOptions) validate(where string) error {
 	return nil
 }
 
+// negativeDuration reports the first negative duration of o (other than
+// Duration), prefixed by where.
+func (o *EntryOptions) negativeDuration(where string) error {
+	durations := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"L1Duration", o.L1Duration}, {"L2Duration", o.L2Duration}, {"Jitter", o.Jitter}, {"SlidingExpiration", o.SlidingExpiration},
+		{"FailSafeMaxDuration", o.FailSafeMaxDuration}, {"FailSafeThrottleDuration", o.FailSafeThrottleDuration},
+		{"FactorySoftTimeout", o.FactorySoftTimeout}, {"FactoryHardTimeout", o.FactoryHardTimeout},
+		{"L2SoftTimeout", o.L2SoftTimeout}, {"L2HardTimeout", o.L2HardTimeout}, {"LockTimeout", o.LockTimeout},
+		{"L2FailSafeMaxDuration", o.L2FailSafeMaxDuration}, {"DistributedLockTimeout", o.DistributedLockTimeout},
+	}
+	for _, d := range durations {
+		if d.d < 0 {
+			return &OptionError{Field: where + d.name, Value: d.d, Why: "must not be negative"}
+		}
+	}
+	return nil
+}
+
 // clamp caps every duration of o at MaxDuration, so that adding one to a
 // time cannot overflow.
 func (o *EntryOptions) clamp() {
+	if max(o.Duration, o.L1Duration, o.L2Duration, o.Jitter, o.FailSafeMaxDuration, o.FailSafeThrottleDuration,
+		o.FactorySoftTimeout, o.FactoryHardTimeout, o.L2SoftTimeout, o.L2HardTimeout, o.LockTimeout,
+		o.L2FailSafeMaxDuration, o.DistributedLockTimeout, o.SlidingExpiration) <= MaxDuration {
+		return // the common case
+	}
 	for _, d := range []*time.Duration{
 		&o.Duration, &o.L1Duration, &o.L2Duration, &o.Jitter, &o.FailSafeMaxDuration, &o.FailSafeThrottleDuration,
 		&o.FactorySoftTimeout, &o.FactoryHardTimeout, &o.L2SoftTimeout, &o.L2HardTimeout, &o.LockTimeout,

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,36 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 				t.Fatalf("message %q does not name the field", err)
 			}
 		})
+	}
+}
+
+// TestEveryNegativeDurationRejected: each duration of EntryOptions, made
+// negative alone, is reported by name (validation checks them all at once
+// first, then names the culprit).
+func TestEveryNegativeDurationRejected(t *testing.T) {
+	typ := reflect.TypeFor[core.EntryOptions]()
+	n := 0
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Type != reflect.TypeFor[time.Duration]() || f.Name == "Duration" {
+			continue // Duration must be > 0: TestNewRejectsInvalidOptions
+		}
+		n++
+		t.Run(f.Name, func(t *testing.T) {
+			o := core.DefaultEntryOptions()
+			reflect.ValueOf(&o).Elem().Field(i).SetInt(-1)
+			c, err := core.New(core.Options{DefaultEntryOptions: &o})
+			var oe *core.OptionError
+			if !errors.As(err, &oe) || oe.Field != "Options.DefaultEntryOptions."+f.Name {
+				if c != nil {
+					c.Close()
+				}
+				t.Fatalf("New with %s = -1: %v, want an *OptionError naming it", f.Name, err)
+			}
+		})
+	}
+	if n < 13 {
+		t.Fatalf("found %d durations besides Duration, want at least 13", n)
 	}
 }
 

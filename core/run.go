@@ -17,7 +17,7 @@ import (
 func (c *Cache) launch(f *flight, feo *EntryOptions, factory flightRunner, background bool) {
 	started := c.life.goBackground(func() {
 		defer f.cancel()
-		factory.run(f.ctx, c, f, feo, background)
+		factory.run(f.context(), c, f, feo, background)
 	})
 	if !started {
 		f.cancel()
@@ -31,7 +31,7 @@ func (c *Cache) launch(f *flight, feo *EntryOptions, factory flightRunner, backg
 func (c *Cache) runInline(f *flight, feo *EntryOptions, factory flightRunner) {
 	f.inline = true
 	defer f.cancel()
-	factory.run(f.ctx, c, f, feo, false)
+	factory.run(f.context(), c, f, feo, false)
 }
 
 // forFactory returns the factory's own copy of eo, in dst (a new one if dst
@@ -82,7 +82,7 @@ func (factory Factory[T]) produce(ctx context.Context, c *Cache, f *flight, eo *
 	if f.stale != nil {
 		if v, err := as[T](f.key, f.stale.value); err == nil {
 			fc.stale, fc.hasStale = v, true
-			fc.ETag, fc.LastModified = f.stale.etag, f.stale.lastModifiedTime()
+			fc.ETag, fc.LastModified = f.stale.etag(), f.stale.lastModifiedTime()
 		}
 	}
 	var info *OpInfo
@@ -114,12 +114,9 @@ func (factory Factory[T]) produce(ctx context.Context, c *Cache, f *flight, eo *
 	now := c.now()
 	e := c.newEntry(v, f.created, f.started, now, eo)
 	if fc.notModified && f.stale != nil {
-		e.etag, e.lastModified = f.stale.etag, f.stale.lastModified
+		e.setValidator(f.stale.etag(), f.stale.lastModified())
 	} else {
-		e.etag = fc.newETag
-		if !fc.newLastModified.IsZero() {
-			e.lastModified = fc.newLastModified.UnixNano()
-		}
+		e.setValidator(fc.newETag, fc.newLastModified)
 	}
 	c.commit(ctx, f, e, eo, now)
 	f.end()
@@ -147,7 +144,7 @@ func (c *Cache) endAbandoned(ctx context.Context, f *flight, eo *EntryOptions, b
 func (c *Cache) commit(ctx context.Context, f *flight, e *entry, eo *EntryOptions, now int64) {
 	cached := false
 	c.flights.finish(f, func() {
-		f.value, f.hasValue, f.source, f.entry = e.value, true, SourceFactory, e
+		f.hasValue, f.source, f.entry = true, SourceFactory, e
 		switch {
 		case f.isSuperseded() || f.created <= c.tags.prunedBefore.Load():
 			// A newer change of the key, or tag times it may depend on
@@ -229,7 +226,7 @@ func (c *Cache) endWithL2Entry(f *flight, e *entry, eo *EntryOptions) bool {
 		f.stale = e
 	case stateFresh:
 		c.flights.finish(f, func() {
-			f.value, f.hasValue, f.source, f.entry = e.value, true, SourceL2, e
+			f.hasValue, f.source, f.entry = true, SourceL2, e
 			if f.keepsL2Entry(e) && !eo.SkipL1Write {
 				c.storeIfNewer(f.key, e)
 			}
@@ -271,7 +268,7 @@ func (c *Cache) factoryFailed(ctx context.Context, f *flight, eo *EntryOptions, 
 			return
 		}
 		if e, ok := c.throttle(f, f.stale, eo); ok {
-			f.value, f.hasValue, f.isStale, f.entry = e.value, true, true, e
+			f.hasValue, f.isStale, f.entry = true, true, e
 			c.event(ctx, EventFailSafeActivated, f.key, err)
 			c.logger.WarnContext(ctx, "strata: fail-safe served a stale value", "key", f.key, "err", err)
 		}

@@ -17,25 +17,36 @@ type runCtx struct {
 	// values has no cancellation: the caller's context (when it has none)
 	// or context.WithoutCancel of it.
 	values context.Context
-	// base is the cache's context, done at Close.
-	base context.Context
+	// life is the cache's lifecycle: its base context is done at Close.
+	life *lifecycle
 
-	mu        sync.Mutex
-	cancelled bool
-	// inner, made by the first Done or AfterFunc, is what they answer
-	// from; stopBase unlinks it from base.
+	mu sync.Mutex
+	// link is nil until the first Done or AfterFunc, or a cancel, and
+	// then cancelledEarly (a cancel came first) or what they answer from.
+	// Kept apart and made on demand, it leaves a run that never looks at
+	// its context (and its flight) smaller.
+	link *runLink
+}
+
+// runLink is a materialized runCtx: inner, cancelled by cancelInner, and
+// stopBase, which unlinks it from the cache's base context.
+type runLink struct {
 	inner       context.Context
 	cancelInner context.CancelFunc
 	stopBase    func() bool
 }
 
+// cancelledEarly is the link of a runCtx cancelled before anything asked
+// for its Done channel.
+var cancelledEarly = &runLink{}
+
 // init makes r a context with ctx's values, cancelled at the latest when
-// base is.
-func (r *runCtx) init(ctx, base context.Context) {
+// life's base context is.
+func (r *runCtx) init(ctx context.Context, life *lifecycle) {
 	if ctx.Done() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
-	r.values, r.base = ctx, base
+	r.values, r.life = ctx, life
 }
 
 // materialize returns the context Done and AfterFunc answer from, made on
@@ -43,23 +54,30 @@ func (r *runCtx) init(ctx, base context.Context) {
 func (r *runCtx) materialize() context.Context {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.inner == nil {
-		r.inner, r.cancelInner = context.WithCancel(r.values)
-		if r.cancelled || r.base.Err() != nil {
-			r.cancelInner()
+	if r.link == nil || r.link == cancelledEarly {
+		l := &runLink{}
+		l.inner, l.cancelInner = context.WithCancel(r.values)
+		if r.link == cancelledEarly || r.life.base.Err() != nil {
+			l.cancelInner()
 		} else {
-			r.stopBase = context.AfterFunc(r.base, r.cancelInner)
+			l.stopBase = context.AfterFunc(r.life.base, l.cancelInner)
 		}
+		r.link = l
 	}
-	return r.inner
+	return r.link.inner
 }
 
 // cancel cancels r; it may be called more than once.
 func (r *runCtx) cancel() {
 	r.mu.Lock()
-	r.cancelled = true
-	cancel, stop := r.cancelInner, r.stopBase
-	r.stopBase = nil
+	l := r.link
+	if l == nil || l == cancelledEarly {
+		r.link = cancelledEarly
+		r.mu.Unlock()
+		return
+	}
+	cancel, stop := l.cancelInner, l.stopBase
+	l.stopBase = nil
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -77,9 +95,11 @@ func (r *runCtx) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.inner != nil:
-		return r.inner.Err()
-	case r.cancelled || r.base.Err() != nil:
+	case r.link == cancelledEarly:
+		return context.Canceled
+	case r.link != nil:
+		return r.link.inner.Err()
+	case r.life.base.Err() != nil:
 		return context.Canceled
 	}
 	return nil
