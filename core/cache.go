@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"sync"
 )
 
 // Cache is a multi-level cache. Make one with New; use it through GetOrSet,
@@ -29,6 +30,9 @@ type Cache struct {
 	// once and shared, read-only (nil with Options.DefaultEntryOptionsFor:
 	// then they depend on the key).
 	plainOptions *EntryOptions
+	// runs holds the *pooledRun of ended GetOrSet runs for reuse
+	// (getorset.go says which runs take one and when it comes back).
+	runs sync.Pool
 }
 
 // New makes a cache. Invalid options give an *OptionError naming the field.

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/stratacache/strata/backplane"
@@ -139,7 +138,10 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 		var feo *EntryOptions
 		var pr *pooledRun
 		if inline && c.l2 == nil {
-			pr = pooledRuns.Get().(*pooledRun)
+			pr, _ = c.runs.Get().(*pooledRun)
+			if pr == nil {
+				pr = new(pooledRun)
+			}
 			m = &missRun[T]{factory: factory}
 			f, feo = &pr.f, &pr.eo
 		} else {
@@ -172,7 +174,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 			if !leader || pr.f.done == nil {
 				m.fc.Options = nil
 				*pr = pooledRun{}
-				pooledRuns.Put(pr)
+				c.runs.Put(pr)
 			}
 			pr = nil
 		}
@@ -203,7 +205,7 @@ func getOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 // missRun is what a run of GetOrSet's factory needs of its own, allocated
 // together: the factory's context (which the factory may keep), the factory
 // and its FactoryContext. The flight and the factory's copy of the options
-// come from pooledRuns or with it (missRunOptions).
+// come from Cache.runs or with it (missRunOptions).
 type missRun[T any] struct {
 	rc      runCtx
 	factory Factory[T]
@@ -211,7 +213,7 @@ type missRun[T any] struct {
 }
 
 // missRunOptions is a missRun with its flight and the factory's copy of the
-// options, for a run that does not take them from pooledRuns.
+// options, for a run that does not take them from Cache.runs.
 type missRunOptions[T any] struct {
 	missRun[T]
 	f  flight
@@ -225,8 +227,6 @@ type pooledRun struct {
 	f  flight
 	eo EntryOptions
 }
-
-var pooledRuns = sync.Pool{New: func() any { return new(pooledRun) }}
 
 func (m *missRun[T]) run(ctx context.Context, c *Cache, f *flight, eo *EntryOptions, background bool) {
 	m.factory.produce(ctx, c, f, eo, &m.fc, background)
