@@ -325,7 +325,9 @@ func TestInlineMissChangeDuringRun(t *testing.T) {
 		"ClearExpire":     func(c *core.Cache) error { return c.Clear(context.Background(), true) },
 		"RemoveByTagCall": func(c *core.Cache) error { return c.RemoveByTag(context.Background(), "call-tag") },
 		"RemoveByTagFc":   func(c *core.Cache) error { return c.RemoveByTag(context.Background(), "fc-tag") },
-		"Set":             func(c *core.Cache) error { return core.Set(context.Background(), c, "k", "set", core.WithDuration(time.Hour)) },
+		"Set": func(c *core.Cache) error {
+			return core.Set(context.Background(), c, "k", "set", core.WithDuration(time.Hour))
+		},
 	}
 	for name, change := range changes {
 		for _, failSafe := range []bool{false, true} {
