@@ -37,7 +37,9 @@ var foreigners = []foreign{
 	{"stream", func(ctx context.Context, r *redis.Client, k string) error {
 		return r.XAdd(ctx, &redis.XAddArgs{Stream: k, Values: []string{"f", "v"}}).Err()
 	}},
-	{"garbage", func(ctx context.Context, r *redis.Client, k string) error { return r.Set(ctx, k, "not an entry", 0).Err() }},
+	{"garbage", func(ctx context.Context, r *redis.Client, k string) error {
+		return r.Set(ctx, k, "not an entry", 0).Err()
+	}},
 	{"empty", func(ctx context.Context, r *redis.Client, k string) error { return r.Set(ctx, k, "", 0).Err() }},
 	{"short-hex", func(ctx context.Context, r *redis.Client, k string) error { return r.Set(ctx, k, "ffff", 0).Err() }},
 	{"15hex+g", func(ctx context.Context, r *redis.Client, k string) error {
