@@ -598,3 +598,156 @@ func TestInlineMissCloseDuringInlineFactory(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// TestInlineMissNoJoinAfterChange: an inline run (Background caller) is
+// blocked; Remove, Set or Clear of the key is made; a caller arriving after
+// the change must not join the older run (docs/consistency.md, "Joined
+// run"): it runs its own factory (or gets the Set's value), never the older
+// run's result.
+func TestInlineMissNoJoinAfterChange(t *testing.T) {
+	for _, change := range []string{"Remove", "Expire", "Set", "ClearRemove", "RemoveByTag"} {
+		t.Run(change, func(t *testing.T) {
+			ctx := context.Background()
+			c := newCache(t, core.Options{})
+			opts := []core.EntryOption{core.WithDuration(time.Hour), core.WithTags("tg")}
+			inside := make(chan struct{})
+			release := make(chan struct{})
+			first := make(chan string, 1)
+			go func() {
+				v, _ := core.GetOrSet(ctx, c, "k", func(context.Context, *core.FactoryContext[string]) (string, error) {
+					close(inside)
+					<-release
+					return "old-run", nil
+				}, opts...)
+				first <- v
+			}()
+			<-inside
+			var err error
+			switch change {
+			case "Remove":
+				err = c.Remove(ctx, "k")
+			case "Expire":
+				err = c.Expire(ctx, "k")
+			case "Set":
+				err = core.Set(ctx, c, "k", "set", opts...)
+			case "ClearRemove":
+				err = c.Clear(ctx, false)
+			case "RemoveByTag":
+				err = c.RemoveByTag(ctx, "tg")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Callers after the change, inline and cancellable.
+			results := make(chan string, 2)
+			go func() {
+				v, err := core.GetOrSet(ctx, c, "k", constF("new-run"), opts...)
+				results <- fmt.Sprint(v, err)
+			}()
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			go func() {
+				v, err := core.GetOrSet(cctx, c, "k", constF("new-run"), opts...)
+				results <- fmt.Sprint(v, err)
+			}()
+			want := "new-run<nil>"
+			if change == "Set" {
+				want = "set<nil>"
+			}
+			for range 2 {
+				select {
+				case got := <-results:
+					if got != want {
+						close(release)
+						t.Fatalf("a caller after %s got %q, want %q", change, got, want)
+					}
+				case <-time.After(3 * time.Second):
+					close(release)
+					t.Fatalf("a caller after %s waits for the older run (still blocked after 3s)", change)
+				}
+			}
+			close(release)
+			if v := <-first; v != "old-run" {
+				t.Fatalf("the run's own caller got %q", v)
+			}
+			if v, err := core.GetOrSet(ctx, c, "k", failF(errSourceDown), opts...); err != nil || v == "old-run" {
+				t.Fatalf("after the older run ended: %q, %v", v, err)
+			}
+		})
+	}
+}
+
+// TestInlineMissJoinersWithTheirOwnLimits: an inline run is slow; joiners
+// with a cancellable context, a lock timeout, or a soft timeout with a
+// stale value stop waiting by their own limits while the inline run goes on,
+// and the inline caller still gets (and caches) its result.
+func TestInlineMissJoinersWithTheirOwnLimits(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	c := newCache(t, core.Options{Clock: clk})
+	fs := []core.EntryOption{core.WithDuration(time.Second), core.WithFailSafe(time.Hour, time.Millisecond)}
+	if err := core.Set(ctx, c, "k", "stale", fs...); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second)
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	first := make(chan string, 1)
+	go func() {
+		v, err := core.GetOrSet(ctx, c, "k", func(context.Context, *core.FactoryContext[string]) (string, error) {
+			close(inside)
+			<-release
+			return "fresh", nil
+		}, fs...)
+		first <- fmt.Sprint(v, err)
+	}()
+	<-inside
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := core.GetOrSet(cctx, c, "k", constF("x"), fs...)
+		errc <- err
+	}()
+	time.Sleep(5 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled joiner: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a cancelled joiner of an inline run did not return")
+	}
+	// Soft timeout with a stale value: served stale. (The fake clock does
+	// not drive real timers; the soft timeout is real time.)
+	done := make(chan string, 1)
+	go func() {
+		v, err := core.GetOrSet(ctx, c, "k", constF("x"), append(fs, core.WithFactoryTimeouts(20*time.Millisecond, 0))...)
+		done <- fmt.Sprint(v, err)
+	}()
+	select {
+	case got := <-done:
+		if got != "stale<nil>" {
+			t.Fatalf("joiner with a soft timeout: %q", got)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a joiner with a soft timeout waited for the inline run")
+	}
+	// Lock timeout without fail-safe: runs its own factory.
+	go func() {
+		v, err := core.GetOrSet(ctx, c, "k", constF("own"), core.WithLockTimeout(20*time.Millisecond), core.WithoutFailSafe())
+		done <- fmt.Sprint(v, err)
+	}()
+	select {
+	case got := <-done:
+		if got != "own<nil>" {
+			t.Fatalf("joiner with a lock timeout: %q", got)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a joiner with a lock timeout waited for the inline run")
+	}
+	close(release)
+	if got := <-first; got != "fresh<nil>" {
+		t.Fatalf("the inline caller: %q", got)
+	}
+}
