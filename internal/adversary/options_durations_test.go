@@ -74,6 +74,15 @@ func newValidationNodes(t *testing.T, mod func(o *core.Options)) (a, b *core.Cac
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A node's first reads while its subscription goes live may miss an
+	// entry L2 holds (see the report): wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range []*core.Cache{a, b} {
+		if err := c.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return a, b, nil
 }
 
