@@ -35,7 +35,7 @@ return stored
 const olderOrForeign = `
 local stored = 1
 local old = redis.pcall('GETRANGE', KEYS[1], 0, 15)
-if type(old) == 'string' and #old == 16 then
+if type(old) == 'string' and #old == 16 and not string.find(old, '[^0-9a-f]') then
 	local new = ARGV[1]
 	local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
 	local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
