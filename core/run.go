@@ -207,7 +207,9 @@ func fromL2[T any](ctx context.Context, c *Cache, f *flight, eo *EntryOptions) b
 		ctx = context.WithoutCancel(ctx)
 	}
 	e, err := readL2[T](ctx, c.l2, f.key, eo, f.stale != nil)
-	f.l2Failed = err != nil
+	// A key the store refuses for good or cannot decode is a miss, not
+	// a slow or failing store: the write waits as after any miss.
+	f.l2Failed = retryable(err)
 	return e != nil && c.endWithL2Entry(f, e, eo)
 }
 
