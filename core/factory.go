@@ -8,8 +8,10 @@ import (
 // Factory produces the value of a key on a miss. Its context is not the
 // caller's: it is not cancelled when a caller gives up, so the result can
 // still be cached (background completion); it is cancelled when the cache
-// closes, and at the caller's timeout when BackgroundFactoryCompletion is off.
-// It carries the values of the context of the call that started it.
+// closes, at the caller's timeout when BackgroundFactoryCompletion is off, and
+// once the factory has returned (as an http.Request's context is once its
+// handler has): work the factory leaves running must not depend on it. It
+// carries the values of the context of the call that started it.
 type Factory[T any] func(ctx context.Context, fc *FactoryContext[T]) (T, error)
 
 // FactoryContext is what a factory knows of the entry it produces and may
