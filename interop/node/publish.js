@@ -96,15 +96,13 @@ function redisEntry(version, envelope) {
 // nothing, a foreign value, or an entry of a lower version.
 const SET_IF_NEWER = `
 local stored = 1
-if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
-	local old = redis.call('GETRANGE', KEYS[1], 0, 15)
-	if #old == 16 then
-		local new = ARGV[1]
-		local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
-		local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
-		if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
-			stored = 0
-		end
+local old = redis.pcall('GETRANGE', KEYS[1], 0, 15)
+if type(old) == 'string' and #old == 16 and not string.find(old, '[^0-9a-f]') then
+	local new = ARGV[1]
+	local oh, ol = tonumber(string.sub(old, 1, 8), 16), tonumber(string.sub(old, 9, 16), 16)
+	local nh, nl = tonumber(string.sub(new, 1, 8), 16), tonumber(string.sub(new, 9, 16), 16)
+	if oh and ol and (oh > nh or (oh == nh and ol >= nl)) then
+		stored = 0
 	end
 end
 
