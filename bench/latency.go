@@ -284,8 +284,6 @@ func (p *Path) openRaw(ctx context.Context, s Servers, transport, name string) (
 // within 5 s, or, on an update path, when the receiver cannot read the
 // value sent or reads another; after an error the path is good only for
 // Close.
-var Phases = map[string][][4]time.Duration{}
-
 func (p *Path) Trip(ctx context.Context) (time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -296,18 +294,14 @@ func (p *Path) Trip(ctx context.Context) (time.Duration, error) {
 	if err := p.send(ctx, i); err != nil {
 		return 0, fmt.Errorf("bench: %s: %w", p.what, err)
 	}
-	sent := time.Now()
 	select {
 	case t := <-p.got:
 		if p.serve == nil {
 			return t.Sub(start), nil
 		}
-		got := time.Now()
 		if err := p.serve(ctx, i); err != nil {
 			return 0, fmt.Errorf("bench: %s: trip %d: %w", p.what, i, err)
 		}
-		end := time.Now()
-		Phases[p.what] = append(Phases[p.what], [4]time.Duration{sent.Sub(start), t.Sub(start), got.Sub(start), end.Sub(got)})
 		return time.Since(start), nil
 	case <-time.After(roundTimeout):
 		return 0, fmt.Errorf("bench: %s: trip %d did not arrive within %v", p.what, i, roundTimeout)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -79,14 +78,6 @@ func BenchmarkUpdateServedPaired(b *testing.B) {
 					lr = append(lr, trip(b, raw))
 				}
 				reportPaired(b, ls, lr)
-				for what, ph := range bench.Phases {
-					var cols [4][]time.Duration
-					for _, x := range ph { for k := range 4 { cols[k] = append(cols[k], x[k]) } }
-					fmt.Printf("%-40s", what)
-					for k := range 4 { slices.Sort(cols[k]); fmt.Printf(" %8v", cols[k][len(cols[k])/2]) }
-					fmt.Println()
-				}
-				clear(bench.Phases)
 			})
 		}
 	}
