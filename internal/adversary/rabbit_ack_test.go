@@ -52,6 +52,7 @@ func TestRabbitSmallPrefetchBursts(t *testing.T) {
 	url := rabbittest.URL(t)
 	for _, prefetch := range []int{1, 2, 3, 4} {
 		t.Run(fmt.Sprint("prefetch=", prefetch), func(t *testing.T) {
+			t.Parallel() // an exchange of its own: mostly waiting
 			ch := backplane.ChannelName(fmt.Sprintf("adv-rabbit-%s", rabbitUnique()))
 			t.Cleanup(func() { rabbittest.DeleteExchanges(t, url, []string{ch}) })
 			sub := newRabbit(t, url, prefetch)
@@ -193,6 +194,7 @@ func TestRabbitTwoNodesExchangeUpdates(t *testing.T) {
 	url := rabbittest.URL(t)
 	for _, prefetch := range []int{1, 2, 3} {
 		t.Run(fmt.Sprint("prefetch=", prefetch), func(t *testing.T) {
+			t.Parallel() // an exchange of its own: mostly waiting
 			name := "adv-rabbit-" + rabbitUnique()
 			t.Cleanup(func() { rabbittest.DeleteExchanges(t, url, []string{backplane.ChannelName(name)}) })
 			const bound = 2 * time.Second
