@@ -67,8 +67,7 @@ type latencyResult struct {
 
 // updateResult is one transport's update trips (set on A until B serves
 // the new value), sorted: strata's default (B re-reads L2), strata's with
-// the value on the backplane (nil when core cannot yet) and the raw
-// clients' floor.
+// the value on the backplane, and the raw clients' floor.
 type updateResult struct {
 	Transport          string
 	Invalidate, Values []time.Duration
@@ -244,15 +243,10 @@ func measureUpdate(ctx context.Context, r *results, log io.Writer) error {
 		for _, l := range lat {
 			slices.Sort(l)
 		}
-		ur := updateResult{Transport: tr, Invalidate: lat[0], Raw: lat[len(lat)-1]}
-		if len(lat) == 3 {
-			ur.Values = lat[1]
-		}
+		ur := updateResult{Transport: tr, Invalidate: lat[0], Values: lat[1], Raw: lat[2]}
 		fmt.Fprintf(log, "update  %-5s strata p50 %v p99 %v; raw p50 %v p99 %v\n", tr,
 			bench.Percentile(ur.Invalidate, 0.5), bench.Percentile(ur.Invalidate, 0.99), bench.Percentile(ur.Raw, 0.5), bench.Percentile(ur.Raw, 0.99))
-		if ur.Values != nil {
-			fmt.Fprintf(log, "update  %-5s strata, value on backplane: p50 %v p99 %v\n", tr, bench.Percentile(ur.Values, 0.5), bench.Percentile(ur.Values, 0.99))
-		}
+		fmt.Fprintf(log, "update  %-5s strata, value on backplane: p50 %v p99 %v\n", tr, bench.Percentile(ur.Values, 0.5), bench.Percentile(ur.Values, 0.99))
 		r.Update = append(r.Update, ur)
 	}
 	return nil

@@ -202,19 +202,12 @@ func render(r *results, imgDir string) (string, []chart) {
 			name string
 			lat  []time.Duration
 		}{{"strata", lr.Strata}, {"raw client", lr.Raw}} {
-			p("| %s | %s | %s | %s | %s | %s |", names[lr.Transport], path.name,
-				formatDur(bench.Percentile(path.lat, 0.5)), formatDur(bench.Percentile(path.lat, 0.9)),
-				formatDur(bench.Percentile(path.lat, 0.99)), formatDur(bench.Percentile(path.lat, 1)))
+			var floor []time.Duration // the reference row has no ratio
 			if path.name == "strata" {
-				p(" %s | %s |\n", ratio(bench.Percentile(lr.Strata, 0.5), bench.Percentile(lr.Raw, 0.5)), ratio(bench.Percentile(lr.Strata, 0.99), bench.Percentile(lr.Raw, 0.99)))
-			} else {
-				p(" 1 | 1 |\n")
+				floor = lr.Raw
 			}
-			us := make([]float64, len(path.lat))
-			for j, d := range path.lat {
-				us[j] = float64(d) / float64(time.Microsecond)
-			}
-			s := plot.CDF(names[lr.Transport]+", "+path.name, us)
+			p("%s", latencyRow(names[lr.Transport], path.name, path.lat, floor))
+			s := cdfSeries(names[lr.Transport]+", "+path.name, path.lat)
 			s.Color = plot.Palette[i%len(plot.Palette)]
 			if path.name != "strata" {
 				// Lighter and dashed: visible where it lies on strata's line.
@@ -238,13 +231,6 @@ func render(r *results, imgDir string) (string, []chart) {
 	p("Two strata nodes, each with a Redis L2 and the backplane; B holds the key in L1. A trip is node A's `core.Set` of a new value until node B, told by the backplane that it has applied the change, has the new value from `core.GetOrSet` (re-read from L2; from the message itself with the value on the backplane), checked. ")
 	p("The floor is the raw clients doing the same: a go-redis SET, a 100-byte publish on the transport's own client, and on receipt a go-redis GET, checked. ")
 	p("%d rounds per backplane after 20 unmeasured ones, one trip of each path in turn in each round, so that the load falls on all alike. Servers on the same machine.\n\n", r.Trips)
-	haveValues := false
-	for _, ur := range r.Update {
-		haveValues = haveValues || ur.Values != nil
-	}
-	if !haveValues {
-		p("The value on the backplane (`core.WithValueOnBackplane`) is not in this build of core: only strata's default path, which invalidates B's copy and re-reads L2, is measured.\n\n")
-	}
 	p("| backplane | path | p50 | p90 | p99 | max | p50 × floor | p99 × floor |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
 	var cdfs []*plot.LineChart
 	for _, ur := range r.Update {
@@ -259,19 +245,12 @@ func render(r *results, imgDir string) (string, []chart) {
 			if path.lat == nil {
 				continue
 			}
-			p("| %s | %s | %s | %s | %s | %s |", names[ur.Transport], path.name,
-				formatDur(bench.Percentile(path.lat, 0.5)), formatDur(bench.Percentile(path.lat, 0.9)),
-				formatDur(bench.Percentile(path.lat, 0.99)), formatDur(bench.Percentile(path.lat, 1)))
+			var floor []time.Duration // the floor's own row has no ratio
 			if j < len(paths)-1 {
-				p(" %s | %s |\n", ratio(bench.Percentile(path.lat, 0.5), bench.Percentile(ur.Raw, 0.5)), ratio(bench.Percentile(path.lat, 0.99), bench.Percentile(ur.Raw, 0.99)))
-			} else {
-				p(" 1 | 1 |\n")
+				floor = ur.Raw
 			}
-			us := make([]float64, len(path.lat))
-			for k, d := range path.lat {
-				us[k] = float64(d) / float64(time.Microsecond)
-			}
-			s := plot.CDF(path.name, us)
+			p("%s", latencyRow(names[ur.Transport], path.name, path.lat, floor))
+			s := cdfSeries(path.name, path.lat)
 			s.Color = plot.Palette[j%len(plot.Palette)]
 			if j == len(paths)-1 {
 				s.Color, s.Dashed = floorGrey, true
@@ -288,6 +267,27 @@ func render(r *results, imgDir string) (string, []chart) {
 		img("bench-update-"+ur.Transport+".png", "update-to-served latency CDF, "+names[ur.Transport]+": strata and the raw clients' floor", cdfs[i])
 	}
 	return b.String(), charts
+}
+
+// latencyRow is a row of a latency table: transport, path, p50, p90, p99
+// and max of lat, then its p50 and p99 over floor's ("1 | 1" without one).
+func latencyRow(transport, path string, lat, floor []time.Duration) string {
+	q := func(l []time.Duration, at float64) time.Duration { return bench.Percentile(l, at) }
+	row := fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", transport, path,
+		formatDur(q(lat, 0.5)), formatDur(q(lat, 0.9)), formatDur(q(lat, 0.99)), formatDur(q(lat, 1)))
+	if floor == nil {
+		return row + " 1 | 1 |\n"
+	}
+	return row + fmt.Sprintf(" %s | %s |\n", ratio(q(lat, 0.5), q(floor, 0.5)), ratio(q(lat, 0.99), q(floor, 0.99)))
+}
+
+// cdfSeries is the cumulative distribution of lat, in microseconds.
+func cdfSeries(name string, lat []time.Duration) plot.Series {
+	us := make([]float64, len(lat))
+	for i, d := range lat {
+		us[i] = float64(d) / float64(time.Microsecond)
+	}
+	return plot.CDF(name, us)
 }
 
 // floorGrey is the colour of the raw clients' floor on the update charts.
