@@ -144,18 +144,13 @@ func TestAnnounceConcurrentSetsConverge(t *testing.T) {
 				}
 				close(start)
 				wg.Wait()
-				var ga, gb, gl string
-				deadline := time.Now().Add(3 * time.Second)
-				for {
-					ga, gb, gl = redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k")
+				eventually(t, 3*time.Second, 5*time.Millisecond, func() string {
+					ga, gb, gl := redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k")
 					if ga == gb && gb == gl && (gl == va || gl == vb) {
-						break
+						return ""
 					}
-					if time.Now().After(deadline) {
-						t.Fatalf("round %d: a serves %q, b serves %q, L2 holds %q: no convergence in 3s", round, ga, gb, gl)
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
+					return fmt.Sprintf("round %d: a serves %q, b serves %q, L2 holds %q: no convergence in 3s", round, ga, gb, gl)
+				})
 			}
 			if n := a.Stats().BackplaneValues + b.Stats().BackplaneValues; values && n == 0 {
 				t.Fatal("no value installed: values on the backplane not exercised")
@@ -195,20 +190,13 @@ func TestAnnounceCutMidWriteRecovers(t *testing.T) {
 			}
 			proxy.Restore()
 			waitFor(t, "a's recovery", func() bool { s := a.Stats(); return !s.Disconnected && s.RecoveryQueued == 0 })
-			deadline := time.Now().Add(3 * time.Second)
-			for {
-				ga, gb, gl := redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k")
+			eventually(t, 3*time.Second, 10*time.Millisecond, func() string {
+				ga, gb := redisGet(t, a, "k"), redisGet(t, b, "k")
 				if ga == "v1" || gb == "v1" {
 					t.Fatalf("v1 served after it was replaced: a %q, b %q", ga, gb)
 				}
-				if ga == "b-newer" && gb == "b-newer" && gl == "b-newer" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("after recovery a serves %q, b %q, L2 holds %q; want b's newer change everywhere", ga, gb, gl)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return bNewerEverywhere(ga, gb, rc.observe(t, "k"))
+			})
 		})
 	}
 }
@@ -244,17 +232,9 @@ func TestAnnounceTimedOutScriptThatRan(t *testing.T) {
 			}
 			proxy.SetLatency(0)
 			waitFor(t, "a's recovery", func() bool { s := a.Stats(); return !s.Disconnected && s.RecoveryQueued == 0 })
-			deadline := time.Now().Add(3 * time.Second)
-			for {
-				ga, gb, gl := redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k")
-				if ga == "b-newer" && gb == "b-newer" && gl == "b-newer" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("after recovery a serves %q, b %q, L2 holds %q; want b's newer change everywhere", ga, gb, gl)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			eventually(t, 3*time.Second, 10*time.Millisecond, func() string {
+				return bNewerEverywhere(redisGet(t, a, "k"), redisGet(t, b, "k"), rc.observe(t, "k"))
+			})
 		})
 	}
 }
@@ -331,8 +311,7 @@ func TestAnnounceManyConcurrentWritesNoneDropped(t *testing.T) {
 			wg.Wait()
 			proxy.SetLatency(0)
 			waitFor(t, "a's recovery queue empty", func() bool { return a.Stats().RecoveryQueued == 0 })
-			deadline := time.Now().Add(3 * time.Second)
-			for {
+			eventually(t, 3*time.Second, 20*time.Millisecond, func() string {
 				var stale []int
 				for i := range n {
 					if redisGet(t, b, fmt.Sprint("k-", i)) != "v2" {
@@ -340,15 +319,12 @@ func TestAnnounceManyConcurrentWritesNoneDropped(t *testing.T) {
 					}
 				}
 				if len(stale) == 0 {
-					break
+					return ""
 				}
-				if time.Now().After(deadline) {
-					s := b.Stats()
-					t.Fatalf("b still serves v1 for %d keys (%v...); BackplaneRejected %d, LossEvents %d; a: %+v",
-						len(stale), stale[:min(5, len(stale))], s.BackplaneRejected, s.LossEvents, a.Stats())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				s := b.Stats()
+				return fmt.Sprintf("b still serves v1 for %d keys (%v...); BackplaneRejected %d, LossEvents %d; a: %+v",
+					len(stale), stale[:min(5, len(stale))], s.BackplaneRejected, s.LossEvents, a.Stats())
+			})
 			t.Logf("b: rejected %d, loss events %d, values installed %d", b.Stats().BackplaneRejected, b.Stats().LossEvents, b.Stats().BackplaneValues)
 		})
 	}
@@ -379,13 +355,12 @@ func TestAnnounceSignedValues(t *testing.T) {
 	if err := core.Set(ctx, a, "k", "v1", core.WithDuration(time.Hour), core.WithValueOnBackplane(true)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for b.Stats().BackplaneValues != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("b installed nothing: b %+v; a %+v; x %+v", b.Stats(), a.Stats(), x.Stats())
+	eventually(t, 3*time.Second, 5*time.Millisecond, func() string {
+		if b.Stats().BackplaneValues == 1 {
+			return ""
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Sprintf("b installed nothing: b %+v; a %+v; x %+v", b.Stats(), a.Stats(), x.Stats())
+	})
 	waitFor(t, "x rejects it", func() bool { return x.Stats().BackplaneRejected >= 1 })
 	if s := b.Stats(); s.BackplaneRejected != 0 {
 		t.Fatalf("b rejected %d messages", s.BackplaneRejected)
@@ -396,4 +371,13 @@ func TestAnnounceSignedValues(t *testing.T) {
 	if v := redisGet(t, b, "k"); v != "v1" {
 		t.Fatalf("b: %q", v)
 	}
+}
+
+// bNewerEverywhere reports "" when a, b and L2 all hold b's newer change,
+// else what each holds.
+func bNewerEverywhere(ga, gb, gl string) string {
+	if ga == "b-newer" && gb == "b-newer" && gl == "b-newer" {
+		return ""
+	}
+	return fmt.Sprintf("after recovery a serves %q, b %q, L2 holds %q; want b's newer change everywhere", ga, gb, gl)
 }

@@ -100,12 +100,29 @@ func newCluster(t *testing.T, n int, withL2 bool, mod func(i int, o *core.Option
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	eventually(t, 5*time.Second, 2*time.Millisecond, func() string {
+		if cond() {
+			return ""
 		}
-		time.Sleep(2 * time.Millisecond)
+		return "timed out waiting for " + what
+	})
+}
+
+// eventually calls check every step until it reports "" (done) or within
+// has passed, then fails the test with check's last report. check may also
+// fail the test at once.
+func eventually(t *testing.T, within, step time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(step)
 	}
 }
 
