@@ -130,7 +130,18 @@ func (cfg *config) resolveFor(key string, opts []EntryOption) (*EntryOptions, er
 
 // defaultsOf returns the options the calls about key start from.
 func (cfg *config) defaultsOf(key string) *EntryOptions {
-	if cfg.defaultsFor != nil && key != "" {
+	if cfg.defaultsFor == nil {
+		return &cfg.defaults // inlined: the common case costs no call (every L1 hit asks)
+	}
+	return cfg.defaultsForKey(key)
+}
+
+// defaultsForKey is defaultsOf with Options.DefaultEntryOptionsFor set.
+// Kept out of line so that defaultsOf stays small enough to inline.
+//
+//go:noinline
+func (cfg *config) defaultsForKey(key string) *EntryOptions {
+	if key != "" {
 		if d := cfg.defaultsFor(key); d != nil {
 			return d
 		}

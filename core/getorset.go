@@ -25,11 +25,7 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 	}
 	absent := false
 	if (c.obs == nil || c.hitRec != nil && !c.hitRec.WantsHitOp(ctx)) && !c.life.closed.Load() && key != "" {
-		skip := c.cfg.defaults.SkipL1Read
-		if c.cfg.defaultsFor != nil {
-			skip = c.cfg.defaultsOf(key).SkipL1Read
-		}
-		skip, out, err := scanHit(skip, opts)
+		skip, out, err := scanHit(c.cfg.defaultsOf(key).SkipL1Read, opts)
 		if err == nil && !skip {
 			// The common case inline: a fresh entry whose tags were found
 			// valid at the current tag epoch. Anything else goes the long
