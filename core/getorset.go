@@ -46,9 +46,6 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, factory Factory[
 					if out != nil {
 						out.fill(SourceL1, true, false, false, e.created, now)
 					}
-					if c.cfg.cloner == nil {
-						return v, nil
-					}
 					return cloned(c, key, v)
 				}
 			}
