@@ -117,7 +117,7 @@ func (co *coherence) publish(ctx context.Context, action backplane.Action, key s
 		return
 	}
 	if !co.breaker.allow(co.now()) {
-		co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+		co.queuePublish(action, key, at)
 		return
 	}
 	m := outMsg{action: action, key: key, at: at, traceParent: traceParentOf(ctx), value: value}
@@ -133,7 +133,7 @@ func (co *coherence) publish(ctx context.Context, action backplane.Action, key s
 			err := co.sendLocked(co.base, &m, nil)
 			co.pubMu.Unlock()
 			if err != nil {
-				co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+				co.queuePublish(action, key, at)
 			}
 			return
 		}
@@ -143,7 +143,7 @@ func (co *coherence) publish(ctx context.Context, action backplane.Action, key s
 	case co.outbox <- m:
 	default:
 		// The publisher is far behind: let recovery send it later.
-		co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+		co.queuePublish(action, key, at)
 		return
 	}
 	if m.done != nil {
@@ -158,6 +158,12 @@ func (co *coherence) publish(ctx context.Context, action backplane.Action, key s
 		case <-co.base.Done():
 		}
 	}
+}
+
+// queuePublish queues a message that could not be sent now for
+// auto-recovery, which sends it (without a carried value) later.
+func (co *coherence) queuePublish(action backplane.Action, key string, at int64) {
+	co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
 }
 
 // traceParentOf returns the W3C traceparent observers put in ctx, if any.
@@ -193,7 +199,7 @@ func (co *coherence) publisher(ctx context.Context) {
 		case m := <-co.outbox:
 			err := co.sendNow(ctx, &m)
 			if err != nil {
-				co.rec.queue(&recoveryItem{kind: recoverPublish, key: m.key, at: m.at, action: m.action})
+				co.queuePublish(m.action, m.key, m.at)
 			}
 			if m.done != nil {
 				m.done <- err
@@ -222,7 +228,7 @@ func (co *coherence) sendWith(ctx context.Context, action backplane.Action, key 
 	err := co.sendLocked(ctx, &m, send)
 	co.pubMu.Unlock()
 	if err != nil {
-		co.rec.queue(&recoveryItem{kind: recoverPublish, key: key, at: at, action: action})
+		co.queuePublish(action, key, at)
 	}
 	return err
 }
